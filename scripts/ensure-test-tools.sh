@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the integration tests need beyond Python: promtool/prometheus/amtool
+# (Debian's prometheus and prometheus-alertmanager packages) and the Apache Kafka jars.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then
+  echo "installing Debian's prometheus and prometheus-alertmanager (promtool, amtool)..." >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-alertmanager >/dev/null
+  # The packages start services on install where an init system runs; the tests start their own.
+  as_root systemctl stop prometheus prometheus-alertmanager >/dev/null 2>&1 || true
+fi
+
+if [ -x scripts/fetch-kafka-jars.sh ]; then
+  bash scripts/fetch-kafka-jars.sh
+fi
