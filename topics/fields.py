@@ -95,7 +95,9 @@ class Text(Kind):
             raise _wrong(path, "a non-empty string", value)
         if len(value) > self.max_length:
             raise FieldError(
-                INVALID_FIELD, path, f"expected at most {self.max_length} characters, found {len(value)}"
+                INVALID_FIELD,
+                path,
+                f"expected at most {self.max_length} characters, found {len(value)}",
             )
         return value
 
@@ -132,7 +134,9 @@ TIMESTAMP_PATTERN = (
     r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
 _TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
-_HAS_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?$")
+_HAS_TIME_RE = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?$"
+)
 
 
 @dataclass(frozen=True)

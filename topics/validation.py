@@ -7,7 +7,6 @@ and what was found; `InvalidRecord.code` is the first defect's short code (a met
 from __future__ import annotations
 
 import dataclasses
-from functools import cache
 from typing import Any, NamedTuple, TypeVar, get_type_hints
 
 import orjson
@@ -50,16 +49,22 @@ class FieldSpec(NamedTuple):
     default: Any
 
 
-@cache
+_SPECS: dict[type, tuple[FieldSpec, ...]] = {}
+
+
 def field_specs(cls: type) -> tuple[FieldSpec, ...]:
     """The contract fields of a record class, from its `Annotated` hints (cached)."""
+    cached = _SPECS.get(cls)
+    if cached is not None:
+        return cached
     hints = get_type_hints(cls, include_extras=True)
     specs = []
     for field in dataclasses.fields(cls):
         kind = next(m for m in hints[field.name].__metadata__ if isinstance(m, Kind))
         has_default = field.default is not dataclasses.MISSING
         specs.append(FieldSpec(field.name, kind, not has_default, field.default))
-    return tuple(specs)
+    _SPECS[cls] = tuple(specs)
+    return _SPECS[cls]
 
 
 def parse_fields(cls: type[T], obj: Any, path: str = "") -> T:

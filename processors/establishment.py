@@ -1,0 +1,414 @@
+"""One establishment's state: its facts, the indexes that join them, and the aggregates.
+
+`Establishment.apply(event)` merges an event into the facts (any order, duplicates ignored),
+recomputes the contribution of every unit the event can affect, and returns the entities it
+changed, so that a stream can write exactly those to its changelogged table. `rows()` gives the
+figures. `load_entity` + `rebuild()` restore the state from that table after a restart: the
+indexes and aggregates are derived, never stored.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from processors import facts as f
+from processors.calendar import FundingCalendar, Window, load_calendar
+from processors.catalogue import RATE_INDICATORS, REPORT_INDICATORS
+from processors.facts import DocumentFacts, RecipientFacts, StayFacts
+from processors.periods import month_bounds
+from processors.rules import AggregateKey, Contribution, report_contribution, stay_contribution
+from processors.settings import Settings
+from topics.records import (
+    QUALIFIED_INS,
+    DocumentDeleted,
+    DocumentDeposited,
+    DocumentDepositFailed,
+    DocumentProduced,
+    EstablishmentRecord,
+    Event,
+    MssSent,
+    StayDischargeCancelled,
+    StayDischarged,
+)
+
+EntityRef = tuple[str, str]  # (kind, id): kind is facts.STAY, facts.DOCUMENT or facts.RECIPIENT
+Unit = tuple[str, str]  # ("stay", stay_id) or ("report", smallest document id of the chain)
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorRow:
+    """One figure: an indicator of an establishment over a month ("2023-03") or its window."""
+
+    finess: str
+    indicator: str
+    period: str
+    numerator: int
+    denominator: int
+    target: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.numerator / self.denominator
+
+    @property
+    def is_window(self) -> bool:
+        return not self.period[:1].isdigit()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "finess": self.finess,
+            "indicator": self.indicator,
+            "period": self.period,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "ratio": self.ratio,
+            "target": self.target,
+        }
+
+
+class Establishment:
+    def __init__(
+        self,
+        finess: str,
+        settings: Settings,
+        registry: EstablishmentRecord | None = None,
+    ) -> None:
+        self.finess = finess
+        self.settings = settings
+        self.calendar: FundingCalendar = load_calendar(settings.calendar_version)
+        self.registry = registry
+        self.stays: dict[str, StayFacts] = {}
+        self.documents: dict[str, DocumentFacts] = {}
+        self.recipients: dict[str, RecipientFacts] = {}
+        self.watermark: datetime | None = None  # latest discharge seen (event time)
+        # Derived: indexes of the join, and the aggregates.
+        self._docs_by_stay: defaultdict[str, set[str]] = defaultdict(set)
+        self._docs_by_patient: defaultdict[str, set[str]] = defaultdict(set)
+        self._stays_by_patient: defaultdict[str, set[str]] = defaultdict(set)
+        self._replaced_by: defaultdict[str, set[str]] = defaultdict(set)
+        self._contributions: dict[Unit, Contribution] = {}
+        self._totals: Counter[AggregateKey] = Counter()
+
+    # --- what the rules read (processors.rules.Facts) ---------------------------------------
+
+    def window(self) -> Window | None:
+        if self.registry is None:
+            return None
+        return self.calendar.window_for(self.registry.window, self.registry.postponed)
+
+    def documents_of_stay(self, stay_id: str) -> Iterator[DocumentFacts]:
+        return (self.documents[d] for d in self._docs_by_stay.get(stay_id, ()))
+
+    def documents_of_patient(self, patient_id: str) -> Iterator[DocumentFacts]:
+        return (self.documents[d] for d in self._docs_by_patient.get(patient_id, ()))
+
+    def stays_of_patient(self, patient_id: str) -> Iterator[StayFacts]:
+        return (self.stays[s] for s in self._stays_by_patient.get(patient_id, ()))
+
+    def is_replaced(self, document_id: str) -> bool:
+        return bool(self._replaced_by.get(document_id))
+
+    # --- events ------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> set[EntityRef]:
+        """Merge one event; return the entities whose facts changed (empty for a duplicate)."""
+        if event.finess != self.finess:
+            raise ValueError(f"event for FINESS {event.finess} applied to {self.finess}")
+        match event:
+            case StayDischarged():
+                if self.watermark is None or event.discharged_at > self.watermark:
+                    self.watermark = event.discharged_at
+                return self._change_stay(event.stay_id, lambda s: s.merge_discharge(event))
+            case StayDischargeCancelled():
+                return self._change_stay(
+                    event.stay_id, lambda s: s.merge_cancellation(event.occurred_at, event.event_id)
+                )
+            case DocumentProduced():
+                return self._change_document(event.document_id, lambda d: d.merge_production(event))
+            case DocumentDeposited():
+                return self._change_document(event.document_id, lambda d: d.merge_deposit(event))
+            case DocumentDeleted():
+                return self._change_document(event.document_id, lambda d: d.merge_deletion())
+            case DocumentDepositFailed():
+                return set()  # a refused deposit changes no rate (rule 4)
+            case MssSent():
+                return self._apply_message(event)
+        raise TypeError(f"unsupported event {type(event).__name__}")
+
+    def set_registry(self, record: EstablishmentRecord | None) -> None:
+        """A new registry entry can move the window: every contribution is recomputed."""
+        if record is not None and record.finess != self.finess:
+            raise ValueError(f"registry entry for {record.finess} given to {self.finess}")
+        if record != self.registry:
+            self.registry = record
+            self.rebuild()
+
+    def _change_stay(self, stay_id: str, merge: Any) -> set[EntityRef]:
+        stay = self.stays.get(stay_id)
+        if stay is None:
+            stay = self.stays[stay_id] = StayFacts(stay_id)
+        before = stay.version.patient_id if stay.version else None
+        if not merge(stay):
+            return set()
+        after = stay.version.patient_id if stay.version else None
+        if before != after:
+            if before is not None:
+                self._stays_by_patient[before].discard(stay_id)
+            if after is not None:
+                self._stays_by_patient[after].add(stay_id)
+        self._refresh_stays({stay_id}, {before, after})
+        return {(f.STAY, stay_id)}
+
+    def _change_document(self, document_id: str, merge: Any) -> set[EntityRef]:
+        doc = self.documents.get(document_id)
+        if doc is None:
+            doc = self.documents[document_id] = DocumentFacts(document_id)
+        before = _links(doc)
+        if not merge(doc):
+            return set()
+        after = _links(doc)
+        if before != after:
+            self._unindex_document(document_id, before)
+            self._index_document(document_id, after)
+        self._refresh_around_documents(
+            {document_id, before[2], after[2]},
+            stays={before[0], after[0]},
+            patients={before[1], after[1]},
+        )
+        return {(f.DOCUMENT, document_id)}
+
+    def _apply_message(self, event: MssSent) -> set[EntityRef]:
+        if event.channel == "citoyenne":
+            if event.stay_id is None:
+                return set()  # not linked to a stay: DS 4.2 cannot use it
+            return self._change_stay(
+                event.stay_id, lambda s: s.merge_citizen_message(event.message_id, event.sent_at)
+            )
+        qualifying = any(
+            a.cda_level in (1, 3) and a.ins_status == QUALIFIED_INS for a in event.attachments
+        )
+        if not qualifying:
+            return set()
+        recipient = self.recipients.get(event.recipient)
+        if recipient is None:
+            recipient = self.recipients[event.recipient] = RecipientFacts(event.recipient)
+        if not recipient.merge_message(event.message_id, event.sent_at):
+            return set()
+        return {(f.RECIPIENT, event.recipient)}  # DS 4.1 numerators are read at query time
+
+    # --- indexes and contributions -------------------------------------------------------------
+
+    def _index_document(self, document_id: str, links: tuple[str | None, ...]) -> None:
+        stay_id, patient_id, replaces = links
+        if stay_id is not None:
+            self._docs_by_stay[stay_id].add(document_id)
+        if patient_id is not None:
+            self._docs_by_patient[patient_id].add(document_id)
+        if replaces is not None:
+            self._replaced_by[replaces].add(document_id)
+
+    def _unindex_document(self, document_id: str, links: tuple[str | None, ...]) -> None:
+        stay_id, patient_id, replaces = links
+        if stay_id is not None:
+            self._docs_by_stay[stay_id].discard(document_id)
+        if patient_id is not None:
+            self._docs_by_patient[patient_id].discard(document_id)
+        if replaces is not None:
+            self._replaced_by[replaces].discard(document_id)
+
+    def _refresh_around_documents(
+        self, document_ids: set[str | None], stays: set[str | None], patients: set[str | None]
+    ) -> None:
+        """Recompute what documents can change: their stays (now and before the event), their
+        patients' stays (DS 1.4) and their report chains (DS 2.1/3.1)."""
+        chains: set[str] = set()
+        for document_id in document_ids:
+            if document_id is None:
+                continue
+            doc = self.documents.get(document_id)
+            if doc is not None:
+                stays.add(doc.stay_id)
+                patients.add(doc.patient_id)
+            if document_id not in chains:
+                chain = self._chain(document_id)
+                chains |= chain
+                self._refresh_report(chain)
+        self._refresh_stays(stays, patients)
+
+    def _refresh_stays(self, stay_ids: set[str | None], patients: set[str | None]) -> None:
+        targets = {stay_id for stay_id in stay_ids if stay_id is not None}
+        for patient in patients:
+            if patient is not None:
+                targets |= self._stays_by_patient.get(patient, set())
+        for stay_id in targets:
+            stay = self.stays.get(stay_id)
+            if stay is not None:
+                self._set_contribution(("stay", stay_id), stay_contribution(stay, self))
+
+    def _chain(self, document_id: str) -> set[str]:
+        """All versions of a document: linked through `replaces`, in both directions."""
+        seen: set[str] = set()
+        pending = [document_id]
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            doc = self.documents.get(current)
+            if doc is not None and doc.deposit is not None and doc.deposit.replaces:
+                pending.append(doc.deposit.replaces)
+            pending.extend(self._replaced_by.get(current, ()))
+        return seen
+
+    def _refresh_report(self, chain: set[str]) -> None:
+        # A chain is one unit, keyed by its smallest id; that key may change as it grows.
+        for document_id in chain:
+            self._set_contribution(("report", document_id), {})
+        docs = [self.documents[d] for d in chain if d in self.documents]
+        if any(doc.type_code in REPORT_INDICATORS for doc in docs):
+            self._set_contribution(("report", min(chain)), report_contribution(docs, self))
+
+    def _set_contribution(self, unit: Unit, new: Contribution) -> None:
+        old = self._contributions.pop(unit, None)
+        if old:
+            self._totals.subtract(old)
+            for key in old:
+                if self._totals[key] == 0:
+                    del self._totals[key]
+        if new:
+            self._totals.update(new)
+            self._contributions[unit] = new
+
+    def rebuild(self) -> None:
+        """Derive the indexes and all aggregates again from the facts alone."""
+        for index in (
+            self._docs_by_stay,
+            self._docs_by_patient,
+            self._stays_by_patient,
+            self._replaced_by,
+        ):
+            index.clear()
+        self._contributions.clear()
+        self._totals.clear()
+        for stay in self.stays.values():
+            if stay.version is not None:
+                self._stays_by_patient[stay.version.patient_id].add(stay.stay_id)
+        for doc in self.documents.values():
+            self._index_document(doc.document_id, _links(doc))
+        for stay in self.stays.values():
+            self._set_contribution(("stay", stay.stay_id), stay_contribution(stay, self))
+        done: set[str] = set()
+        for document_id, doc in self.documents.items():
+            if document_id not in done and doc.type_code in REPORT_INDICATORS:
+                chain = self._chain(document_id)
+                done |= chain
+                self._refresh_report(chain)
+        discharges = [s.version.discharged_at for s in self.stays.values() if s.version]
+        self.watermark = max(discharges, default=None)
+
+    # --- persistence of facts (the stream's changelogged table) ------------------------------
+
+    def entity_json(self, ref: EntityRef) -> dict[str, Any] | None:
+        kind, key = ref
+        if kind == f.STAY:
+            stay = self.stays.get(key)
+            return None if stay is None else f.stay_to_json(stay)
+        if kind == f.DOCUMENT:
+            doc = self.documents.get(key)
+            return None if doc is None else f.document_to_json(doc)
+        recipient = self.recipients.get(key)
+        return None if recipient is None else f.recipient_to_json(recipient)
+
+    def load_entity(self, ref: EntityRef, data: dict[str, Any]) -> None:
+        """Put back a stored entity; call `rebuild()` once all are loaded."""
+        kind, key = ref
+        if kind == f.STAY:
+            self.stays[key] = f.stay_from_json(data)
+        elif kind == f.DOCUMENT:
+            self.documents[key] = f.document_from_json(data)
+        elif kind == f.RECIPIENT:
+            self.recipients[key] = f.recipient_from_json(data)
+        else:
+            raise ValueError(f"unknown entity kind {kind!r}")
+
+    def entities(self) -> Iterator[EntityRef]:
+        yield from ((f.STAY, k) for k in self.stays)
+        yield from ((f.DOCUMENT, k) for k in self.documents)
+        yield from ((f.RECIPIENT, k) for k in self.recipients)
+
+    # --- figures -------------------------------------------------------------------------------
+
+    def rows(self) -> list[IndicatorRow]:
+        """Every (indicator, period) with a denominator above 0 (rule 10)."""
+        registry = self.registry
+        window = self.window()
+        counts: dict[tuple[str, str], list[int]] = {}
+        correspondents: defaultdict[str, set[str]] = defaultdict(set)
+        for (kind, a, b), value in self._totals.items():
+            if value <= 0:
+                continue
+            if kind == "corr":
+                correspondents[a].add(b)
+            else:
+                counts.setdefault((a, b), [0, 0])[kind == "den"] += value
+        for period, rpps_set in correspondents.items():
+            start, end = self._period_bounds(period, window)
+            last = end + timedelta(days=self.settings.grace_days)
+            reached = sum(1 for rpps in rpps_set if self._reached(rpps, start, last))
+            counts[("DS4.1", period)] = [reached, len(rpps_set)]
+        rows = []
+        for (indicator, period), (numerator, denominator) in counts.items():
+            if denominator <= 0 or not self._has_rate(indicator):
+                continue
+            target = None
+            if registry is not None:
+                target = self.calendar.target(indicator, registry.window)
+            rows.append(
+                IndicatorRow(self.finess, indicator, period, numerator, denominator, target)
+            )
+        rows.sort(key=row_order)
+        return rows
+
+    def _has_rate(self, indicator: str) -> bool:
+        # DS 2.1 / 3.1 exist only where the establishment has its own lab / imaging unit.
+        if indicator == "DS2.1":
+            return self.registry is not None and self.registry.has_lab
+        if indicator == "DS3.1":
+            return self.registry is not None and self.registry.has_imaging
+        return True
+
+    @staticmethod
+    def _period_bounds(period: str, window: Window | None) -> tuple[date, date]:
+        if window is not None and period == window.name:
+            return window.start, window.end
+        return month_bounds(period)
+
+    def _reached(self, rpps: str, first: date, last: date) -> bool:
+        recipient = self.recipients.get(rpps)
+        if recipient is None:
+            return False
+        return any(first <= day <= last for day in recipient.qualifying_messages.values())
+
+    def open_stays(self) -> int:
+        return len(self.stays)
+
+
+def _links(doc: DocumentFacts) -> tuple[str | None, str | None, str | None]:
+    """What a document is indexed by: its stay, its patient, the id it replaces."""
+    replaces = doc.deposit.replaces if doc.deposit is not None else None
+    return doc.stay_id, doc.patient_id, replaces
+
+
+def row_order(row: IndicatorRow) -> tuple[str, int, str]:
+    # Months ("2023-03") sort before the window ("F2"): digits come before letters.
+    return (row.finess, RATE_INDICATORS.index(row.indicator), row.period)
+
+
+def rows_of(establishments: Iterable[Establishment]) -> list[IndicatorRow]:
+    rows = [row for est in establishments for row in est.rows()]
+    rows.sort(key=row_order)
+    return rows

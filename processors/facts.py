@@ -1,0 +1,328 @@
+"""What is known of each entity of an establishment: the facts, merged from events.
+
+These are the truth that the stream keeps in its changelogged table (one entry per entity:
+a stay, a document, an MSS Pro recipient) and that the batch report rebuilds from a file.
+Merging is order-independent and idempotent: the same set of events, in any order and with
+any duplicates, gives the same facts. Everything else (indexes, aggregates) derives from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from processors.periods import paris_date
+from topics.records import QUALIFIED_INS, DocumentDeposited, DocumentProduced, StayDischarged
+
+STAY = "stay"
+DOCUMENT = "doc"
+RECIPIENT = "rcpt"
+
+
+@dataclass(frozen=True, slots=True)
+class StayVersion:
+    """One `stay.discharged`: the stay as its producer knew it at `occurred_at`."""
+
+    event_id: str
+    occurred_at: datetime
+    patient_id: str
+    admitted_at: datetime
+    discharged_at: datetime
+    stay_kind: str
+    ins_status: str
+    surgical: bool
+    deceased: bool
+    dmp_opposition: bool
+    # (RPPS, MSSanté address or None)
+    correspondents: tuple[tuple[str, str | None], ...]
+
+    @property
+    def discharge_day(self) -> date:
+        return paris_date(self.discharged_at)
+
+    @classmethod
+    def from_event(cls, event: StayDischarged) -> StayVersion:
+        return cls(
+            event_id=event.event_id,
+            occurred_at=event.occurred_at,
+            patient_id=event.patient_id,
+            admitted_at=event.admitted_at,
+            discharged_at=event.discharged_at,
+            stay_kind=event.stay_kind,
+            ins_status=event.ins_status,
+            surgical=event.surgical,
+            deceased=event.deceased,
+            dmp_opposition=event.dmp_opposition,
+            correspondents=tuple((c.rpps, c.mss_address) for c in event.correspondents),
+        )
+
+
+def _later(a_at: datetime, a_id: str, b_at: datetime, b_id: str) -> bool:
+    """Is (a_at, a_id) after (b_at, b_id)? The event id breaks ties so order never matters."""
+    return (a_at, a_id) > (b_at, b_id)
+
+
+@dataclass(slots=True)
+class StayFacts:
+    stay_id: str
+    version: StayVersion | None = None  # the latest stay.discharged (rule 3)
+    cancelled_at: datetime | None = None  # the latest stay.discharge_cancelled
+    cancel_event_id: str = ""
+    # MSS citoyenne messages naming the stay: message_id → sent_at (rule 9)
+    citizen_messages: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """Discharged and not cancelled by a later cancellation (rule 3)."""
+        if self.version is None:
+            return False
+        return self.cancelled_at is None or self.cancelled_at <= self.version.occurred_at
+
+    def merge_discharge(self, event: StayDischarged) -> bool:
+        current = self.version
+        if current is None or _later(
+            event.occurred_at, event.event_id, current.occurred_at, current.event_id
+        ):
+            self.version = StayVersion.from_event(event)
+            return True
+        return False
+
+    def merge_cancellation(self, occurred_at: datetime, event_id: str) -> bool:
+        if self.cancelled_at is None or _later(
+            occurred_at, event_id, self.cancelled_at, self.cancel_event_id
+        ):
+            self.cancelled_at, self.cancel_event_id = occurred_at, event_id
+            return True
+        return False
+
+    def merge_citizen_message(self, message_id: str, sent_at: datetime) -> bool:
+        if message_id in self.citizen_messages:
+            return False
+        self.citizen_messages[message_id] = sent_at
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Production:
+    """A `document.produced`."""
+
+    event_id: str
+    occurred_at: datetime
+    type_code: str
+    patient_id: str
+    stay_id: str | None
+    produced_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """A `document.deposited`: the DMP acknowledged it."""
+
+    event_id: str
+    occurred_at: datetime
+    type_code: str
+    patient_id: str
+    stay_id: str | None
+    cda_level: int
+    ins_status: str
+    produced_at: datetime
+    deposited_at: datetime
+    replaces: str | None
+
+    @property
+    def qualified(self) -> bool:
+        """CDA-R2 level 1 or 3 and a qualified INS when sent."""
+        return self.cda_level in (1, 3) and self.ins_status == QUALIFIED_INS
+
+
+@dataclass(slots=True)
+class DocumentFacts:
+    document_id: str
+    production: Production | None = None
+    deposit: Deposit | None = None  # the latest acknowledged deposit of this id
+    deleted: bool = False  # a document.deleted was seen, in any order (rule 4)
+
+    @property
+    def known(self) -> bool:
+        return self.production is not None or self.deposit is not None
+
+    @property
+    def type_code(self) -> str | None:
+        source = self.deposit or self.production
+        return source.type_code if source else None
+
+    @property
+    def patient_id(self) -> str | None:
+        source = self.deposit or self.production
+        return source.patient_id if source else None
+
+    @property
+    def stay_id(self) -> str | None:
+        source = self.deposit or self.production
+        return source.stay_id if source else None
+
+    @property
+    def produced_at(self) -> datetime | None:
+        # The deposit carries the production date the DMP received; prefer it.
+        source = self.deposit or self.production
+        return source.produced_at if source else None
+
+    def merge_production(self, event: DocumentProduced) -> bool:
+        current = self.production
+        if current is None or _later(
+            event.occurred_at, event.event_id, current.occurred_at, current.event_id
+        ):
+            self.production = Production(
+                event.event_id,
+                event.occurred_at,
+                event.type_code,
+                event.patient_id,
+                event.stay_id,
+                event.produced_at,
+            )
+            return True
+        return False
+
+    def merge_deposit(self, event: DocumentDeposited) -> bool:
+        current = self.deposit
+        if current is None or _later(
+            event.occurred_at, event.event_id, current.occurred_at, current.event_id
+        ):
+            self.deposit = Deposit(
+                event.event_id,
+                event.occurred_at,
+                event.type_code,
+                event.patient_id,
+                event.stay_id,
+                event.cda_level,
+                event.ins_status,
+                event.produced_at,
+                event.deposited_at,
+                event.replaces,
+            )
+            return True
+        return False
+
+    def merge_deletion(self) -> bool:
+        if self.deleted:
+            return False
+        self.deleted = True
+        return True
+
+
+@dataclass(slots=True)
+class RecipientFacts:
+    """MSS Pro messages to one correspondent (RPPS) that carry a qualifying CDA-R2 document."""
+
+    rpps: str
+    # message_id → sent day (Europe/Paris): all DS 4.1 needs (rule 8)
+    qualifying_messages: dict[str, date] = field(default_factory=dict)
+
+    def merge_message(self, message_id: str, sent_at: datetime) -> bool:
+        if message_id in self.qualifying_messages:
+            return False
+        self.qualifying_messages[message_id] = paris_date(sent_at)
+        return True
+
+
+# --- serialisation for the changelogged table (plain JSON values) -------------------------
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def stay_to_json(stay: StayFacts) -> dict[str, Any]:
+    v = stay.version
+    return {
+        "stay_id": stay.stay_id,
+        "version": None
+        if v is None
+        else {
+            "event_id": v.event_id,
+            "occurred_at": _ts(v.occurred_at),
+            "patient_id": v.patient_id,
+            "admitted_at": _ts(v.admitted_at),
+            "discharged_at": _ts(v.discharged_at),
+            "stay_kind": v.stay_kind,
+            "ins_status": v.ins_status,
+            "surgical": v.surgical,
+            "deceased": v.deceased,
+            "dmp_opposition": v.dmp_opposition,
+            "correspondents": [list(c) for c in v.correspondents],
+        },
+        "cancelled_at": None if stay.cancelled_at is None else _ts(stay.cancelled_at),
+        "cancel_event_id": stay.cancel_event_id,
+        "citizen_messages": {k: _ts(t) for k, t in stay.citizen_messages.items()},
+    }
+
+
+def stay_from_json(data: dict[str, Any]) -> StayFacts:
+    raw = data["version"]
+    version = None
+    if raw is not None:
+        version = StayVersion(
+            event_id=raw["event_id"],
+            occurred_at=_dt(raw["occurred_at"]),
+            patient_id=raw["patient_id"],
+            admitted_at=_dt(raw["admitted_at"]),
+            discharged_at=_dt(raw["discharged_at"]),
+            stay_kind=raw["stay_kind"],
+            ins_status=raw["ins_status"],
+            surgical=raw["surgical"],
+            deceased=raw["deceased"],
+            dmp_opposition=raw["dmp_opposition"],
+            correspondents=tuple((c[0], c[1]) for c in raw["correspondents"]),
+        )
+    cancelled = data["cancelled_at"]
+    return StayFacts(
+        stay_id=data["stay_id"],
+        version=version,
+        cancelled_at=None if cancelled is None else _dt(cancelled),
+        cancel_event_id=data["cancel_event_id"],
+        citizen_messages={k: _dt(t) for k, t in data["citizen_messages"].items()},
+    )
+
+
+def document_to_json(doc: DocumentFacts) -> dict[str, Any]:
+    p, d = doc.production, doc.deposit
+    return {
+        "document_id": doc.document_id,
+        "production": None
+        if p is None
+        else [p.event_id, _ts(p.occurred_at), p.type_code, p.patient_id, p.stay_id,
+              _ts(p.produced_at)],
+        "deposit": None
+        if d is None
+        else [d.event_id, _ts(d.occurred_at), d.type_code, d.patient_id, d.stay_id, d.cda_level,
+              d.ins_status, _ts(d.produced_at), _ts(d.deposited_at), d.replaces],
+        "deleted": doc.deleted,
+    }  # fmt: skip
+
+
+def document_from_json(data: dict[str, Any]) -> DocumentFacts:
+    p, d = data["production"], data["deposit"]
+    production = None if p is None else Production(p[0], _dt(p[1]), p[2], p[3], p[4], _dt(p[5]))
+    deposit = None
+    if d is not None:
+        deposit = Deposit(d[0], _dt(d[1]), d[2], d[3], d[4], d[5], d[6], _dt(d[7]), _dt(d[8]), d[9])
+    return DocumentFacts(data["document_id"], production, deposit, data["deleted"])
+
+
+def recipient_to_json(recipient: RecipientFacts) -> dict[str, Any]:
+    return {
+        "rpps": recipient.rpps,
+        "qualifying_messages": {k: d.isoformat() for k, d in recipient.qualifying_messages.items()},
+    }
+
+
+def recipient_from_json(data: dict[str, Any]) -> RecipientFacts:
+    return RecipientFacts(
+        data["rpps"],
+        {k: date.fromisoformat(d) for k, d in data["qualifying_messages"].items()},
+    )

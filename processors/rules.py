@@ -1,0 +1,192 @@
+"""The counting rules of SPEC.md (rules 4–9), as pure functions over an establishment's facts.
+
+Each function gives the *contribution* of one unit — a stay, or a report (DS 2.1/3.1) — to
+the establishment's aggregates: a mapping from an aggregate key to a count. The aggregates
+are the sum of all contributions; when a unit changes, its old contribution is removed and
+its new one added, so a replayed event never counts twice.
+
+Keys: ("den", indicator, period), ("num", indicator, period), and for DS 4.1
+("corr", period, rpps) = number of in-scope stays of the period naming that correspondent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+
+from processors.calendar import Window
+from processors.catalogue import (
+    HISTORY_TYPE_CODES,
+    REPORT_INDICATORS,
+    STAY_DOCUMENT_INDICATORS,
+)
+from processors.facts import DocumentFacts, StayFacts, StayVersion
+from processors.periods import month_key, paris_date, within_grace
+from processors.settings import Settings
+from topics.records import QUALIFIED_INS
+
+AggregateKey = tuple[str, str, str]
+Contribution = dict[AggregateKey, int]
+
+
+class Facts(Protocol):
+    """What the rules read of an establishment (see processors.establishment)."""
+
+    settings: Settings
+
+    def window(self) -> Window | None: ...
+    def documents_of_stay(self, stay_id: str) -> Iterable[DocumentFacts]: ...
+    def documents_of_patient(self, patient_id: str) -> Iterable[DocumentFacts]: ...
+    def stays_of_patient(self, patient_id: str) -> Iterable[StayFacts]: ...
+    def is_replaced(self, document_id: str) -> bool: ...
+
+
+def periods_of(day: datetime, facts: Facts) -> list[str]:
+    """The periods an event-time attributes to: its month, and the window if inside it."""
+    paris = paris_date(day)
+    periods = [month_key(paris)]
+    window = facts.window()
+    if window is not None and window.contains(paris):
+        periods.append(window.name)
+    return periods
+
+
+def counts_for_stay(doc: DocumentFacts, facts: Facts) -> bool:
+    """A deposit still standing: acknowledged, qualified, not deleted, not replaced (4, 5)."""
+    deposit = doc.deposit
+    return (
+        deposit is not None
+        and deposit.qualified
+        and not doc.deleted
+        and not facts.is_replaced(doc.document_id)
+    )
+
+
+def _excluded(version: StayVersion, settings: Settings) -> bool:
+    """The exclusions from DS 1.x denominators (settings, default off)."""
+    return (
+        (settings.exclude_dmp_opposition and version.dmp_opposition)
+        or (settings.exclude_deceased and version.deceased)
+        or (settings.exclude_unqualified_ins and version.ins_status != QUALIFIED_INS)
+    )
+
+
+def _has_stay_document(stay: StayFacts, version: StayVersion, type_code: str, facts: Facts) -> bool:
+    """Rule 4: ≥1 qualifying deposit of this type for the stay, within discharge + grace."""
+    for doc in facts.documents_of_stay(stay.stay_id):
+        deposit = doc.deposit
+        if (
+            deposit is not None
+            and deposit.type_code == type_code
+            and counts_for_stay(doc, facts)
+            and within_grace(
+                paris_date(deposit.deposited_at), version.discharge_day, facts.settings.grace_days
+            )
+        ):
+            return True
+    return False
+
+
+def is_returning(stay: StayFacts, version: StayVersion, facts: Facts) -> bool:
+    """Rule 6: another active stay of the patient discharged before this admission, within
+    lookback_days (Paris calendar days)."""
+    admission_day = paris_date(version.admitted_at)
+    for other in facts.stays_of_patient(version.patient_id):
+        earlier = other.version
+        if other.stay_id == stay.stay_id or earlier is None or not other.active:
+            continue
+        if earlier.discharged_at < version.admitted_at and (
+            (admission_day - earlier.discharge_day).days <= facts.settings.lookback_days
+        ):
+            return True
+    return False
+
+
+def has_history_deposit(version: StayVersion, facts: Facts) -> bool:
+    """Rule 6: a qualifying deposit for the patient, produced before the admission and
+    deposited between the admission and discharge + grace."""
+    for doc in facts.documents_of_patient(version.patient_id):
+        deposit = doc.deposit
+        if (
+            deposit is not None
+            and deposit.type_code in HISTORY_TYPE_CODES
+            and counts_for_stay(doc, facts)
+            and deposit.produced_at < version.admitted_at <= deposit.deposited_at
+            and within_grace(
+                paris_date(deposit.deposited_at), version.discharge_day, facts.settings.grace_days
+            )
+        ):
+            return True
+    return False
+
+
+def _has_citizen_message(stay: StayFacts, version: StayVersion, settings: Settings) -> bool:
+    """Rule 9: an MSS citoyenne message naming the stay, sent by discharge + grace."""
+    return any(
+        within_grace(paris_date(sent), version.discharge_day, settings.grace_days)
+        for sent in stay.citizen_messages.values()
+    )
+
+
+def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
+    """DS 1.1, 1.2, 1.3, 1.4, 4.1 (denominator side) and 4.2 for one stay."""
+    version = stay.version
+    settings = facts.settings
+    if version is None or not stay.active or version.stay_kind not in settings.stay_scope:
+        return {}
+    flags: dict[str, tuple[bool, bool]] = {}  # indicator → (in denominator, in numerator)
+    if not _excluded(version, settings):
+        for indicator, type_code in STAY_DOCUMENT_INDICATORS.items():
+            if indicator == "DS1.3" and not version.surgical:
+                continue
+            flags[indicator] = (True, _has_stay_document(stay, version, type_code, facts))
+        if is_returning(stay, version, facts):
+            flags["DS1.4"] = (True, has_history_deposit(version, facts))
+    flags["DS4.2"] = (True, _has_citizen_message(stay, version, settings))
+
+    contribution: Contribution = {}
+    correspondents = {rpps for rpps, address in version.correspondents if address}
+    for period in periods_of(version.discharged_at, facts):
+        for indicator, (_, numerator) in flags.items():
+            contribution[("den", indicator, period)] = 1
+            if numerator:
+                contribution[("num", indicator, period)] = 1
+        for rpps in correspondents:
+            contribution[("corr", period, rpps)] = 1
+    return contribution
+
+
+def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contribution:
+    """Rule 7: one biology or imaging report, all its versions (replacements) together.
+
+    The report's type and period are those of its earliest-produced version; it counts when a
+    current (not replaced) version is a qualifying deposit of that type, not deleted, deposited
+    no later than its own production + grace.
+    """
+    dated = [(doc.produced_at, doc.document_id, doc) for doc in chain if doc.produced_at]
+    if not dated:
+        return {}
+    produced_at, _, first = min(dated, key=lambda item: (item[0], item[1]))
+    versions = [doc for _, _, doc in dated]
+    type_code = first.type_code
+    indicator = REPORT_INDICATORS.get(type_code or "")
+    if indicator is None:
+        return {}
+    numerator = any(
+        doc.deposit is not None
+        and doc.deposit.type_code == type_code
+        and counts_for_stay(doc, facts)
+        and within_grace(
+            paris_date(doc.deposit.deposited_at),
+            paris_date(doc.deposit.produced_at),
+            facts.settings.grace_days,
+        )
+        for doc in versions
+    )
+    contribution: Contribution = {}
+    for period in periods_of(produced_at, facts):
+        contribution[("den", indicator, period)] = 1
+        if numerator:
+            contribution[("num", indicator, period)] = 1
+    return contribution

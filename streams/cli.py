@@ -1,0 +1,33 @@
+"""The `sunes` command. Each subcommand lives in its own module; heavy imports stay lazy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from streams import report_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sunes",
+        description="sunes-stream: live SUN-ES (Ségur) indicators from hospital events.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    report_command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    result: int = args.handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

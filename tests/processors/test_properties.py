@@ -1,0 +1,158 @@
+"""Properties of the core on generated data: order, duplicates and restarts never change figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from processors.establishment import Establishment
+from processors.report import Registry, compute_report
+from processors.settings import Settings
+from tests.builders import (
+    F1,
+    F2,
+    cancelled,
+    deleted,
+    deposited,
+    discharged,
+    establishment,
+    mss_sent,
+    parse,
+)
+
+STAYS = [f"S{i}" for i in range(6)]
+PATIENTS = ["P0", "P1", "P2"]
+DOCS = [f"D{i}" for i in range(8)]
+RPPS = ["R0", "R1", "R2"]
+TYPES = ["11490-0", "57833-6", "34874-8", "11502-2", "18748-4", "60591-5"]
+DAYS = ["2022-12-20", "2023-01-05", "2023-01-31", "2023-02-15", "2023-03-31", "2023-04-02"]
+KINDS = ["hospitalisation_complete", "had", "urgence"]
+INS = ["qualifiee", "qualifiee", "validee"]
+
+
+def ts(day: str, hour: int) -> str:
+    return f"{day}T{hour:02d}:30:00+01:00"
+
+
+@st.composite
+def event(draw: st.DrawFn) -> dict[str, Any]:
+    finess = draw(st.sampled_from([F1, F2]))
+    kind = draw(st.integers(0, 5))
+    day, hour = draw(st.sampled_from(DAYS)), draw(st.integers(0, 23))
+    if kind == 0:
+        admitted = draw(st.sampled_from([d for d in DAYS if d <= day]))
+        return discharged(
+            draw(st.sampled_from(STAYS)),
+            finess=finess,
+            patient=draw(st.sampled_from(PATIENTS)),
+            admitted=ts(admitted, 0),
+            discharged=ts(day, hour),
+            occurred=ts(day, draw(st.integers(hour, 23))),
+            stay_kind=draw(st.sampled_from(KINDS)),
+            ins_status=draw(st.sampled_from(INS)),
+            surgical=draw(st.booleans()),
+            correspondents=[
+                {"rpps": r, "mss_address": draw(st.sampled_from([None, f"{r}@x.mssante.fr"]))}
+                for r in draw(st.lists(st.sampled_from(RPPS), max_size=2, unique=True))
+            ],
+        )
+    if kind == 1:
+        return cancelled(draw(st.sampled_from(STAYS)), occurred=ts(day, hour), finess=finess)
+    if kind == 2:
+        produced_day = draw(st.sampled_from([d for d in DAYS if d <= day]))
+        return deposited(
+            draw(st.sampled_from(DOCS)),
+            draw(st.sampled_from(TYPES)),
+            finess=finess,
+            stay_id=draw(st.sampled_from([None, *STAYS])),
+            patient=draw(st.sampled_from(PATIENTS)),
+            produced=ts(produced_day, 0),
+            deposited_at=ts(day, hour),
+            cda_level=draw(st.sampled_from([1, 3])),
+            ins_status=draw(st.sampled_from(INS)),
+            replaces=draw(st.sampled_from([None, None, *DOCS])),
+        )
+    if kind == 3:
+        return deleted(draw(st.sampled_from(DOCS)), occurred=ts(day, hour), finess=finess)
+    if kind == 4:
+        return mss_sent(
+            "citoyenne", "p@patient.mssante.fr", finess=finess,
+            stay_id=draw(st.sampled_from(STAYS)), sent=ts(day, hour),
+        )  # fmt: skip
+    return mss_sent(
+        "pro", draw(st.sampled_from(RPPS)), finess=finess, sent=ts(day, hour),
+        attachments=[{"document_id": "x", "type_code": "11490-0",
+                      "cda_level": draw(st.sampled_from([None, 1, 3])),
+                      "ins_status": draw(st.sampled_from(INS))}],
+    )  # fmt: skip
+
+
+REGISTRY = [establishment(F1, window="F2"), establishment(F2, window="F3", has_lab=False)]
+event_sets = st.lists(event(), min_size=1, max_size=40)
+SLOW = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def rows_json(
+    objects: list[dict[str, Any]], settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    return [r.as_json() for r in compute_report([parse(o) for o in objects], settings)]
+
+
+@SLOW
+@given(events=event_sets, data=st.data())
+def test_any_order_with_duplicates_gives_the_same_report(
+    events: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    expected = rows_json(REGISTRY + events)
+    duplicates = data.draw(st.lists(st.sampled_from(events), max_size=10))
+    shuffled = data.draw(st.permutations(REGISTRY + events + duplicates))
+    assert rows_json(shuffled) == expected
+
+
+@SLOW
+@given(events=event_sets, grace=st.sampled_from([0, 30]))
+def test_incremental_aggregates_equal_a_full_rebuild(
+    events: list[dict[str, Any]], grace: int
+) -> None:
+    registry = Registry(Settings(grace_days=grace))
+    for obj in REGISTRY + events:
+        registry.apply(parse(obj))
+    for est in registry.establishments.values():
+        incremental = est.rows()
+        est.rebuild()
+        assert est.rows() == incremental
+
+
+@SLOW
+@given(events=event_sets, cut=st.integers(0, 40))
+def test_restart_from_stored_entities_gives_the_same_figures(
+    events: list[dict[str, Any]], cut: int
+) -> None:
+    """A worker restart: the state is reloaded from its table (JSON), then the rest replayed,
+    with the events before the cut replayed again (at-least-once)."""
+    records = [parse(o) for o in events]
+    settings_ = Settings()
+    expected = {f: e.rows() for f, e in _run(records, settings_).establishments.items()}
+    before = _run(records[:cut], settings_)
+    for finess, est in before.establishments.items():
+        stored = [(ref, orjson.loads(orjson.dumps(est.entity_json(ref)))) for ref in est.entities()]
+        restored = Establishment(finess, settings_, est.registry)
+        for ref, data in stored:
+            restored.load_entity(ref, data)
+        restored.rebuild()
+        before.establishments[finess] = restored
+    for record in records:  # replay everything: the events before the cut count once only
+        before.apply(record)
+    assert {f: e.rows() for f, e in before.establishments.items()} == expected
+
+
+def _run(records: list[Any], settings_: Settings) -> Registry:
+    registry = Registry(settings_)
+    for obj in REGISTRY:
+        registry.apply(parse(obj))
+    for record in records:
+        registry.apply(record)
+    return registry
