@@ -1,0 +1,48 @@
+"""Pipeline-health metrics of a worker: consumption, dead letters, freshness, latency."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class PipelineMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.consumed = Counter(
+            "sunes_events_consumed",
+            "Input messages consumed, by topic and outcome (valid or invalid).",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.deadlettered = Counter(
+            "sunes_deadletter_events",
+            "Messages sent to the dead-letter topic, by source topic and reason code.",
+            ["topic", "reason"],
+            registry=registry,
+        )
+        self.last_event = Gauge(
+            "sunes_last_event_timestamp_seconds",
+            "Wall-clock time (unix seconds) of the last message consumed, by topic.",
+            ["topic"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "sunes_processing_latency_seconds",
+            "From the Kafka record timestamp of an input event to its effect on the state.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+
+    def consumed_valid(self, topic: str) -> None:
+        self.consumed.labels(topic, "valid").inc()
+        self.last_event.labels(topic).set(time.time())
+
+    def consumed_invalid(self, topic: str, reason: str) -> None:
+        self.consumed.labels(topic, "invalid").inc()
+        self.deadlettered.labels(topic, reason).inc()
+        self.last_event.labels(topic).set(time.time())
+
+    def applied(self, record_timestamp: float | None) -> None:
+        if record_timestamp:
+            self.latency.observe(max(0.0, time.time() - record_timestamp))

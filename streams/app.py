@@ -1,0 +1,271 @@
+"""The Faust worker: ingest, repartition by FINESS, join per establishment, expose figures.
+
+    input topics ─► ingest (decode, validate) ─┬─► dead-letter topic (original bytes + reason)
+                                               └─► <app>-events-by-finess (key = FINESS)
+    <app>-events-by-finess ─► establishment agent ─► facts table (changelogged) + figures
+    sunes.establishments.v1 ─► registry reader (every worker reads it all)
+
+At-least-once: offsets are committed after processing (Faust flushes the changelog first);
+the facts merge idempotently, so a replay after a crash never counts twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import EventT, StreamT
+from faust.web import Request, Response, View
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from monitoring.collector import IndicatorCollector
+from monitoring.pipeline import PipelineMetrics
+from streams.config import WorkerConfig
+from streams.deadletter import deadletter_headers
+from streams.kafka_clients import aiokafka_security
+from streams.state import EstablishmentStore
+from topics import names
+from topics.records import EstablishmentRecord, Event
+from topics.validation import InvalidRecord, parse_record
+
+log = logging.getLogger(__name__)
+
+# One series per counter, not a second `_created` one: simpler rules and dashboards.
+disable_created_metrics()
+
+INGESTED_TOPICS = (names.STAYS, names.DMP, names.MSS, names.ESTABLISHMENTS)
+
+
+class SunesWorker:
+    """One worker process: the Faust app, its state and its metrics."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.store = EstablishmentStore(config.rules, config.partitions)
+        self.metrics_registry = CollectorRegistry()
+        self.pipeline = PipelineMetrics(self.metrics_registry)
+        # (topic, partition) → next offset to consume, for the lag gauge
+        self.positions: dict[tuple[str, int], int] = {}
+        self.registry_loaded = asyncio.Event()
+        self.app = self._create_app()
+        self.metrics_registry.register(
+            IndicatorCollector(lambda: list(self.store.establishments.values()), self.lag)
+        )
+        self._define_streams()
+        self._define_views()
+
+    def _create_app(self) -> faust.App:
+        c = self.config
+        credentials: Any = None
+        if c.security.sasl_mechanism:
+            credentials = faust.SASLCredentials(
+                username=c.security.sasl_username,
+                password=c.security.sasl_password,
+                ssl_context=c.security.ssl_context(),
+                mechanism=c.security.sasl_mechanism,
+            )
+        elif c.security.tls:
+            credentials = faust.SSLCredentials(c.security.ssl_context())
+        return faust.App(
+            c.app_id,
+            broker=c.broker_urls,
+            broker_credentials=credentials,
+            store=c.store,
+            datadir=str(c.data_dir),
+            topic_partitions=c.partitions,
+            topic_replication_factor=c.replication_factor,
+            table_standby_replicas=c.standby_replicas,
+            web_bind=c.web_host,
+            web_host=c.web_host,
+            web_port=c.web_port,
+            web_in_thread=False,
+            # Group joins in seconds, not 30 s (6 s is Kafka's minimum session timeout).
+            broker_session_timeout=6.0,
+            broker_heartbeat_interval=1.0,
+            consumer_auto_offset_reset="earliest",
+            key_serializer="raw",
+            value_serializer="raw",
+            autodiscover=False,
+            **dict(c.producer_overrides),
+        )
+
+    # --- streams ---------------------------------------------------------------------------
+
+    def _define_streams(self) -> None:
+        app = self.app
+        self.input_topic = app.topic(*INGESTED_TOPICS, value_serializer="raw", key_serializer="raw")
+        self.deadletter_topic = app.topic(names.DEADLETTER, value_serializer="raw")
+        self.by_finess = app.topic(
+            f"{self.config.app_id}-events-by-finess",
+            internal=True,
+            partitions=self.config.partitions,
+            value_serializer="raw",
+            key_serializer="raw",
+        )
+        # Keys and values are bytes (the app's serializers are raw): the same type whether
+        # written here or read back from the changelog at recovery.
+        self.facts = app.Table("facts", partitions=self.config.partitions)
+        self.facts.on_recover(self._rebuild_from_table)
+        app.agent(self.input_topic, name="ingest")(self._ingest)
+        app.agent(self.by_finess, name="establishments")(self._establishments)
+        app.task(self._read_registry)
+
+    async def _ingest(self, stream: StreamT[bytes]) -> None:
+        event: EventT[bytes]
+        async for event in stream.events():
+            message = event.message
+            self.positions[(message.topic, message.partition)] = message.offset + 1
+            raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
+            try:
+                record = parse_record(raw)
+            except InvalidRecord as exc:
+                self.pipeline.consumed_invalid(message.topic, exc.code)
+                await self.deadletter_topic.send(
+                    key=message.key,
+                    value=raw,
+                    headers=deadletter_headers(
+                        exc, message.topic, message.partition, message.offset
+                    ),
+                )
+                log.warning(
+                    "dead-lettered %s[%d]@%d: %s",
+                    message.topic, message.partition, message.offset, exc.reason,
+                )  # fmt: skip
+                continue
+            self.pipeline.consumed_valid(message.topic)
+            if isinstance(record, EstablishmentRecord):
+                continue  # the registry reader of every worker applies it
+            await self.by_finess.send(
+                key=record.finess.encode(), value=raw, timestamp=message.timestamp
+            )
+
+    async def _establishments(self, stream: StreamT[bytes]) -> None:
+        event: EventT[bytes]
+        async for event in stream.events():
+            message = event.message
+            try:
+                record = parse_record(event.value)  # validated upstream
+                if not isinstance(record, Event):
+                    raise InvalidRecord("unknown_type", "a registry record on the event topic")
+            except InvalidRecord as exc:  # only a foreign writer on our internal topic
+                self.pipeline.consumed_invalid(message.topic, exc.code)
+                await self.deadletter_topic.send(
+                    key=message.key,
+                    value=event.value,
+                    headers=deadletter_headers(
+                        exc, message.topic, message.partition, message.offset
+                    ),
+                )
+                continue
+            for key, value in self.store.apply(record):
+                self.facts[key.encode()] = value
+            self.pipeline.applied(event.message.timestamp)
+
+    async def _rebuild_from_table(self) -> None:
+        """After recovery (start, restart, rebalance): derive everything from the table."""
+        topic = self.by_finess.get_topic_name()
+        owned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+        items = [(str(k if isinstance(k, str) else k.decode()), v) for k, v in self.facts.items()]
+        self.store.rebuild(items, owned)
+        log.info(
+            "rebuilt %d establishment(s) from %d table entries (partitions %s)",
+            len(self.store.establishments), len(items), sorted(owned),
+        )  # fmt: skip
+
+    async def _read_registry(self) -> None:
+        """Read the whole compacted registry topic, then follow it (no consumer group)."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.config.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **aiokafka_security(self.config.security),
+        )
+        await consumer.start()
+        try:
+            partitions: set[int] | None = None
+            while not partitions:
+                partitions = consumer.partitions_for_topic(names.ESTABLISHMENTS)
+                if not partitions:
+                    await consumer.force_metadata_update()
+                    await asyncio.sleep(1.0)
+            tps = [TopicPartition(names.ESTABLISHMENTS, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for records in batches.values():
+                    for message in records:
+                        self._apply_registry(message.value)
+                if not self.registry_loaded.is_set():
+                    positions = [await consumer.position(tp) for tp in tps]
+                    if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                        self.registry_loaded.set()
+        finally:
+            await consumer.stop()
+
+    def _apply_registry(self, raw: bytes | None) -> None:
+        if raw is None:
+            return  # a tombstone: nothing to apply, the last entry stays until replaced
+        try:
+            record = parse_record(raw)
+        except InvalidRecord:
+            return  # dead-lettered by the ingest agent of whichever worker owns it
+        if isinstance(record, EstablishmentRecord):
+            self.store.set_registry(record)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        consumer = self.app.consumer
+        lag: dict[tuple[str, int], int] = {}
+        for tp in consumer.assignment():
+            if tp.topic not in INGESTED_TOPICS:
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            lag[(tp.topic, tp.partition)] = max(
+                0, highwater - self.positions.get((tp.topic, tp.partition), 0)
+            )
+        return lag
+
+    # --- web views -------------------------------------------------------------------------
+
+    def _define_views(self) -> None:
+        worker = self
+
+        @self.app.page("/indicators")
+        class Indicators(View):
+            async def get(self, request: Request) -> Response:
+                finess = request.query.get("finess")
+                rows = [r.as_json() for r in worker.store.rows() if finess in (None, r.finess)]
+                return self.bytes(orjson.dumps(rows), content_type="application/json")
+
+        @self.app.page("/metrics")
+        class Metrics(View):
+            async def get(self, request: Request) -> Response:
+                # aiohttp wants the charset apart from the content type
+                content_type = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
+                return self.bytes(
+                    generate_latest(worker.metrics_registry), content_type=content_type
+                )
+
+        @self.app.page("/health")
+        class Health(View):
+            async def get(self, request: Request) -> Response:
+                body = {
+                    "status": "ok",
+                    "registry_loaded": worker.registry_loaded.is_set(),
+                    "establishments": len(worker.store.establishments),
+                    "open_entities": worker.store.open_entities(),
+                }
+                return self.bytes(orjson.dumps(body), content_type="application/json")

@@ -1,0 +1,88 @@
+"""The establishments a worker owns, derived from its facts table.
+
+The changelogged table holds the facts (one entry per stay, document, MSS Pro recipient);
+this store keeps, in memory, the `Establishment` objects built from them: indexes and
+aggregates. After a restart or a rebalance it is rebuilt from the table, so an at-least-once
+replay can never count twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from processors.establishment import Establishment, EntityRef, IndicatorRow, rows_of
+from processors.settings import Settings
+from topics.records import EstablishmentRecord, Event
+
+SEPARATOR = "|"
+
+
+def table_key(finess: str, ref: EntityRef) -> str:
+    return f"{finess}{SEPARATOR}{ref[0]}{SEPARATOR}{ref[1]}"
+
+
+def parse_table_key(key: str) -> tuple[str, EntityRef]:
+    finess, kind, entity_id = key.split(SEPARATOR, 2)
+    return finess, (kind, entity_id)
+
+
+def partition_of(finess: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a FINESS key (murmur2, as Java's)."""
+    return int(murmur2(finess.encode()) & 0x7FFFFFFF) % partitions
+
+
+class EstablishmentStore:
+    def __init__(self, settings: Settings, partitions: int) -> None:
+        self.settings = settings
+        self.partitions = partitions
+        self.registry: dict[str, EstablishmentRecord] = {}
+        self.establishments: dict[str, Establishment] = {}
+
+    def establishment(self, finess: str) -> Establishment:
+        est = self.establishments.get(finess)
+        if est is None:
+            est = Establishment(finess, self.settings, self.registry.get(finess))
+            self.establishments[finess] = est
+        return est
+
+    def apply(self, event: Event) -> list[tuple[str, bytes]]:
+        """Merge an event; return the table writes (key, JSON) that make it durable."""
+        est = self.establishment(event.finess)
+        return [
+            (table_key(event.finess, ref), orjson.dumps(est.entity_json(ref)))
+            for ref in est.apply(event)
+        ]
+
+    def set_registry(self, record: EstablishmentRecord) -> None:
+        self.registry[record.finess] = record
+        est = self.establishments.get(record.finess)
+        if est is not None:
+            est.set_registry(record)
+
+    def rebuild(self, items: Iterable[tuple[str, bytes]], owned_partitions: set[int]) -> None:
+        """Forget everything derived and build it again from the table's entries, keeping
+        only the establishments whose partition this worker owns."""
+        grouped: defaultdict[str, list[tuple[EntityRef, bytes]]] = defaultdict(list)
+        for key, value in items:
+            finess, ref = parse_table_key(key)
+            if partition_of(finess, self.partitions) in owned_partitions:
+                grouped[finess].append((ref, value))
+        self.establishments = {}
+        for finess, entities in grouped.items():
+            est = self.establishment(finess)
+            for ref, value in entities:
+                est.load_entity(ref, orjson.loads(value))
+            est.rebuild()
+
+    def rows(self) -> list[IndicatorRow]:
+        return rows_of(self.establishments.values())
+
+    def open_entities(self) -> int:
+        return sum(
+            len(e.stays) + len(e.documents) + len(e.recipients)
+            for e in self.establishments.values()
+        )

@@ -1,0 +1,59 @@
+"""`sunes worker`: run one stream worker until stopped (SIGINT / SIGTERM)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from streams.config import ConfigError, WorkerConfig, add_worker_options, config_from_args
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run a stream worker (Faust): consume the topics, serve /indicators and /metrics",
+        description="Consume the input topics, keep every establishment's indicators, and "
+        "serve GET /indicators, /metrics and /health. Settings come from SUNES_* environment "
+        "variables (see README) and these flags.",
+    )
+    add_worker_options(parser)
+    parser.add_argument(
+        "--loglevel", default="warning", choices=("debug", "info", "warning", "error")
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return run_worker(config, args.loglevel)
+
+
+def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
+    import faust  # heavy: only when a worker really starts
+
+    from streams.app import SunesWorker
+    from streams.kafka_clients import ensure_topics
+
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(ensure_topics(config.bootstrap_servers, config.security,
+                                  replication_factor=config.replication_factor))  # fmt: skip
+    except Exception as exc:  # the broker is the usual culprit: say so plainly
+        print(
+            f"error: cannot reach Kafka at {config.bootstrap_servers} ({exc.__class__.__name__}: "
+            f"{exc}); start a broker or set KAFKA_BOOTSTRAP_SERVERS / --brokers",
+            file=sys.stderr,
+        )
+        return 3
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    worker = SunesWorker(config)
+    faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    return 0
