@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import orjson
 from aiokafka.partitioner import murmur2
 
-from processors.establishment import Establishment, EntityRef, IndicatorRow, rows_of
+from processors.establishment import EntityRef, Establishment, IndicatorRow, rows_of
 from processors.settings import Settings
 from topics.records import EstablishmentRecord, Event
 
