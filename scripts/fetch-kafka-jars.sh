@@ -4,12 +4,13 @@
 # streams/brokers/apache_kafka.py starts the broker from there (java -cp 'jars/*' kafka.Kafka).
 # Idempotent: a cache that is complete (marked by jars/.complete) makes this a fast no-op.
 # Prints the jars directory on stdout; everything else goes to stderr.
+# SUNES_KAFKA_VERSION picks another Kafka version (4.0.0 and later), e.g.
 #
-#   KAFKA_VERSION=4.1.2 scripts/fetch-kafka-jars.sh
+#   SUNES_KAFKA_VERSION=4.1.2 scripts/fetch-kafka-jars.sh
 set -euo pipefail
 
 # Keep in step with DEFAULT_KAFKA_VERSION in streams/brokers/apache_kafka.py.
-version="${KAFKA_VERSION:-4.1.2}"
+version="${SUNES_KAFKA_VERSION:-4.1.2}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache_dir="${SUNES_CACHE_DIR:-${HOME}/.cache/sunes-stream}/kafka-${version}"
 jars_dir="${cache_dir}/jars"
@@ -33,6 +34,7 @@ mkdir -p "${cache_dir}"
 # once, never leave a half-filled jars/ that looks complete.
 tmp_dir="$(mktemp -d "${cache_dir}/jars.tmp.XXXXXX")"
 trap 'rm -rf "${tmp_dir}"' EXIT
+chmod 755 "${tmp_dir}" # mktemp makes it private; the cache is meant to be shared read-only
 # Maven's output is kept aside and shown only when it fails (with -q it is mostly noise).
 if ! mvn_log="$(mvn -q -B -f "${root}/scripts/kafka/pom.xml" dependency:copy-dependencies \
   -Dkafka.version="${version}" -Djars.dir="${tmp_dir}" 2>&1)"; then
@@ -48,12 +50,10 @@ if ! python3 -c 'import sys, zipfile; sys.exit(sys.argv[2] not in zipfile.ZipFil
   exit 1
 fi
 touch "${tmp_dir}/.complete"
-if [ -d "${jars_dir}" ]; then
-  rm -rf "${jars_dir}" # an earlier, incomplete run
+if [ ! -f "${jars_dir}/.complete" ]; then # else another run, at the same time, came first
+  rm -rf "${jars_dir}"                    # a directory filled by hand, or half-way
+  mv -T "${tmp_dir}" "${jars_dir}" 2>/dev/null || true
 fi
-mv -T "${tmp_dir}" "${jars_dir}" 2>/dev/null || true # another run may have won the race
-trap - EXIT
-rm -rf "${tmp_dir}"
 if [ ! -f "${jars_dir}/.complete" ]; then
   echo "fetch-kafka-jars: could not fill ${jars_dir}" >&2
   exit 1

@@ -17,7 +17,7 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from faust.types import EventT, StreamT
 from faust.web import Request, Response, View
 from prometheus_client import (
@@ -111,9 +111,11 @@ class SunesWorker:
             value_serializer="raw",
             key_serializer="raw",
         )
-        # Keys and values are bytes (the app's serializers are raw): the same type whether
-        # written here or read back from the changelog at recovery.
-        self.facts = app.Table("facts", partitions=self.config.partitions)
+        # bytes → the "raw" codec for the changelog and the store alike (Faust's default is
+        # JSON, which cannot read our keys back at recovery).
+        self.facts = app.Table(
+            "facts", key_type=bytes, value_type=bytes, partitions=self.config.partitions
+        )
         self.facts.on_recover(self._rebuild_from_table)
         app.agent(self.input_topic, name="ingest")(self._ingest)
         app.agent(self.by_finess, name="establishments")(self._establishments)
@@ -184,35 +186,32 @@ class SunesWorker:
     async def _read_registry(self) -> None:
         """Read the whole compacted registry topic, then follow it (no consumer group)."""
         consumer = AIOKafkaConsumer(
+            names.ESTABLISHMENTS,
             bootstrap_servers=self.config.bootstrap_servers,
-            group_id=None,
+            group_id=None,  # no group: this consumer gets every partition
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             **aiokafka_security(self.config.security),
         )
         await consumer.start()
         try:
-            partitions: set[int] | None = None
-            while not partitions:
-                partitions = consumer.partitions_for_topic(names.ESTABLISHMENTS)
-                if not partitions:
-                    await consumer.force_metadata_update()
-                    await asyncio.sleep(1.0)
-            tps = [TopicPartition(names.ESTABLISHMENTS, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
             while True:
                 batches = await consumer.getmany(timeout_ms=1000)
                 for records in batches.values():
                     for message in records:
                         self._apply_registry(message.value)
-                if not self.registry_loaded.is_set():
-                    positions = [await consumer.position(tp) for tp in tps]
-                    if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
-                        self.registry_loaded.set()
+                if not self.registry_loaded.is_set() and await self._caught_up(consumer):
+                    self.registry_loaded.set()
         finally:
             await consumer.stop()
+
+    @staticmethod
+    async def _caught_up(consumer: AIOKafkaConsumer) -> bool:
+        tps = sorted(consumer.assignment())
+        if not tps:
+            return False
+        ends = await consumer.end_offsets(tps)
+        return all([await consumer.position(tp) >= ends[tp] for tp in tps])
 
     def _apply_registry(self, raw: bytes | None) -> None:
         if raw is None:

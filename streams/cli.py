@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from streams import report_command, worker_command
+from streams import publish_command, report_command, simulate_command, worker_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     report_command.add_parser(subparsers)
+    simulate_command.add_parser(subparsers)
+    publish_command.add_parser(subparsers)
     worker_command.add_parser(subparsers)
     return parser
 

@@ -1,0 +1,220 @@
+"""`sunes publish`: validate an NDJSON file line by line and publish it to the input topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from streams.producer import (
+    Publisher,
+    PublishError,
+    add_kafka_options,
+    bootstrap_from,
+    ensure_topics,
+    overrides_from,
+    route,
+)
+from topics.names import STAYS
+from topics.validation import InvalidRecord, parse_record
+
+EXIT_INVALID_LINES = 1
+EXIT_USAGE = 2
+EXIT_KAFKA = 3
+EXIT_INTERRUPTED = 130
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "publish",
+        help="publish an NDJSON file of events to the Kafka input topics",
+        description="Validate each line against the event contract v1 and publish the valid "
+        "ones, keyed by FINESS, to the topic of their type (establishment records to the "
+        "compacted registry topic). Invalid lines are reported with their line number and "
+        "are not published unless --include-invalid is given.",
+        epilog="exit status: 0 all published; 1 invalid lines were found; 2 usage error "
+        "(missing file, no brokers); 3 Kafka error; 130 interrupted",
+    )
+    parser.add_argument("file", type=Path, help="NDJSON file, e.g. from `sunes simulate --output`")
+    add_kafka_options(parser)
+    parser.add_argument(
+        "--include-invalid",
+        action="store_true",
+        help="publish invalid lines too, as they are, to --invalid-topic (to exercise the "
+        "dead-letter path)",
+    )
+    parser.add_argument(
+        "--invalid-topic",
+        default=STAYS,
+        metavar="TOPIC",
+        help=f"where --include-invalid sends invalid lines [default {STAYS}]",
+    )
+    parser.add_argument(
+        "--max-reported",
+        type=int,
+        default=100,
+        metavar="N",
+        help="report at most N invalid lines one by one [default 100]",
+    )
+    parser.set_defaults(handler=run)
+
+
+@dataclass(slots=True)
+class PublishResult:
+    published: Counter[str] = field(default_factory=Counter)
+    lines: int = 0
+    invalid: int = 0
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+
+def run(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        print(
+            f"error: {path} {what}: give the NDJSON file to publish, e.g. one written by "
+            f"`sunes simulate --output {path}`",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    bootstrap = bootstrap_from(args)
+    if bootstrap is None:
+        print(
+            "error: no Kafka brokers: give --brokers HOST:PORT or set KAFKA_BOOTSTRAP_SERVERS",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        result = asyncio.run(
+            publish_file(
+                path,
+                bootstrap,
+                overrides_from(args),
+                include_invalid=args.include_invalid,
+                invalid_topic=args.invalid_topic,
+                create_topics=args.create_topics,
+                max_reported=args.max_reported,
+            )
+        )
+    except PublishError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_KAFKA
+    _print_summary(result, path, bootstrap, args.include_invalid, args.invalid_topic)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_INVALID_LINES if result.invalid else 0
+
+
+async def publish_file(
+    path: Path,
+    bootstrap_servers: str,
+    overrides: dict[str, Any],
+    *,
+    include_invalid: bool = False,
+    invalid_topic: str = STAYS,
+    create_topics: bool = True,
+    max_reported: int = 100,
+    out: TextIO | None = None,
+) -> PublishResult:
+    out = out or sys.stderr  # looked up now: the caller may have redirected it
+    result = PublishResult()
+    began = time.monotonic()
+    if create_topics:
+        await ensure_topics(bootstrap_servers)
+    progress = Progress(path.stat().st_size, out)
+    done_bytes = 0
+    async with Publisher(bootstrap_servers, overrides) as publisher:
+        try:
+            with path.open("rb") as lines:
+                for number, line in enumerate(lines, start=1):
+                    done_bytes += len(line)
+                    value = line.rstrip(b"\r\n")
+                    if not value.strip():
+                        continue
+                    result.lines += 1
+                    try:
+                        topic, key = route(parse_record(value))
+                    except InvalidRecord as exc:
+                        result.invalid += 1
+                        if result.invalid <= max_reported:
+                            progress.clear()
+                            print(f"{path}:{number}: invalid ({exc.code}): {exc.reason}", file=out)
+                        if not include_invalid:
+                            continue
+                        topic, key = invalid_topic, None
+                    await publisher.send(topic, value, key)
+                    progress.update(done_bytes, result.lines)
+        except asyncio.CancelledError:  # Ctrl-C: flush what was sent, then report
+            result.interrupted = True
+    progress.clear()
+    result.published = publisher.published
+    result.elapsed = time.monotonic() - began
+    hidden = result.invalid - max(0, max_reported)
+    if hidden > 0:
+        more = "more " if max_reported > 0 else ""
+        print(f"... and {hidden:,} {more}invalid line(s) not shown (--max-reported)", file=out)
+    return result
+
+
+def _print_summary(
+    result: PublishResult, path: Path, bootstrap: str, include_invalid: bool, invalid_topic: str
+) -> None:
+    total = sum(result.published.values())
+    rate = total / result.elapsed if result.elapsed > 0 else 0.0
+    state = " (interrupted)" if result.interrupted else ""
+    lines = [
+        f"published {total:,} message(s) from {path} to {bootstrap} in {result.elapsed:.1f} s "
+        f"({rate:,.0f} events/s){state}"
+    ]
+    lines += [f"  {topic:<28}{count:>10,}" for topic, count in sorted(result.published.items())]
+    if result.invalid and include_invalid:
+        lines.append(
+            f"{result.invalid:,} invalid line(s) published as they are to {invalid_topic} "
+            "(for the dead-letter path)"
+        )
+    elif result.invalid:
+        lines.append(
+            f"{result.invalid:,} invalid line(s) not published; fix them at the producer, or "
+            "pass --include-invalid to exercise the dead-letter path"
+        )
+    print("\n".join(lines), file=sys.stderr)
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent when the stream is not a TTY."""
+
+    WIDTH = 30
+    EVERY = 0.2  # seconds between redraws
+
+    def __init__(self, total_bytes: int, stream: TextIO) -> None:
+        self.total = max(1, total_bytes)
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.began = time.monotonic()
+        self._drawn_at = 0.0
+        self._visible = False
+
+    def update(self, done_bytes: int, messages: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._drawn_at < self.EVERY:
+            return
+        self._drawn_at = now
+        share = min(1.0, done_bytes / self.total)
+        filled = int(share * self.WIDTH)
+        rate = messages / max(1e-9, now - self.began)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self.stream.write(f"\r[{bar}] {share:4.0%} {messages:,} lines {rate:,.0f}/s")
+        self.stream.flush()
+        self._visible = True
+
+    def clear(self) -> None:
+        if self._visible:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._visible = False

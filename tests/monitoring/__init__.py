@@ -1,0 +1,1 @@
+"""Tests of the monitoring product: rules, alerts, Alertmanager, dashboards, compose."""

@@ -1,0 +1,174 @@
+"""The worker on a real Kafka broker against the batch reference (`sunes report`).
+
+Tests share the session's broker and the contract's fixed topic names, so each test uses its
+own FINESS numbers and app id, and compares only its own establishments' rows.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from processors.report import compute_report
+from simulator.config import SimulationConfig
+from simulator.generator import generate
+from tests.streams.worker_process import WorkerProcess, publish, rows_of
+from topics.names import STAYS
+from topics.validation import InvalidRecord, parse_record
+
+pytestmark = pytest.mark.kafka
+
+Message = tuple[str, bytes | None, bytes]
+
+
+def unique_finess_map(originals: set[str]) -> dict[str, str]:
+    """Fresh FINESS numbers for this test: no other test's establishments."""
+    rng = random.Random(uuid.uuid4().int)
+    return {f: f"{rng.randrange(10, 96):02d}{rng.randrange(10**7):07d}" for f in sorted(originals)}
+
+
+def dataset(seed: int, establishments: int = 3, days: int = 20) -> tuple[list[Message], set[str]]:
+    """A simulated feed (with duplicates, late and out-of-order events, corrections,
+    cancellations, replacements, deletions), shuffled further, with this test's FINESS."""
+    config = SimulationConfig(establishments=establishments, stays_per_day=15, days=days, seed=seed)
+    simulated = [m for m in generate(config) if m.valid]
+    originals = {m.key.decode() for m in simulated}
+    mapping = unique_finess_map(originals)
+    messages: list[Message] = []
+    for m in simulated:
+        obj = orjson.loads(m.value)
+        obj["finess"] = mapping[obj["finess"]]
+        messages.append((m.topic, obj["finess"].encode(), orjson.dumps(obj)))
+    registry = [m for m in messages if m[0].endswith("establishments.v1")]
+    events = [m for m in messages if not m[0].endswith("establishments.v1")]
+    rng = random.Random(seed)
+    rng.shuffle(events)
+    events += rng.sample(events, len(events) // 20)  # and more duplicates, anywhere
+    return registry + events, set(mapping.values())
+
+
+def reference(messages: list[Message], finess: set[str]) -> list[dict[str, Any]]:
+    records = [parse_record(value) for _, _, value in messages]
+    return rows_of((r.as_json() for r in compute_report(records)), finess)
+
+
+@pytest.fixture
+def workers(tmp_path: Path, kafka_bootstrap_servers: str) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(app_id: str) -> WorkerProcess:
+        worker = WorkerProcess(kafka_bootstrap_servers, app_id, tmp_path).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def wait_for_rows(
+    sources: list[WorkerProcess],
+    finess: set[str],
+    expected: list[dict[str, Any]],
+    seconds: float = 120,
+) -> None:
+    latest: list[dict[str, Any]] = []
+
+    def matches() -> bool:
+        nonlocal latest
+        latest = rows_of((row for w in sources for row in w.indicators()), finess)
+        return latest == expected
+
+    try:
+        sources[0].wait_until(matches, seconds, "/indicators to equal the reference")
+    except AssertionError:
+        assert latest == expected  # shows the difference, row by row
+        raise
+
+
+def test_indicators_equal_the_batch_report(
+    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+) -> None:
+    messages, finess = dataset(seed=11)
+    expected = reference(messages, finess)
+    assert {r["indicator"] for r in expected} >= {"DS1.1", "DS1.2", "DS1.3", "DS4.1", "DS4.2"}
+    worker = workers(f"it-{uuid.uuid4().hex[:8]}")
+    publish(kafka_bootstrap_servers, messages)
+    wait_for_rows([worker], finess, expected)
+
+
+def test_kill_9_mid_stream_then_restart_still_equal(
+    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+) -> None:
+    messages, finess = dataset(seed=12)
+    expected = reference(messages, finess)
+    app_id = f"it-{uuid.uuid4().hex[:8]}"
+    first = workers(app_id)
+    half = len(messages) // 2
+    publish(kafka_bootstrap_servers, messages[:half])
+    first.wait_until(lambda: len(rows_of(first.indicators(), finess)) > 0, 60, "some figures")
+    first.kill()  # no clean shutdown: offsets and changelog as they were
+    publish(kafka_bootstrap_servers, messages[half:])
+    second = workers(app_id)
+    wait_for_rows([second], finess, expected)
+
+
+def test_two_workers_sharing_the_partitions_give_the_same_figures(
+    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+) -> None:
+    messages, finess = dataset(seed=13, establishments=6, days=10)
+    expected = reference(messages, finess)
+    app_id = f"it-{uuid.uuid4().hex[:8]}"
+    one, two = workers(app_id), workers(app_id)
+    publish(kafka_bootstrap_servers, messages)
+    wait_for_rows([one, two], finess, expected, seconds=180)
+    owned_by_one = {r["finess"] for r in rows_of(one.indicators(), finess)}
+    owned_by_two = {r["finess"] for r in rows_of(two.indicators(), finess)}
+    assert owned_by_one and owned_by_two, "both workers should own establishments"
+    assert not owned_by_one & owned_by_two, "an establishment is owned by one worker only"
+
+
+def test_malformed_events_go_to_the_dead_letter_topic_and_valid_ones_count(
+    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+) -> None:
+    from tests.streams.deadletters import read_deadletters
+
+    messages, finess = dataset(seed=14, establishments=1, days=3)
+    expected = reference(messages, finess)
+    marker = uuid.uuid4().hex
+    bad: list[Message] = [
+        (STAYS, None, b'{"type": "stay.discharged", "event_id": "' + marker.encode() + b'"'),
+        (STAYS, None, orjson.dumps({"type": "stay.admitted", "event_id": marker})),
+        (STAYS, None, orjson.dumps({"type": "stay.discharge_cancelled", "event_id": marker,
+                                    "occurred_at": "2023-01-01T10:00:00", "finess": "750000001",
+                                    "stay_id": "S"})),
+        (STAYS, None, b"\xff\xfe" + marker.encode()),
+    ]  # fmt: skip
+    mixed = messages[:10] + bad + messages[10:]
+    worker = workers(f"it-{uuid.uuid4().hex[:8]}")
+    publish(kafka_bootstrap_servers, mixed)
+    wait_for_rows([worker], finess, expected)
+    letters = read_deadletters(
+        kafka_bootstrap_servers, lambda value: marker.encode() in value, len(bad)
+    )
+    by_value = {bytes(value): headers for value, headers in letters}
+    assert sorted(by_value) == sorted(v for _, _, v in bad)  # the original bytes, each once
+    for _, _, value in bad:
+        headers = by_value[value]
+        with pytest.raises(InvalidRecord) as caught:
+            parse_record(value)
+        assert headers["sunes-reason"] == caught.value.reason
+        assert headers["sunes-reason-code"] == caught.value.code
+        assert headers["sunes-source-topic"] == STAYS
+        assert int(headers["sunes-source-offset"]) >= 0
+    assert "not valid JSON" in by_value[bad[0][2]]["sunes-reason"]
+    assert 'unknown record type "stay.admitted"' in by_value[bad[1][2]]["sunes-reason"]
+    assert "has no UTC offset" in by_value[bad[2][2]]["sunes-reason"]
+    metrics = worker.get("/metrics").decode()
+    assert 'sunes_deadletter_events_total{reason="invalid_json",topic="sunes.stays.v1"}' in metrics

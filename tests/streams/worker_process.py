@@ -1,0 +1,115 @@
+"""A real `sunes worker` process for integration tests: start, query, kill, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from streams.brokers._common import free_port
+
+SUNES = str(Path(sys.executable).with_name("sunes"))
+
+
+class WorkerProcess:
+    def __init__(self, brokers: str, app_id: str, log_dir: Path, *extra: str) -> None:
+        self.brokers = brokers
+        self.app_id = app_id
+        self.port = free_port()
+        self.log_path = log_dir / f"worker-{app_id}-{self.port}.log"
+        self.extra = extra
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [SUNES, "worker", "--brokers", self.brokers, "--app-id", self.app_id,
+             "--web-port", str(self.port), "--loglevel", "info", "--partitions", "4", *self.extra],
+            stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        self.wait_until(lambda: self.get("/health") is not None, 60, "the worker to serve /health")
+        return self
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> Any:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=5) as response:
+                body = response.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return None
+        return body if path == "/metrics" else orjson.loads(body)
+
+    def indicators(self) -> list[dict[str, Any]]:
+        rows = self.get("/indicators")
+        return rows if isinstance(rows, list) else []
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def wait_until(self, condition: Callable[[], bool], seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(
+                    f"worker exited ({self.process.returncode}):\n{self.log_tail()}"
+                )
+            if condition():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"timed out after {seconds}s waiting for {what}:\n{self.log_tail()}")
+
+
+def publish(
+    brokers: str, messages: Iterable[tuple[str, bytes | None, bytes]], **overrides: Any
+) -> int:
+    """Publish (topic, key, value) messages; return how many."""
+
+    async def run() -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=brokers, linger_ms=5, **overrides)
+        await producer.start()
+        count = 0
+        try:
+            for topic, key, value in messages:
+                await producer.send(topic, value, key=key)
+                count += 1
+            await producer.flush()
+        finally:
+            await producer.stop()
+        return count
+
+    return asyncio.run(run())
+
+
+def rows_of(rows: Iterable[dict[str, Any]], finess: set[str]) -> list[dict[str, Any]]:
+    """The rows of some establishments, in a canonical order, ratios rounded for comparison."""
+    picked = [{**r, "ratio": round(r["ratio"], 9)} for r in rows if r["finess"] in finess]
+    return sorted(picked, key=lambda r: (r["finess"], r["indicator"], r["period"]))
