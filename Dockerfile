@@ -14,6 +14,7 @@ COPY topics ./topics
 COPY processors ./processors
 COPY streams ./streams
 COPY monitoring ./monitoring
+COPY simulator ./simulator
 # The `rocksdb` extra brings the RocksDB store driver that SUNES_STORE=rocksdb:// needs
 # (pip only warns if a version of the project has no such extra).
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[rocksdb]"

@@ -75,8 +75,7 @@ class SunesWorker:
             )
         elif c.security.tls:
             credentials = faust.SSLCredentials(c.security.ssl_context())
-        return faust.App(
-            c.app_id,
+        settings: dict[str, Any] = dict(
             broker=c.broker_urls,
             broker_credentials=credentials,
             store=c.store,
@@ -95,8 +94,9 @@ class SunesWorker:
             key_serializer="raw",
             value_serializer="raw",
             autodiscover=False,
-            **dict(c.producer_overrides),
         )
+        settings.update(c.faust_overrides)
+        return faust.App(c.app_id, **settings)
 
     # --- streams ---------------------------------------------------------------------------
 

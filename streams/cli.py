@@ -6,7 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from streams import publish_command, report_command, simulate_command, worker_command
+from streams import (
+    demo_command,
+    publish_command,
+    report_command,
+    simulate_command,
+    worker_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_command.add_parser(subparsers)
     publish_command.add_parser(subparsers)
     worker_command.add_parser(subparsers)
+    demo_command.add_parser(subparsers)
     return parser
 
 

@@ -58,8 +58,8 @@ class WorkerConfig:
     web_port: int = 6066
     rules: Settings = field(default_factory=Settings)
     security: Security = field(default_factory=Security)
-    # Client settings a broker needs (Tansu: one record per batch), from streams.brokers.
-    producer_overrides: Mapping[str, Any] = field(default_factory=dict)
+    # Faust settings a broker needs (Tansu: one record per batch), from streams.brokers.
+    faust_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.brokers:
@@ -125,7 +125,21 @@ def add_worker_options(
                         help="bind address of /indicators, /metrics, /health [env SUNES_WEB_HOST]")  # fmt: skip
     parser.add_argument("--web-port", type=int, default=int(env.get("SUNES_WEB_PORT", "6066")),
                         help="[env SUNES_WEB_PORT]")  # fmt: skip
+    parser.add_argument(
+        "--broker-kind",
+        choices=("kafka", "tansu"),
+        default="tansu" if env.get("SUNES_BROKER") == "tansu" else "kafka",
+        help="tansu: the client settings the embedded demo broker needs [env SUNES_BROKER]",
+    )
     add_rule_options(parser, env)
+
+
+def faust_overrides_for(kind: str) -> dict[str, Any]:
+    if kind != "tansu":
+        return {}
+    from streams.brokers.tansu import TANSU_FAUST_SETTINGS
+
+    return dict(TANSU_FAUST_SETTINGS)
 
 
 def security_from_env(env: Mapping[str, str] = os.environ) -> Security:
@@ -163,4 +177,5 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         web_port=args.web_port,
         rules=settings_from_args(args),
         security=security_from_env(env),
+        faust_overrides=faust_overrides_for(args.broker_kind),
     )
