@@ -159,12 +159,12 @@ def render(rows: list[dict[str, Any]], health: dict[str, Any], url: str, elapsed
         window = next(iter(cells.values()))["period"]
         line = f"{finess:<10} {window:<7}"
         for indicator in RATE_INDICATORS:
-            row = cells.get(indicator)
-            if row is None:
+            cell = cells.get(indicator)
+            if cell is None:
                 line += f"{'–':>11}"
                 continue
-            under = row["target"] is not None and row["ratio"] < row["target"]
-            line += f"{percent(row['ratio']).strip() + (' ▼' if under else '  '):>11}"
+            under = cell["target"] is not None and cell["ratio"] < cell["target"]
+            line += f"{percent(cell['ratio']).strip() + (' ▼' if under else '  '):>11}"
         lines.append(line)
     if not windows:
         lines.append("(waiting for the first figures...)")
