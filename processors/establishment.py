@@ -18,8 +18,8 @@ from typing import Any
 from processors import facts as f
 from processors.calendar import FundingCalendar, Window, load_calendar
 from processors.catalogue import RATE_INDICATORS, REPORT_INDICATORS
-from processors.facts import DocumentFacts, RecipientFacts, StayFacts
-from processors.periods import month_bounds
+from processors.facts import DocumentFacts, RecipientFacts, StayFacts, StayVersion
+from processors.periods import month_bounds, paris_date, paris_midnight
 from processors.rules import AggregateKey, Contribution, report_contribution, stay_contribution
 from processors.settings import Settings
 from topics.records import (
@@ -35,6 +35,7 @@ from topics.records import (
     StayDischarged,
 )
 
+CLOSE_EVERY = timedelta(days=7)
 EntityRef = tuple[str, str]  # (kind, id): kind is facts.STAY, facts.DOCUMENT or facts.RECIPIENT
 Unit = tuple[str, str]  # ("stay", stay_id) or ("report", smallest document id of the chain)
 
@@ -92,6 +93,9 @@ class Establishment:
         self._replaced_by: defaultdict[str, set[str]] = defaultdict(set)
         self._contributions: dict[Unit, Contribution] = {}
         self._totals: Counter[AggregateKey] = Counter()
+        # Closed periods: their final figures, kept when their stays have left the state.
+        self.frozen: dict[str, dict[str, tuple[int, int]]] = {}
+        self._closed_on: date | None = None  # the watermark day of the last close()
 
     # --- what the rules read (processors.rules.Facts) ---------------------------------------
 
@@ -120,8 +124,6 @@ class Establishment:
             raise ValueError(f"event for FINESS {event.finess} applied to {self.finess}")
         match event:
             case StayDischarged():
-                if self.watermark is None or event.discharged_at > self.watermark:
-                    self.watermark = event.discharged_at
                 return self._change_stay(event.stay_id, lambda s: s.merge_discharge(event))
             case StayDischargeCancelled():
                 return self._change_stay(
@@ -132,7 +134,9 @@ class Establishment:
             case DocumentDeposited():
                 return self._change_document(event.document_id, lambda d: d.merge_deposit(event))
             case DocumentDeleted():
-                return self._change_document(event.document_id, lambda d: d.merge_deletion())
+                return self._change_document(
+                    event.document_id, lambda d: d.merge_deletion(event.occurred_at)
+                )
             case DocumentDepositFailed():
                 return set()  # a refused deposit changes no rate (rule 4)
             case MssSent():
@@ -151,10 +155,13 @@ class Establishment:
         stay = self.stays.get(stay_id)
         if stay is None:
             stay = self.stays[stay_id] = StayFacts(stay_id)
-        before = stay.version.patient_id if stay.version else None
+        old_version = stay.version
+        before = old_version.patient_id if old_version else None
         if not merge(stay):
             return set()
         after = stay.version.patient_id if stay.version else None
+        if stay.version is not old_version:
+            self._move_watermark(old_version, stay.version)
         if before != after:
             if before is not None:
                 self._stays_by_patient[before].discard(stay_id)
@@ -162,6 +169,16 @@ class Establishment:
                 self._stays_by_patient[after].add(stay_id)
         self._refresh_stays({stay_id}, {before, after})
         return {(f.STAY, stay_id)}
+
+    def _move_watermark(self, old: StayVersion | None, new: StayVersion | None) -> None:
+        """The watermark is the latest discharge of the stays' current versions: a
+        corrected-away version must not hold it (the same after a restart)."""
+        if new is not None and (self.watermark is None or new.discharged_at > self.watermark):
+            self.watermark = new.discharged_at
+        elif old is not None and old.discharged_at == self.watermark:
+            self.watermark = max(
+                (s.version.discharged_at for s in self.stays.values() if s.version), default=None
+            )
 
     def _change_document(self, document_id: str, merge: Any) -> set[EntityRef]:
         doc = self.documents.get(document_id)
@@ -320,6 +337,9 @@ class Establishment:
         if kind == f.DOCUMENT:
             doc = self.documents.get(key)
             return None if doc is None else f.document_to_json(doc)
+        if kind == f.PERIOD:
+            figures = self.frozen.get(key)
+            return None if figures is None else {"period": key, "figures": figures}
         recipient = self.recipients.get(key)
         return None if recipient is None else f.recipient_to_json(recipient)
 
@@ -332,6 +352,8 @@ class Establishment:
             self.documents[key] = f.document_from_json(data)
         elif kind == f.RECIPIENT:
             self.recipients[key] = f.recipient_from_json(data)
+        elif kind == f.PERIOD:
+            self.frozen[key] = {k: (v[0], v[1]) for k, v in data["figures"].items()}
         else:
             raise ValueError(f"unknown entity kind {kind!r}")
 
@@ -339,12 +361,151 @@ class Establishment:
         yield from ((f.STAY, k) for k in self.stays)
         yield from ((f.DOCUMENT, k) for k in self.documents)
         yield from ((f.RECIPIENT, k) for k in self.recipients)
+        yield from ((f.PERIOD, k) for k in self.frozen)
+
+    # --- retention: closed periods keep their figures, their facts leave ------------------
+
+    def close(self, close_after_days: int) -> set[EntityRef]:
+        """Close the periods that ended more than `close_after_days` before the watermark
+        (their figures become final), then drop the facts nothing open needs any more: stays
+        and documents of closed periods, once past DS 1.4's lookback, and MSS Pro messages
+        older than every open period. Returns the entities changed or removed."""
+        if self.watermark is None:
+            return set()
+        today = paris_date(self.watermark)
+        if self._closed_on is not None and today < self._closed_on + CLOSE_EVERY:
+            return set()  # closing is a sweep over the state: once a week of event time
+        self._closed_on = today
+        changed = self._freeze_periods(today - timedelta(days=close_after_days))
+        # Stays must outlive the lookback: a later stay of the patient may still need them.
+        keep_after = today - timedelta(days=self.settings.lookback_days + self.settings.grace_days)
+        changed |= self._drop_stays(keep_after)
+        changed |= self._drop_documents(min(keep_after, today - timedelta(days=close_after_days)))
+        changed |= self._prune_recipients()
+        return changed
+
+    def _unit_periods(self, unit: Unit) -> set[str]:
+        return {key[1] if key[0] == "corr" else key[2] for key in self._contributions.get(unit, {})}
+
+    def _freeze_periods(self, horizon: date) -> set[EntityRef]:
+        window = self.window()
+        open_periods = {k[1] if k[0] == "corr" else k[2] for k in self._totals} - set(self.frozen)
+        closing = [p for p in open_periods if self._period_bounds(p, window)[1] < horizon]
+        if not closing:
+            return set()
+        figures = self._open_figures()
+        for period in closing:
+            self.frozen[period] = {ind: nums for (ind, p), nums in figures.items() if p == period}
+        return {(f.PERIOD, period) for period in closing}
+
+    def _drop_stays(self, keep_after: date) -> set[EntityRef]:
+        dropped: set[EntityRef] = set()
+        limit = paris_midnight(keep_after)
+        for stay_id, stay in list(self.stays.items()):
+            last = stay.last_moment()
+            if last is None or last >= limit:
+                continue
+            if not self._unit_periods(("stay", stay_id)) <= set(self.frozen):
+                continue
+            if stay.version is not None and self._needed_for_history(stay):
+                continue
+            self._set_contribution(("stay", stay_id), {})
+            if stay.version is not None:
+                self._stays_by_patient[stay.version.patient_id].discard(stay_id)
+            del self.stays[stay_id]
+            dropped.add((f.STAY, stay_id))
+        return dropped
+
+    def _needed_for_history(self, stay: StayFacts) -> bool:
+        """Does a stay still here make this one's patient a returning patient (DS 1.4)?"""
+        assert stay.version is not None
+        reach = stay.version.discharge_day + timedelta(days=self.settings.lookback_days)
+        return any(
+            other.stay_id != stay.stay_id
+            and other.version is not None
+            and paris_date(other.version.admitted_at) <= reach
+            and other.version.admitted_at > stay.version.discharged_at
+            for other in self.stays_of_patient(stay.version.patient_id)
+        )
+
+    def _drop_documents(self, keep_after: date) -> set[EntityRef]:
+        dropped: set[EntityRef] = set()
+        seen: set[str] = set()
+        limit = paris_midnight(keep_after)
+        for document_id, candidate in list(self.documents.items()):
+            if document_id in seen or not self._droppable(candidate, limit):
+                continue
+            chain = self._chain(document_id)
+            seen |= chain
+            docs = [self.documents[d] for d in chain if d in self.documents]
+            if all(self._droppable(doc, limit) for doc in docs) and all(
+                self._unit_periods(("report", d)) <= set(self.frozen) for d in chain
+            ):
+                for doc in docs:
+                    self._set_contribution(("report", doc.document_id), {})
+                    self._unindex_document(doc.document_id, _links(doc))
+                    del self.documents[doc.document_id]
+                    dropped.add((f.DOCUMENT, doc.document_id))
+        return dropped
+
+    def _droppable(self, doc: DocumentFacts, limit: datetime) -> bool:
+        last = doc.last_moment()
+        if last is None or last >= limit:
+            return False
+        if doc.stay_id is not None and doc.stay_id in self.stays:
+            return False  # its stay still counts it
+        deposit = doc.deposit
+        if deposit is None or doc.patient_id is None:
+            return True
+        # DS 1.4: a stay still here, admitted before this deposit, may count it.
+        return all(
+            s.version is None or s.version.admitted_at > deposit.deposited_at
+            for s in self.stays_of_patient(doc.patient_id)
+        )
+
+    def _prune_recipients(self) -> set[EntityRef]:
+        window = self.window()
+        open_periods = {k[1] for k in self._totals if k[0] == "corr"} - set(self.frozen)
+        if not open_periods:
+            return set()
+        oldest = min(self._period_bounds(p, window)[0] for p in open_periods)
+        changed: set[EntityRef] = set()
+        for rpps, recipient in list(self.recipients.items()):
+            old = [m for m, day in recipient.qualifying_messages.items() if day < oldest]
+            if not old:
+                continue
+            for message_id in old:
+                del recipient.qualifying_messages[message_id]
+            if not recipient.qualifying_messages:
+                del self.recipients[rpps]
+            changed.add((f.RECIPIENT, rpps))
+        return changed
 
     # --- figures -------------------------------------------------------------------------------
 
     def rows(self) -> list[IndicatorRow]:
         """Every (indicator, period) with a denominator above 0 (rule 10)."""
-        registry = self.registry
+        counts = self._open_figures()
+        for period, figures in self.frozen.items():
+            for indicator, numbers in figures.items():
+                counts[(indicator, period)] = numbers
+        target_window = self.registry.window if self.registry is not None else None
+        rows = []
+        for (indicator, period), (numerator, denominator) in counts.items():
+            if denominator <= 0 or not self._has_rate(indicator):
+                continue
+            target = None
+            if target_window is not None:
+                target = self.calendar.target(indicator, target_window)
+            rows.append(
+                IndicatorRow(self.finess, indicator, period, numerator, denominator, target)
+            )
+        rows.sort(key=row_order)
+        return rows
+
+    def _open_figures(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(indicator, period) → (numerator, denominator) from the aggregates, for the
+        periods not closed yet."""
         window = self.window()
         counts: dict[tuple[str, str], list[int]] = {}
         correspondents: defaultdict[str, set[str]] = defaultdict(set)
@@ -352,26 +513,16 @@ class Establishment:
             if value <= 0:
                 continue
             if kind == "corr":
-                correspondents[a].add(b)
-            else:
+                if a not in self.frozen:
+                    correspondents[a].add(b)
+            elif b not in self.frozen:
                 counts.setdefault((a, b), [0, 0])[kind == "den"] += value
         for period, rpps_set in correspondents.items():
             start, end = self._period_bounds(period, window)
             last = end + timedelta(days=self.settings.grace_days)
             reached = sum(1 for rpps in rpps_set if self._reached(rpps, start, last))
             counts[("DS4.1", period)] = [reached, len(rpps_set)]
-        rows = []
-        for (indicator, period), (numerator, denominator) in counts.items():
-            if denominator <= 0 or not self._has_rate(indicator):
-                continue
-            target = None
-            if registry is not None:
-                target = self.calendar.target(indicator, registry.window)
-            rows.append(
-                IndicatorRow(self.finess, indicator, period, numerator, denominator, target)
-            )
-        rows.sort(key=row_order)
-        return rows
+        return {key: (numbers[0], numbers[1]) for key, numbers in counts.items()}
 
     def _has_rate(self, indicator: str) -> bool:
         # DS 2.1 / 3.1 exist only where the establishment has its own lab / imaging unit.

@@ -18,6 +18,7 @@ from topics.records import QUALIFIED_INS, DocumentDeposited, DocumentProduced, S
 STAY = "stay"
 DOCUMENT = "doc"
 RECIPIENT = "rcpt"
+PERIOD = "period"  # the final figures of a closed period
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,15 @@ class StayFacts:
         if self.version is None:
             return False
         return self.cancelled_at is None or self.cancelled_at <= self.version.occurred_at
+
+    def last_moment(self) -> datetime | None:
+        """The latest time this stay's facts speak of (for retention)."""
+        moments = list(self.citizen_messages.values())
+        if self.cancelled_at is not None:
+            moments.append(self.cancelled_at)
+        if self.version is not None:
+            moments += [self.version.occurred_at, self.version.discharged_at]
+        return max(moments, default=None)
 
     def merge_discharge(self, event: StayDischarged) -> bool:
         current = self.version
@@ -141,7 +151,12 @@ class DocumentFacts:
     document_id: str
     production: Production | None = None
     deposit: Deposit | None = None  # the latest acknowledged deposit of this id
-    deleted: bool = False  # a document.deleted was seen, in any order (rule 4)
+    # When a document.deleted was seen (the earliest, if several), in any order (rule 4).
+    deleted_at: datetime | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
 
     @property
     def known(self) -> bool:
@@ -204,11 +219,20 @@ class DocumentFacts:
             return True
         return False
 
-    def merge_deletion(self) -> bool:
-        if self.deleted:
+    def merge_deletion(self, occurred_at: datetime) -> bool:
+        if self.deleted_at is not None and self.deleted_at <= occurred_at:
             return False
-        self.deleted = True
+        self.deleted_at = occurred_at
         return True
+
+    def last_moment(self) -> datetime | None:
+        """The latest time this document's facts speak of (for retention)."""
+        moments = [m for m in (self.deleted_at,) if m is not None]
+        if self.production is not None:
+            moments += [self.production.occurred_at, self.production.produced_at]
+        if self.deposit is not None:
+            moments += [self.deposit.occurred_at, self.deposit.deposited_at]
+        return max(moments, default=None)
 
 
 @dataclass(slots=True)
@@ -301,7 +325,7 @@ def document_to_json(doc: DocumentFacts) -> dict[str, Any]:
         if d is None
         else [d.event_id, _ts(d.occurred_at), d.type_code, d.patient_id, d.stay_id, d.cda_level,
               d.ins_status, _ts(d.produced_at), _ts(d.deposited_at), d.replaces],
-        "deleted": doc.deleted,
+        "deleted_at": None if doc.deleted_at is None else _ts(doc.deleted_at),
     }  # fmt: skip
 
 
@@ -311,7 +335,10 @@ def document_from_json(data: dict[str, Any]) -> DocumentFacts:
     deposit = None
     if d is not None:
         deposit = Deposit(d[0], _dt(d[1]), d[2], d[3], d[4], d[5], d[6], _dt(d[7]), _dt(d[8]), d[9])
-    return DocumentFacts(data["document_id"], production, deposit, data["deleted"])
+    deleted = data["deleted_at"]
+    return DocumentFacts(
+        data["document_id"], production, deposit, None if deleted is None else _dt(deleted)
+    )
 
 
 def recipient_to_json(recipient: RecipientFacts) -> dict[str, Any]:

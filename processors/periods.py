@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -11,6 +11,12 @@ PARIS = ZoneInfo("Europe/Paris")
 def paris_date(moment: datetime) -> date:
     """The calendar date in Europe/Paris of an offset-aware timestamp."""
     return moment.astimezone(PARIS).date()
+
+
+def paris_midnight(day: date) -> datetime:
+    """The first instant of a Paris calendar day: `moment < paris_midnight(d)` is
+    `paris_date(moment) < d`, without converting every moment."""
+    return datetime.combine(day, time(0), tzinfo=PARIS)
 
 
 def month_key(day: date) -> str:

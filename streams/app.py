@@ -50,7 +50,7 @@ class SunesWorker:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.store = EstablishmentStore(config.rules, config.partitions)
+        self.store = EstablishmentStore(config.rules, config.partitions, config.close_after_days)
         self.metrics_registry = CollectorRegistry()
         self.pipeline = PipelineMetrics(self.metrics_registry)
         # (topic, partition) → next offset to consume, for the lag gauge
@@ -169,7 +169,10 @@ class SunesWorker:
                 )
                 continue
             for key, value in self.store.apply(record):
-                self.facts[key.encode()] = value
+                if value is None:
+                    self.facts.pop(key.encode(), None)  # a tombstone in the changelog
+                else:
+                    self.facts[key.encode()] = value
             self.pipeline.applied(event.message.timestamp)
 
     async def _rebuild_from_table(self) -> None:

@@ -57,6 +57,9 @@ class WorkerConfig:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     rules: Settings = field(default_factory=Settings)
+    # A period's figures become final, and its facts leave the state, this many days after
+    # its end (event time): grace_days + 30 by default, for late discharges and corrections.
+    close_after_days: int = 60
     security: Security = field(default_factory=Security)
     # Faust settings a broker needs (Tansu: one record per batch), from streams.brokers.
     faust_overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -72,6 +75,11 @@ class WorkerConfig:
             raise ConfigError(
                 "SASL needs a mechanism, a username and a password: set SUNES_SASL_MECHANISM, "
                 "SUNES_SASL_USERNAME and SUNES_SASL_PASSWORD"
+            )
+        if self.close_after_days < self.rules.grace_days:
+            raise ConfigError(
+                f"close_after_days ({self.close_after_days}) must be at least grace_days "
+                f"({self.rules.grace_days}): a period cannot close before its documents can count"
             )
         for name, value in (("partitions", self.partitions), ("web_port", self.web_port)):
             if value < 1:
@@ -126,6 +134,13 @@ def add_worker_options(
     parser.add_argument("--web-port", type=int, default=int(env.get("SUNES_WEB_PORT", "6066")),
                         help="[env SUNES_WEB_PORT]")  # fmt: skip
     parser.add_argument(
+        "--close-after-days",
+        type=int,
+        default=int(env["SUNES_CLOSE_AFTER_DAYS"]) if env.get("SUNES_CLOSE_AFTER_DAYS") else None,
+        help="days after a period's end when its figures become final and its stays leave "
+        "the state [env SUNES_CLOSE_AFTER_DAYS, default grace days + 30]",
+    )
+    parser.add_argument(
         "--broker-kind",
         choices=("kafka", "tansu"),
         default="tansu" if env.get("SUNES_BROKER") == "tansu" else "kafka",
@@ -178,4 +193,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         rules=settings_from_args(args),
         security=security_from_env(env),
         faust_overrides=faust_overrides_for(args.broker_kind),
+        close_after_days=(
+            args.close_after_days if args.close_after_days is not None else args.grace_days + 30
+        ),
     )

@@ -36,9 +36,11 @@ def partition_of(finess: str, partitions: int) -> int:
 
 
 class EstablishmentStore:
-    def __init__(self, settings: Settings, partitions: int) -> None:
+    def __init__(self, settings: Settings, partitions: int, close_after_days: int = 60) -> None:
         self.settings = settings
         self.partitions = partitions
+        # Periods close (final figures, facts dropped) this long after their end.
+        self.close_after_days = close_after_days
         self.registry: dict[str, EstablishmentRecord] = {}
         self.establishments: dict[str, Establishment] = {}
 
@@ -49,13 +51,18 @@ class EstablishmentStore:
             self.establishments[finess] = est
         return est
 
-    def apply(self, event: Event) -> list[tuple[str, bytes]]:
-        """Merge an event; return the table writes (key, JSON) that make it durable."""
+    def apply(self, event: Event) -> list[tuple[str, bytes | None]]:
+        """Merge an event; return the table writes that make it durable: (key, JSON), or
+        (key, None) for an entity that left the state."""
         est = self.establishment(event.finess)
-        return [
-            (table_key(event.finess, ref), orjson.dumps(est.entity_json(ref)))
-            for ref in est.apply(event)
-        ]
+        changed = est.apply(event) | est.close(self.close_after_days)
+        writes: list[tuple[str, bytes | None]] = []
+        for ref in changed:
+            data = est.entity_json(ref)
+            writes.append(
+                (table_key(event.finess, ref), None if data is None else orjson.dumps(data))
+            )
+        return writes
 
     def set_registry(self, record: EstablishmentRecord) -> None:
         self.registry[record.finess] = record

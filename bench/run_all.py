@@ -1,0 +1,492 @@
+"""Every benchmark in one run, on one broker; prints a table (and writes JSON). Never asserts.
+
+    .venv/bin/python -m bench.run_all [--events N] [--broker apache|external] [--profile]
+
+Phases: simulate the data set; run it through the domain code in-process; start the broker
+(or use $KAFKA_BOOTSTRAP_SERVERS); an idle worker for the baseline RSS; publish; raw
+consume; one worker end to end; its RSS once loaded; latency at a fixed rate; with
+--profile, a second worker end to end under py-spy. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.common import (
+    LoadSampler,
+    build_dataset,
+    cpu_seconds,
+    create_input_topics,
+    messages_in_topics,
+    peak_rss_bytes,
+    publish,
+)
+from bench.latency import Latency, make_probe, measure_latency
+from bench.memory import held, idle_worker_rss, worker_args
+from bench.profiling import PySpy, domain_apply, py_spy_path, summarize
+from bench.throughput import WorkerThroughput, follow_worker, raw_consume
+from processors.settings import Settings
+from streams.brokers import BOOTSTRAP_ENV, make_broker
+from tests.streams.worker_process import WorkerProcess
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_RATE, GOAL_RATE, GOAL_RATIO = 10_000, 20_000, 0.3
+
+
+class Run:
+    """Phases with their duration and the machine's load, and the rows of the final table."""
+
+    def __init__(self, sampler: LoadSampler) -> None:
+        self.sampler = sampler
+        self.began = time.monotonic()
+        self.phases: list[dict[str, Any]] = []
+        self.rows: list[tuple[str, str, str]] = []  # (figure, value, note)
+        self.data: dict[str, Any] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        print(f"\n== {name}  (load {_load()})", flush=True)
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            ended = time.monotonic()
+            mean, peak = self.sampler.between(began, ended)
+            self.phases.append(
+                {
+                    "phase": name,
+                    "seconds": round(ended - began, 1),
+                    "load1_mean": round(mean, 2),
+                    "load1_max": round(peak, 2),
+                }
+            )
+            print(f"   {ended - began:.1f} s, 1-min load mean {mean:.2f} max {peak:.2f}")
+
+    def row(self, figure: str, value: str, note: str = "") -> None:
+        self.rows.append((figure, value, note))
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} ev/s"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def _mib(value: int) -> str:
+    return f"{value / 2**20:,.1f} MiB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run_all", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--events", type=int, default=200_000, help="events to pre-publish")
+    parser.add_argument("--establishments", type=int, default=50)
+    parser.add_argument("--stays-per-day", type=float, default=30.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--broker",
+        choices=("apache", "external"),
+        default="external" if os.environ.get(BOOTSTRAP_ENV) else "apache",
+        help=f"apache: start Kafka from the cached jars; external: ${BOOTSTRAP_ENV}",
+    )
+    parser.add_argument("--rate", type=float, default=500.0, help="latency probes per second")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.05,
+        help="seconds between two GET /indicators of the latency poller",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the domain code, and py-spy a second worker run",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=RESULTS / "latest.json",
+        help="where to write the figures ('-' for nowhere)",
+    )
+    parser.add_argument("--keep-logs", action="store_true", help="keep the worker logs")
+    args = parser.parse_args(argv)
+
+    sampler = LoadSampler().start()
+    run = Run(sampler)
+    log_dir = Path(tempfile.mkdtemp(prefix="sunes-bench-"))
+    print(
+        f"sunes-stream benchmarks: {args.events:,} events, broker {args.broker}, "
+        f"{os.cpu_count()} CPUs, load {_load()}, logs in {log_dir}"
+    )
+    ok = False
+    try:
+        _run(run, args, log_dir)
+        ok = True
+    finally:
+        sampler.stop()
+        _print_table(run)
+        total = time.monotonic() - run.began
+        loads = [s[1] for s in sampler.samples]
+        summary = {
+            "total_seconds": round(total, 1),
+            "load1_mean": round(sum(loads) / len(loads), 2) if loads else None,
+            "load1_max": round(max(loads), 2) if loads else None,
+        }
+        print(
+            f"\ntotal {total:.0f} s; 1-min load average during the run: mean "
+            f"{summary['load1_mean']}, max {summary['load1_max']} on {os.cpu_count()} CPUs "
+            "(the machine is shared: figures move with it)"
+        )
+        if str(args.json) != "-":
+            _write_json(args, run, summary)
+        if ok and not args.keep_logs:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            print(f"worker logs kept in {log_dir}")
+    return 0
+
+
+def _run(run: Run, args: argparse.Namespace, log_dir: Path) -> None:
+    with run.phase("simulate the data set"):
+        dataset = build_dataset(args.events, args.establishments, args.stays_per_day, args.seed)
+        print(
+            f"   {dataset.total:,} messages ({dataset.registry} registry records, "
+            f"{dataset.events:,} events) in {dataset.generate_seconds:.1f} s; "
+            + ", ".join(f"{k} {v:,}" for k, v in dataset.by_label.most_common())
+        )
+    run.data["dataset"] = {
+        "messages": dataset.total,
+        "registry": dataset.registry,
+        "events": dataset.events,
+        "by_label": dict(dataset.by_label),
+    }
+
+    with run.phase("domain code in-process (parse + apply)"):
+        domain = domain_apply(dataset, profile_events=50_000 if args.profile else 0)
+        print(
+            f"   parse {domain.parse_seconds:.1f} s + apply {domain.apply_seconds:.1f} s → "
+            f"{domain.rate:,.0f} ev/s; {domain.table_writes:,} table writes; "
+            f"{domain.stays:,} stays, {domain.entities:,} entities; rows() {domain.rows_ms:.0f} ms"
+        )
+        if domain.hotspots:
+            print(domain.hotspots)
+    run.data["domain"] = {k: v for k, v in asdict(domain).items() if k != "hotspots"}
+    parse_us = domain.parse_seconds / domain.events * 1e6
+    apply_us = domain.apply_seconds / domain.events * 1e6
+    run.row(
+        "domain only, in-process",
+        _rate(domain.rate),
+        f"parse_record {parse_us:.0f} µs + apply {apply_us:.0f} µs per event; "
+        "the worker parses twice",
+    )
+
+    broker = make_broker(args.broker, num_partitions=6)
+    with run.phase(f"start the broker ({args.broker})"):
+        broker.start()
+    try:
+        _with_broker(
+            run,
+            args,
+            log_dir,
+            broker.bootstrap_servers,
+            getattr(broker, "pid", None),
+            dataset,
+            domain.stays,
+        )
+    finally:
+        with run.phase("stop the broker"):
+            broker.stop()
+
+
+def _with_broker(
+    run: Run,
+    args: argparse.Namespace,
+    log_dir: Path,
+    bootstrap: str,
+    broker_pid: int | None,
+    dataset: Any,
+    stays: int,
+) -> None:
+    create_input_topics(bootstrap)
+    already = messages_in_topics(bootstrap)
+    if already:
+        print(
+            f"   warning: the input topics already hold {already:,} messages: every "
+            "worker reads them too; the figures are only fair on a fresh broker"
+        )
+
+    with run.phase("baseline: an idle worker"):
+        idle = idle_worker_rss(bootstrap, f"bench-idle-{uuid.uuid4().hex[:8]}", log_dir)
+        print(f"   RSS {_mib(idle.rss)}; /health after {idle.ready_after:.1f} s")
+
+    with run.phase("publish the data set"):
+        count, seconds = publish(bootstrap, dataset.messages)
+        print(f"   {count:,} messages in {seconds:.1f} s ({count / seconds:,.0f}/s)")
+    run.data["publish"] = {"messages": count, "seconds": seconds}
+    expected = dataset.events + already  # messages already there: assumed to be events
+
+    raws = []
+    for decoder in ("orjson", "parse_record"):
+        with run.phase(f"raw consume (aiokafka, {decoder})"):
+            raw = raw_consume(bootstrap, decoder)
+            print(f"   {raw.messages:,} messages in {raw.seconds:.2f} s → {raw.rate:,.0f}/s")
+            raws.append(raw)
+    run.data["raw_consume"] = [asdict(r) | {"rate": r.rate} for r in raws]
+    run.row(
+        "raw consume (aiokafka + orjson.loads)",
+        _rate(raws[0].rate),
+        f"{raws[0].messages:,} messages in {raws[0].seconds:.1f} s, no group",
+    )
+    run.row("raw consume + parse_record", _rate(raws[1].rate), "the validation's share")
+
+    # One fresh worker: it reads everything from the start.
+    worker = WorkerProcess(
+        bootstrap, f"bench-{uuid.uuid4().hex[:8]}", log_dir, *worker_args(log_dir)
+    )
+    try:
+        with run.phase("worker end to end"):
+            broker_before = cpu_seconds(broker_pid) if broker_pid else None
+            tput = _follow(worker, expected)
+            broker_cpu = (
+                cpu_seconds(broker_pid) - broker_before
+                if broker_pid and broker_before is not None
+                else None
+            )
+        _throughput_rows(run, tput, raws[0].rate, broker_cpu)
+        assert worker.process is not None
+        pid = worker.process.pid
+
+        with run.phase("memory once loaded"):
+            loaded = held(pid, worker.port)
+        _memory_rows(run, idle.rss, loaded.rss, peak_rss_bytes(pid), stays, loaded.open_entities)
+        run.data["memory"] = {
+            "idle_rss": idle.rss,
+            "loaded_rss": loaded.rss,
+            "peak_rss": peak_rss_bytes(pid),
+            "stays": stays,
+            "open_entities": loaded.open_entities,
+            "establishments": loaded.establishments,
+        }
+
+        with run.phase(f"latency: {args.rate:.0f} ev/s for {args.latency_seconds:.0f} s"):
+            probe = make_probe(dataset.messages, dataset.finess, Settings())
+            print(
+                f"   probes: stay.discharged of FINESS {probe.finess}, counted by the "
+                f"{probe.indicator} {probe.period} denominator"
+            )
+            lat = measure_latency(
+                bootstrap, worker.port, probe, args.rate, args.latency_seconds, args.poll_interval
+            )
+        _latency_rows(run, lat)
+    finally:
+        worker.stop()
+
+    if args.profile:
+        _profile_worker(run, bootstrap, log_dir, expected)
+
+
+def _follow(worker: WorkerProcess, expected: int) -> WorkerThroughput:
+    spawned = time.monotonic()
+    worker.start()
+    assert worker.process is not None
+    return follow_worker(worker.process.pid, worker.port, spawned, time.monotonic(), expected)
+
+
+def _throughput_rows(
+    run: Run, t: WorkerThroughput, raw_rate: float, broker_cpu: float | None
+) -> None:
+    best = t.steady_rate
+    run.data["worker"] = {k: v for k, v in asdict(t).items() if k != "samples"} | {
+        "rate_with_startup": t.rate_with_startup,
+        "rate_after_first": t.rate_after_first,
+        "samples": [asdict(s) for s in t.samples],
+        "broker_cpu_seconds": broker_cpu,
+    }
+    if not t.complete:
+        run.row("worker end to end", "INCOMPLETE", f"{t.applied:,} of {t.expected:,} applied")
+        return
+    verdict = (
+        "below the 10k target"
+        if (best or 0) < TARGET_RATE
+        else ("meets the 10k target" if (best or 0) < GOAL_RATE else "meets the 20k goal")
+    )
+    run.row("worker end to end, steady (10→90 %)", _rate(best), verdict)
+    run.row(
+        "worker end to end, first→last applied",
+        _rate(t.rate_after_first),
+        f"{t.expected:,} events; first applied {t.first_applied_after:.1f} s after spawn",
+    )
+    run.row(
+        "worker end to end, incl. start-up",
+        _rate(t.rate_with_startup),
+        f"spawn → all applied {t.done_after:.1f} s (/health after {t.ready_after:.1f} s)",
+    )
+    run.row(
+        "  of which the ingest agent alone",
+        _rate(t.ingest_rate),
+        "sunes_events_consumed_total, 10→90 %: decode, validate, repartition",
+    )
+    ratio = (best or 0) / raw_rate if raw_rate else 0.0
+    run.row("ratio worker / raw consume", f"{ratio:.2f}×", f"goal ≥ {GOAL_RATIO}×")
+    busy = t.cpu_seconds / t.done_after * 100 if t.done_after else 0.0
+    note = f"worker CPU busy {busy:.0f} % of one core while loading"
+    if broker_cpu is not None and t.done_after:
+        note += f"; broker {broker_cpu / t.done_after * 100:.0f} %"
+    run.row("worker CPU per event", f"{t.cpu_us_per_event or 0:.0f} µs", note)
+    run.row("GET /metrics while loading", _ms(t.scrape_ms), "median, polled every 0.5 s")
+
+
+def _memory_rows(run: Run, idle: int, loaded: int, peak: int, stays: int, entities: int) -> None:
+    grown = loaded - idle
+    run.row("worker RSS idle → loaded", f"{_mib(idle)} → {_mib(loaded)}", f"peak {_mib(peak)}")
+    run.row(
+        "bytes per open stay",
+        f"{grown / stays:,.0f} B" if stays else "n/a",
+        f"(RSS loaded − idle) / {stays:,} stays held",
+    )
+    run.row(
+        "bytes per open entity",
+        f"{grown / entities:,.0f} B" if entities else "n/a",
+        f"/ {entities:,} stays + documents + recipients (/health open_entities)",
+    )
+
+
+def _latency_rows(run: Run, lat: Latency) -> None:
+    run.data["latency"] = {
+        k: v for k, v in asdict(lat).items() if k not in ("upper_ms", "lower_ms")
+    } | {
+        f"visible_{which}_p{int(q * 100)}_ms": lat.p(q, which) if lat.upper_ms else None
+        for which in ("lower", "mid", "upper")
+        for q in (0.5, 0.9, 0.99)
+    }
+    run.row(
+        "latency publish rate",
+        f"{lat.achieved_rate:,.0f} ev/s",
+        f"{lat.sent:,} probes sent, {lat.seen:,} seen in /indicators",
+    )
+    if lat.upper_ms:
+        for q in (0.5, 0.99):
+            run.row(
+                f"latency send → /indicators p{int(q * 100)}",
+                _ms(lat.p(q)),
+                f"between {_ms(lat.p(q, 'lower'))} and {_ms(lat.p(q, 'upper'))} "
+                f"(polled every {_ms(lat.poll_ms)})",
+            )
+    run.row(
+        "latency histogram p50 / p99",
+        f"{_ms(lat.histogram_p50_ms)} / {_ms(lat.histogram_p99_ms)}",
+        f"sunes_processing_latency_seconds, {lat.histogram_count:,} obs., bucket interpolation",
+    )
+    run.row(
+        "GET /indicators?finess=… (1 FINESS)",
+        _ms(lat.indicators_ms),
+        f"median of {lat.polls:,} polls, while loaded",
+    )
+
+
+def _profile_worker(run: Run, bootstrap: str, log_dir: Path, expected: int) -> None:
+    if py_spy_path() is None:
+        print("\n(py-spy is not installed: `.venv/bin/pip install py-spy` for the worker profile)")
+        return
+    worker = WorkerProcess(
+        bootstrap, f"bench-prof-{uuid.uuid4().hex[:8]}", log_dir, *worker_args(log_dir)
+    )
+    output = log_dir / "worker.pyspy.txt"
+    try:
+        with run.phase("profile: a 2nd worker under py-spy"):
+            spawned = time.monotonic()
+            worker.start()
+            assert worker.process is not None
+            spy = PySpy(worker.process.pid, output)
+            tput = follow_worker(
+                worker.process.pid, worker.port, spawned, time.monotonic(), expected
+            )
+            err = spy.stop()
+    finally:
+        worker.stop()
+    if not output.exists():
+        print(f"   py-spy wrote nothing: {err.strip()[-500:]}")
+        return
+    saved = RESULTS / "worker.pyspy.txt"
+    RESULTS.mkdir(exist_ok=True)
+    shutil.copyfile(output, saved)
+    profile = summarize(output)
+    run.row("worker under py-spy, steady", _rate(tput.steady_rate), "sampling at 100 Hz")
+    print(f"\n   py-spy: {profile.samples:,} samples (collapsed stacks: {saved})")
+    print("   where the worker's time goes (by the top frame's area):")
+    for area, pct in profile.areas:
+        print(f"     {pct:5.1f} %  {area}")
+    print("   top functions, own time:")
+    for name, pct in profile.own:
+        print(f"     {pct:5.1f} %  {name}")
+    print("   the project's functions, inclusive:")
+    for name, pct in profile.inclusive:
+        print(f"     {pct:5.1f} %  {name}")
+    run.data["profile"] = asdict(profile)
+
+
+def _print_table(run: Run) -> None:
+    if not run.rows:
+        return
+    width = max(len(r[0]) for r in run.rows)
+    vwidth = max(len(r[1]) for r in run.rows)
+    print("\n" + "=" * 100)
+    for figure, value, note in run.rows:
+        print(f"{figure:<{width}}  {value:>{vwidth}}  {note}")
+    print("=" * 100)
+    print("phases:")
+    for p in run.phases:
+        print(
+            f"  {p['phase']:<58} {p['seconds']:>6.1f} s  load {p['load1_mean']:.2f} "
+            f"(max {p['load1_max']:.2f})"
+        )
+
+
+def _write_json(args: argparse.Namespace, run: Run, summary: dict[str, Any]) -> None:
+    revision = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    document = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "revision": revision or None,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "summary": summary,
+        "table": [{"figure": f, "value": v, "note": n} for f, v, n in run.rows],
+        "phases": run.phases,
+        **run.data,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    print(f"figures written to {args.json}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Throughput: a plain aiokafka consumer (the ceiling), then one `sunes worker` end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from bench.common import (
+    INPUT_TOPICS,
+    Http,
+    crossing_time,
+    parse_metrics,
+    partitions_of,
+    percentile,
+    rss_bytes,
+)
+from bench.common import cpu_seconds as process_cpu_seconds
+from topics.validation import InvalidRecord, parse_record
+
+# --- raw consume -------------------------------------------------------------------------------
+
+
+@dataclass
+class RawConsume:
+    decoder: str  # "orjson" or "parse_record"
+    messages: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+
+def raw_consume(
+    bootstrap_servers: str, decoder: str = "orjson", topics: Sequence[str] = INPUT_TOPICS
+) -> RawConsume:
+    """Read every partition of the input topics from the start to the current end, decoding
+    each value; no consumer group, no commits (a ceiling for what a worker can do)."""
+    decode: Callable[[bytes], Any] = orjson.loads if decoder == "orjson" else parse_record
+
+    async def run() -> RawConsume:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        tps = await partitions_of(bootstrap_servers, topics)
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            begins = await consumer.beginning_offsets(tps)
+            ends = await consumer.end_offsets(tps)
+            pending = {tp for tp in tps if ends[tp] > begins[tp]}
+            await consumer.seek_to_beginning(*tps)
+            count = 0
+            began = time.perf_counter()
+            while pending:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for tp, records in batches.items():
+                    for record in records:
+                        # foreign messages on an external broker: still read
+                        with contextlib.suppress(orjson.JSONDecodeError, InvalidRecord):
+                            decode(record.value)
+                    count += len(records)
+                    if tp in pending and await consumer.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+            return RawConsume(decoder, count, time.perf_counter() - began)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+# --- one worker end to end -----------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    t: float  # seconds since the worker was spawned
+    consumed: float  # sunes_events_consumed_total, valid + invalid
+    applied: float  # sunes_processing_latency_seconds_count
+    rss: int
+    cpu: float  # CPU seconds of the worker so far
+
+
+@dataclass
+class WorkerThroughput:
+    expected: int  # events to apply
+    applied: int
+    ready_after: float  # spawn → /health answers
+    first_applied_after: float | None  # spawn → first applied event (interpolated)
+    done_after: float | None  # spawn → all applied (interpolated); None if it never got there
+    steady_rate: float | None  # events/s between 10 % and 90 % of the events applied
+    ingest_rate: float | None  # same for the ingest agent's consumed counter (all messages)
+    cpu_seconds: float  # worker CPU while loading (spawn → done)
+    peak_rss: int
+    scrape_ms: float  # median time of one GET /metrics while loading
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.done_after is not None
+
+    @property
+    def rate_with_startup(self) -> float | None:
+        """Events / (spawn → all applied): what a fresh worker really gives."""
+        return self.expected / self.done_after if self.done_after else None
+
+    @property
+    def rate_after_first(self) -> float | None:
+        """Events / (first applied → all applied): start-up and group join left out."""
+        if self.done_after is None or self.first_applied_after is None:
+            return None
+        span = self.done_after - self.first_applied_after
+        return self.expected / span if span > 0 else None
+
+    @property
+    def cpu_us_per_event(self) -> float | None:
+        return self.cpu_seconds / self.applied * 1e6 if self.applied else None
+
+
+def follow_worker(
+    pid: int,
+    port: int,
+    spawned_at: float,
+    ready_at: float,
+    expected: int,
+    poll: float = 0.5,
+    stall_seconds: float = 60.0,
+    report: Callable[[str], None] = print,
+) -> WorkerThroughput:
+    """Scrape /metrics every `poll` s until `expected` events are applied (or nothing moves
+    for `stall_seconds`): the applied count is the latency histogram's count."""
+    http = Http(port)
+    samples: list[Sample] = []
+    scrape_times: list[float] = []
+    last_change = time.monotonic()
+    last_print = 0.0
+    try:
+        while True:
+            began = time.monotonic()
+            body = http.get("/metrics")
+            scrape_times.append(time.monotonic() - began)
+            if body is not None:
+                m = parse_metrics(body.decode())
+                sample = Sample(
+                    began - spawned_at,
+                    m.consumed_valid + m.consumed_invalid,
+                    m.applied,
+                    rss_bytes(pid),
+                    process_cpu_seconds(pid),
+                )
+                if not samples or sample.applied != samples[-1].applied:
+                    last_change = began
+                samples.append(sample)
+                if began - last_print >= 10:
+                    last_print = began
+                    report(
+                        f"    t={sample.t:5.1f}s consumed={sample.consumed:>9.0f} "
+                        f"applied={sample.applied:>9.0f} rss={sample.rss / 2**20:6.0f} MiB"
+                    )
+                if sample.applied >= expected:
+                    break
+            if time.monotonic() - last_change > stall_seconds:
+                report(f"    stalled: nothing applied for {stall_seconds:.0f} s")
+                break
+            time.sleep(max(0.0, poll - (time.monotonic() - began)))
+    finally:
+        http.close()
+    series = [(s.t, s.applied) for s in samples]
+    done = crossing_time(series, expected)
+    consumed = max((s.consumed for s in samples), default=0.0)
+    return WorkerThroughput(
+        expected=expected,
+        applied=int(samples[-1].applied) if samples else 0,
+        ready_after=ready_at - spawned_at,
+        first_applied_after=crossing_time(series, 1),
+        done_after=done,
+        steady_rate=_steady(series, expected),
+        ingest_rate=_steady([(s.t, s.consumed) for s in samples], consumed),
+        cpu_seconds=samples[-1].cpu if samples else 0.0,
+        peak_rss=max((s.rss for s in samples), default=0),
+        scrape_ms=percentile(scrape_times, 0.5) * 1000,
+        samples=samples,
+    )
+
+
+def _steady(series: list[tuple[float, float]], total: float) -> float | None:
+    """Rate between 10 % and 90 % of `total`: start-up and the tail left out."""
+    at10, at90 = crossing_time(series, 0.1 * total), crossing_time(series, 0.9 * total)
+    if at10 is None or at90 is None or at90 <= at10:
+        return None
+    return 0.8 * total / (at90 - at10)

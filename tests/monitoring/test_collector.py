@@ -1,0 +1,312 @@
+"""IndicatorCollector without a broker: establishments built from builder events, exported
+through a fresh CollectorRegistry and read back with prometheus_client's text parser, as
+Prometheus would read them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitoring.collector import IndicatorCollector
+from processors.catalogue import DISCHARGE_LETTER, DISCHARGE_PRESCRIPTION
+from processors.establishment import Establishment
+from processors.settings import Settings
+from streams.state import EstablishmentStore
+from tests.builders import EJ, F1, F2, deposited, discharged, establishment, mss_sent, parse
+from topics.records import EstablishmentRecord, Event
+
+INDICATOR_FAMILIES = (
+    "sunes_indicator_numerator",
+    "sunes_indicator_denominator",
+    "sunes_indicator_target_ratio",
+    "sunes_establishment_info",
+    "sunes_cme_presentation",
+    "sunes_establishment_watermark_timestamp_seconds",
+)
+# Every label the collector may use (docs/monitoring.md): nothing that names a patient.
+ALLOWED_LABELS = {"finess", "indicator", "period", "finess_ej", "region", "window", "name"}
+ALLOWED_LABELS |= {"topic", "partition"}
+
+# The 2023 calendar's F2 targets (processors/data/funding_calendar.json), as ratios.
+F2_TARGETS = {
+    "DS1.1": 0.55,
+    "DS1.2": 0.48,
+    "DS1.3": 0.55,
+    "DS1.4": 0.50,
+    "DS2.1": 0.50,
+    "DS3.1": 0.45,
+    "DS4.1": 0.42,
+    "DS4.2": 0.42,
+}
+# F1 sets no target for DS 1.4 and DS 4.x (volet 2 did not exist yet): no series at all.
+F1_TARGETS = {"DS1.1": 0.49, "DS1.2": 0.40, "DS1.3": 0.49, "DS2.1": 0.45, "DS3.1": 0.45}
+
+LATEST_DISCHARGE = "2023-03-20T10:00:00+01:00"
+
+Key = tuple[str, str, str]  # (finess, indicator, period label)
+
+
+def stay(stay_id: str, day: str, *, finess: str = F1, **fields: Any) -> dict[str, Any]:
+    """A stay admitted and discharged on `day` (winter time, +01:00), its own patient."""
+    return discharged(
+        stay_id,
+        admitted=f"{day}T08:00:00+01:00",
+        discharged=f"{day}T10:00:00+01:00",
+        patient=f"IPP-{stay_id}",
+        finess=finess,
+        **fields,
+    )
+
+
+def document(
+    document_id: str, type_code: str, stay_id: str, day: str, finess: str = F1
+) -> dict[str, Any]:
+    """A qualifying deposit for a stay, the day of its discharge."""
+    return deposited(
+        document_id,
+        type_code,
+        stay_id=stay_id,
+        patient=f"IPP-{stay_id}",
+        produced=f"{day}T09:00:00+01:00",
+        deposited_at=f"{day}T11:00:00+01:00",
+        finess=finess,
+    )
+
+
+# January (in the F2 window but neither the current nor the previous month), February
+# (previous month) and March (current month: the watermark is 2023-03-20).
+EVENTS: list[dict[str, Any]] = [
+    stay("S-JAN-1", "2023-01-16"),
+    stay("S-FEB-1", "2023-02-06"),
+    document("D-FEB-1-LL", DISCHARGE_LETTER, "S-FEB-1", "2023-02-06"),
+    stay("S-FEB-2", "2023-02-07"),
+    stay("S-MAR-1", "2023-03-06"),
+    document("D-MAR-1-LL", DISCHARGE_LETTER, "S-MAR-1", "2023-03-06"),
+    document("D-MAR-1-ORD", DISCHARGE_PRESCRIPTION, "S-MAR-1", "2023-03-06"),
+    stay("S-MAR-2", "2023-03-07"),
+    document("D-MAR-2-LL", DISCHARGE_LETTER, "S-MAR-2", "2023-03-07"),
+    stay("S-MAR-3", "2023-03-08"),
+    document("D-MAR-3-LL", DISCHARGE_LETTER, "S-MAR-3", "2023-03-08"),
+    stay("S-MAR-4", LATEST_DISCHARGE[:10]),
+    mss_sent(
+        "citoyenne",
+        "ipp-s-mar-4@patient.mssante.fr",
+        sent="2023-03-20T12:00:00+01:00",
+        stay_id="S-MAR-4",
+        patient="IPP-S-MAR-4",
+    ),
+]
+
+# Counted by hand from EVENTS: (numerator, denominator).
+EXPECTED: dict[Key, tuple[int, int]] = {
+    (F1, "DS1.1", "current_month"): (3, 4),
+    (F1, "DS1.1", "previous_month"): (1, 2),
+    (F1, "DS1.1", "funding_window"): (4, 7),
+    (F1, "DS1.2", "current_month"): (1, 4),
+    (F1, "DS1.2", "previous_month"): (0, 2),
+    (F1, "DS1.2", "funding_window"): (1, 7),
+    (F1, "DS4.2", "current_month"): (1, 4),
+    (F1, "DS4.2", "previous_month"): (0, 2),
+    (F1, "DS4.2", "funding_window"): (1, 7),
+}
+
+
+def registry_entry(finess: str = F1, window: str = "F2", **fields: Any) -> EstablishmentRecord:
+    record = parse(establishment(finess=finess, window=window, name="CH de Test", **fields))
+    assert isinstance(record, EstablishmentRecord)
+    return record
+
+
+def build(
+    events: Iterable[dict[str, Any]],
+    registry: EstablishmentRecord | None,
+    finess: str = F1,
+) -> Establishment:
+    est = Establishment(finess, Settings(), registry)
+    for obj in events:
+        event = parse(obj)
+        assert isinstance(event, Event)
+        est.apply(event)
+    return est
+
+
+def scrape(
+    establishments: Callable[[], Iterable[Establishment]],
+    lag: Callable[[], Mapping[tuple[str, int], int]] | None = None,
+) -> dict[str, Metric]:
+    """The text exposition of a fresh registry holding only the collector, parsed back."""
+    registry = CollectorRegistry()
+    registry.register(IndicatorCollector(establishments, lag))
+    text = generate_latest(registry).decode()
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def by_labels(family: Metric, *names: str) -> dict[tuple[str, ...], float]:
+    values: dict[tuple[str, ...], float] = {}
+    for sample in family.samples:
+        key = tuple(sample.labels[n] for n in names)
+        assert key not in values, f"duplicate series {sample}"
+        values[key] = sample.value
+    return values
+
+
+def fractions(metrics: dict[str, Metric]) -> dict[Key, tuple[float, float]]:
+    """(finess, indicator, period) → (numerator, denominator), both families agreeing on keys."""
+
+    def values(name: str) -> dict[Key, float]:
+        family = by_labels(metrics[name], "finess", "indicator", "period")
+        return {(k[0], k[1], k[2]): v for k, v in family.items()}
+
+    numerators = values("sunes_indicator_numerator")
+    denominators = values("sunes_indicator_denominator")
+    assert numerators.keys() == denominators.keys()
+    return {key: (numerators[key], denominators[key]) for key in numerators}
+
+
+@pytest.fixture
+def f2_establishment() -> Establishment:
+    return build(EVENTS, registry_entry(cme_presentation=True))
+
+
+def test_numerators_and_denominators_per_period(f2_establishment: Establishment) -> None:
+    metrics = scrape(lambda: [f2_establishment])
+    assert fractions(metrics) == EXPECTED
+    for name in INDICATOR_FAMILIES:
+        assert metrics[name].type == "gauge", name
+
+
+def test_older_months_are_not_exported_but_count_in_the_window(
+    f2_establishment: Establishment,
+) -> None:
+    # January has a row in the establishment's figures; only the window carries it here.
+    assert any(row.period == "2023-01" for row in f2_establishment.rows())
+    periods = {key[2] for key in fractions(scrape(lambda: [f2_establishment]))}
+    assert periods == {"current_month", "previous_month", "funding_window"}
+
+
+def test_target_ratios_of_the_window(f2_establishment: Establishment) -> None:
+    metrics = scrape(lambda: [f2_establishment])
+    targets = by_labels(metrics["sunes_indicator_target_ratio"], "finess", "indicator")
+    assert targets == {(F1, indicator): value for indicator, value in F2_TARGETS.items()}
+
+
+def test_no_target_series_where_the_window_sets_none() -> None:
+    est = build(EVENTS[:2], registry_entry(window="F1"))
+    targets = by_labels(scrape(lambda: [est])["sunes_indicator_target_ratio"], "indicator")
+    assert targets == {(indicator,): value for indicator, value in F1_TARGETS.items()}
+
+
+def test_establishment_info_and_cme_presentation(f2_establishment: Establishment) -> None:
+    without_cme = build(
+        [stay("S-1", "2023-03-01", finess=F2)],
+        registry_entry(F2, "F3", cme_presentation=False),
+        finess=F2,
+    )
+    metrics = scrape(lambda: [f2_establishment, without_cme])
+    info = metrics["sunes_establishment_info"]
+    assert [(s.labels, s.value) for s in info.samples] == [
+        ({"finess": F1, "finess_ej": EJ, "region": "IDF", "window": "F2", "name": "CH de Test"}, 1),
+        ({"finess": F2, "finess_ej": EJ, "region": "IDF", "window": "F3", "name": "CH de Test"}, 1),
+    ]
+    cme = by_labels(metrics["sunes_cme_presentation"], "finess")
+    assert cme == {(F1,): 1, (F2,): 0}
+
+
+def test_watermark_is_the_latest_discharge(f2_establishment: Establishment) -> None:
+    watermark = by_labels(
+        scrape(lambda: [f2_establishment])["sunes_establishment_watermark_timestamp_seconds"],
+        "finess",
+    )
+    assert watermark == {(F1,): datetime.fromisoformat(LATEST_DISCHARGE).timestamp()}
+
+
+def test_current_month_is_the_watermark_month_in_paris_time() -> None:
+    # 22:30 UTC on 31 March is 00:30 on 1 April in Paris (summer time, +02:00): April is the
+    # current month, March the previous one, whatever the UTC date says.
+    events = [
+        stay("S-MAR", "2023-03-15"),
+        discharged(
+            "S-APR",
+            admitted="2023-03-31T18:00:00+00:00",
+            discharged="2023-03-31T22:30:00+00:00",
+            patient="IPP-S-APR",
+        ),
+    ]
+    est = build(events, registry_entry(window="F3"))
+    got = {k: v for k, v in fractions(scrape(lambda: [est])).items() if k[1] == "DS1.1"}
+    assert got == {
+        (F1, "DS1.1", "current_month"): (0, 1),
+        (F1, "DS1.1", "previous_month"): (0, 1),
+        (F1, "DS1.1", "funding_window"): (0, 2),  # F3 runs from January to July 2023
+    }
+
+
+def test_an_establishment_without_registry_entry_has_months_only() -> None:
+    # Not enrolled yet: no window to count in, no target, no registry labels to export.
+    est = build(EVENTS, registry=None)
+    metrics = scrape(lambda: [est])
+    assert fractions(metrics) == {k: v for k, v in EXPECTED.items() if k[2] != "funding_window"}
+    for name in ("sunes_indicator_target_ratio", "sunes_establishment_info"):
+        assert metrics[name].samples == [], name
+    assert metrics["sunes_cme_presentation"].samples == []
+    assert metrics["sunes_establishment_watermark_timestamp_seconds"].samples != []
+
+
+def test_an_empty_worker_exports_empty_families() -> None:
+    metrics = scrape(list)
+    assert set(INDICATOR_FAMILIES) <= metrics.keys()
+    assert all(metrics[name].samples == [] for name in INDICATOR_FAMILIES)
+    assert "sunes_consumer_lag" not in metrics  # no lag source given
+
+
+def test_consumer_lag_family() -> None:
+    lag = {("sunes.stays.v1", 3): 12, ("sunes.dmp.v1", 0): 0, ("sunes.stays.v1", 0): 5}
+    metrics = scrape(list, lambda: lag)
+    family = metrics["sunes_consumer_lag"]
+    assert family.type == "gauge"
+    assert by_labels(family, "topic", "partition") == {
+        ("sunes.stays.v1", "3"): 12,
+        ("sunes.stays.v1", "0"): 5,
+        ("sunes.dmp.v1", "0"): 0,
+    }
+
+
+def test_the_store_of_a_worker_exports_each_establishment_it_holds() -> None:
+    store = EstablishmentStore(Settings(), partitions=4)
+    store.set_registry(registry_entry(F1, "F2", cme_presentation=True))
+    for obj in [*EVENTS, stay("S-OTHER", "2023-02-01", finess=F2)]:
+        event = parse(obj)
+        assert isinstance(event, Event)
+        store.apply(event)
+    metrics = scrape(lambda: list(store.establishments.values()))
+    assert {k: v for k, v in fractions(metrics).items() if k[0] == F1} == EXPECTED
+    # F2 has no registry entry: its only month is its watermark's, no window.
+    assert {k: v for k, v in fractions(metrics).items() if k[0] == F2} == {
+        (F2, indicator, "current_month"): (0, 1) for indicator in ("DS1.1", "DS1.2", "DS4.2")
+    }
+    assert by_labels(metrics["sunes_establishment_info"], "finess").keys() == {(F1,)}
+
+
+def test_no_label_carries_a_patient_stay_document_or_event_identifier(
+    f2_establishment: Establishment,
+) -> None:
+    metrics = scrape(lambda: [f2_establishment], lambda: {("sunes.stays.v1", 0): 1})
+    identifiers = {
+        obj[field]
+        for obj in EVENTS
+        for field in ("stay_id", "patient_id", "document_id", "event_id", "message_id")
+        if obj.get(field)
+    }
+    identifiers |= {obj["recipient"] for obj in EVENTS if "recipient" in obj}
+    samples = [s for family in metrics.values() for s in family.samples]
+    label_names = {n for s in samples for n in s.labels}
+    label_values = {v for s in samples for v in s.labels.values()}
+    assert label_names <= ALLOWED_LABELS
+    assert not label_values & identifiers
+    assert not any(i in v for v in label_values for i in identifiers if len(i) > 3)
