@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -29,18 +30,24 @@ from prometheus_client import (
 
 from monitoring.collector import IndicatorCollector
 from monitoring.pipeline import PipelineMetrics
+from streams.bundles import decode_bundle, encode_bundle
 from streams.config import WorkerConfig
 from streams.deadletter import deadletter_headers
 from streams.kafka_clients import aiokafka_security
 from streams.state import EstablishmentStore
 from topics import names
 from topics.records import EstablishmentRecord, Event
-from topics.validation import InvalidRecord, parse_record
+from topics.validation import InvalidRecord, parse_record, record_from_object
 
 log = logging.getLogger(__name__)
 
 # One series per counter, not a second `_created` one: simpler rules and dashboards.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# The ingest agent validates up to this many messages at a time, waiting at most this long,
+# and sends one bundle per FINESS of the batch to the establishment agent.
+INGEST_BATCH = 2000
+INGEST_WAIT = 0.05
 
 INGESTED_TOPICS = (names.STAYS, names.DMP, names.MSS, names.ESTABLISHMENTS)
 
@@ -122,58 +129,70 @@ class SunesWorker:
         app.task(self._read_registry)
 
     async def _ingest(self, stream: StreamT[bytes]) -> None:
-        event: EventT[bytes]
-        async for event in stream.events():
-            message = event.message
-            self.positions[(message.topic, message.partition)] = message.offset + 1
-            raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-            try:
-                record = parse_record(raw)
-            except InvalidRecord as exc:
-                self.pipeline.consumed_invalid(message.topic, exc.code)
-                await self.deadletter_topic.send(
-                    key=message.key,
-                    value=raw,
-                    headers=deadletter_headers(
-                        exc, message.topic, message.partition, message.offset
-                    ),
-                )
-                log.warning(
-                    "dead-lettered %s[%d]@%d: %s",
-                    message.topic, message.partition, message.offset, exc.reason,
-                )  # fmt: skip
-                continue
-            self.pipeline.consumed_valid(message.topic)
-            if isinstance(record, EstablishmentRecord):
-                continue  # the registry reader of every worker applies it
-            await self.by_finess.send(
-                key=record.finess.encode(), value=raw, timestamp=message.timestamp
-            )
+        batch: Sequence[EventT[bytes]]
+        # take_events is on faust.Stream, not on its StreamT protocol
+        batches = stream.take_events(INGEST_BATCH, within=INGEST_WAIT)  # type: ignore[attr-defined]
+        async for batch in batches:
+            bundles: dict[str, tuple[list[bytes], list[float | None]]] = {}
+            for event in batch:
+                message = event.message
+                self.positions[(message.topic, message.partition)] = message.offset + 1
+                raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
+                try:
+                    record = parse_record(raw)
+                except InvalidRecord as exc:
+                    await self._deadletter(raw, message.key, exc, message)
+                    continue
+                self.pipeline.consumed_valid(message.topic)
+                if isinstance(record, EstablishmentRecord):
+                    continue  # the registry reader of every worker applies it
+                events, stamps = bundles.setdefault(record.finess, ([], []))
+                events.append(raw)
+                stamps.append(message.timestamp)
+            for finess, (events, stamps) in bundles.items():
+                await self.by_finess.send(key=finess.encode(), value=encode_bundle(events, stamps))
+
+    async def _deadletter(
+        self, raw: bytes, key: bytes | None, error: InvalidRecord, message: Any
+    ) -> None:
+        self.pipeline.consumed_invalid(message.topic, error.code)
+        await self.deadletter_topic.send(
+            key=key,
+            value=raw,
+            headers=deadletter_headers(error, message.topic, message.partition, message.offset),
+        )
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s",
+            message.topic, message.partition, message.offset, error.reason,
+        )  # fmt: skip
 
     async def _establishments(self, stream: StreamT[bytes]) -> None:
         event: EventT[bytes]
         async for event in stream.events():
             message = event.message
             try:
-                record = parse_record(event.value)  # validated upstream
-                if not isinstance(record, Event):
-                    raise InvalidRecord("unknown_type", "a registry record on the event topic")
-            except InvalidRecord as exc:  # only a foreign writer on our internal topic
-                self.pipeline.consumed_invalid(message.topic, exc.code)
-                await self.deadletter_topic.send(
-                    key=message.key,
-                    value=event.value,
-                    headers=deadletter_headers(
-                        exc, message.topic, message.partition, message.offset
-                    ),
+                items = decode_bundle(event.value)
+            except ValueError as exc:  # only a foreign writer on our internal topic
+                await self._deadletter(
+                    event.value, message.key, InvalidRecord("invalid_json", str(exc)), message
                 )
                 continue
-            for key, value in self.store.apply(record):
+            writes: dict[str, bytes | None] = {}  # the last state of each entity is enough
+            for obj, timestamp in items:
+                try:
+                    record = record_from_object(obj)  # validated upstream
+                    if not isinstance(record, Event):
+                        raise InvalidRecord("unknown_type", "a registry record among the events")
+                except InvalidRecord as exc:
+                    await self._deadletter(orjson.dumps(obj), message.key, exc, message)
+                    continue
+                writes.update(self.store.apply(record))
+                self.pipeline.applied(timestamp)
+            for key, value in writes.items():
                 if value is None:
                     self.facts.pop(key.encode(), None)  # a tombstone in the changelog
                 else:
                     self.facts[key.encode()] = value
-            self.pipeline.applied(event.message.timestamp)
 
     async def _rebuild_from_table(self) -> None:
         """After recovery (start, restart, rebalance): derive everything from the table."""

@@ -1,0 +1,32 @@
+"""Bundles on the internal topic: the events of one FINESS from one ingest batch, together.
+
+One Kafka message per (FINESS, batch) instead of one per event: the repartition, the
+changelog writes (once per entity per bundle) and Faust's per-message costs are paid per
+bundle. The events stay the producers' original JSON, already validated by the ingest agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+
+def encode_bundle(events: Sequence[bytes], timestamps: Sequence[float | None]) -> bytes:
+    """`{"ts": [...], "events": [...]}` without decoding the events again."""
+    return b"".join(
+        (b'{"ts":', orjson.dumps(list(timestamps)), b',"events":[', b",".join(events), b"]}")
+    )
+
+
+def decode_bundle(value: bytes) -> list[tuple[Any, float | None]]:
+    """(decoded event, Kafka timestamp of its input message) pairs; ValueError if malformed."""
+    try:
+        data = orjson.loads(value)
+        events, stamps = data["events"], data["ts"]
+    except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+        raise ValueError(f"not a bundle of events: {exc}") from None
+    if not isinstance(events, list) or not isinstance(stamps, list) or len(events) != len(stamps):
+        raise ValueError("not a bundle of events: events and ts must be lists of one length")
+    return list(zip(events, stamps, strict=True))
