@@ -34,8 +34,8 @@ class PipelineMetrics:
             registry=registry,
         )
 
-    def consumed_valid(self, topic: str) -> None:
-        self.consumed.labels(topic, "valid").inc()
+    def consumed_valid(self, topic: str, count: int = 1) -> None:
+        self.consumed.labels(topic, "valid").inc(count)
         self.last_event.labels(topic).set(time.time())
 
     def consumed_invalid(self, topic: str, reason: str) -> None:

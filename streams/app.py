@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -30,9 +29,10 @@ from prometheus_client import (
 
 from monitoring.collector import IndicatorCollector
 from monitoring.pipeline import PipelineMetrics
-from streams.bundles import decode_bundle, encode_bundle
+from streams.bundles import decode_bundle
 from streams.config import WorkerConfig
 from streams.deadletter import deadletter_headers
+from streams.ingest import Ingestor
 from streams.kafka_clients import aiokafka_security
 from streams.state import EstablishmentStore
 from topics import names
@@ -44,13 +44,6 @@ log = logging.getLogger(__name__)
 # One series per counter, not a second `_created` one: simpler rules and dashboards.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-# The ingest agent validates up to this many messages at a time, waiting at most this long,
-# and sends one bundle per FINESS of the batch to the establishment agent.
-INGEST_BATCH = 2000
-INGEST_WAIT = 0.05
-
-INGESTED_TOPICS = (names.STAYS, names.DMP, names.MSS, names.ESTABLISHMENTS)
-
 
 class SunesWorker:
     """One worker process: the Faust app, its state and its metrics."""
@@ -60,15 +53,13 @@ class SunesWorker:
         self.store = EstablishmentStore(config.rules, config.partitions, config.close_after_days)
         self.metrics_registry = CollectorRegistry()
         self.pipeline = PipelineMetrics(self.metrics_registry)
-        # (topic, partition) → next offset to consume, for the lag gauge
-        self.positions: dict[tuple[str, int], int] = {}
         self.registry_loaded = asyncio.Event()
         self.app = self._create_app()
-        self.metrics_registry.register(
-            IndicatorCollector(lambda: list(self.store.establishments.values()), self.lag)
-        )
         self._define_streams()
         self._define_views()
+        self.metrics_registry.register(
+            IndicatorCollector(lambda: list(self.store.establishments.values()), self.ingestor.lag)
+        )
 
     def _create_app(self) -> faust.App:
         c = self.config
@@ -109,10 +100,9 @@ class SunesWorker:
 
     def _define_streams(self) -> None:
         app = self.app
-        self.input_topic = app.topic(*INGESTED_TOPICS, value_serializer="raw", key_serializer="raw")
         self.deadletter_topic = app.topic(names.DEADLETTER, value_serializer="raw")
         self.by_finess = app.topic(
-            f"{self.config.app_id}-events-by-finess",
+            self.config.internal_topic,
             internal=True,
             partitions=self.config.partitions,
             value_serializer="raw",
@@ -124,33 +114,15 @@ class SunesWorker:
             "facts", key_type=bytes, value_type=bytes, partitions=self.config.partitions
         )
         self.facts.on_recover(self._rebuild_from_table)
-        app.agent(self.input_topic, name="ingest")(self._ingest)
+        self.ingestor = Ingestor(
+            self.config,
+            self.by_finess.get_topic_name(),
+            self.pipeline,
+            self.config.client_overrides,
+        )
+        app.task(self.ingestor.run)
         app.agent(self.by_finess, name="establishments")(self._establishments)
         app.task(self._read_registry)
-
-    async def _ingest(self, stream: StreamT[bytes]) -> None:
-        batch: Sequence[EventT[bytes]]
-        # take_events is on faust.Stream, not on its StreamT protocol
-        batches = stream.take_events(INGEST_BATCH, within=INGEST_WAIT)  # type: ignore[attr-defined]
-        async for batch in batches:
-            bundles: dict[str, tuple[list[bytes], list[float | None]]] = {}
-            for event in batch:
-                message = event.message
-                self.positions[(message.topic, message.partition)] = message.offset + 1
-                raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-                try:
-                    record = parse_record(raw)
-                except InvalidRecord as exc:
-                    await self._deadletter(raw, message.key, exc, message)
-                    continue
-                self.pipeline.consumed_valid(message.topic)
-                if isinstance(record, EstablishmentRecord):
-                    continue  # the registry reader of every worker applies it
-                events, stamps = bundles.setdefault(record.finess, ([], []))
-                events.append(raw)
-                stamps.append(message.timestamp)
-            for finess, (events, stamps) in bundles.items():
-                await self.by_finess.send(key=finess.encode(), value=encode_bundle(events, stamps))
 
     async def _deadletter(
         self, raw: bytes, key: bytes | None, error: InvalidRecord, message: Any
@@ -241,23 +213,9 @@ class SunesWorker:
         try:
             record = parse_record(raw)
         except InvalidRecord:
-            return  # dead-lettered by the ingest agent of whichever worker owns it
+            return  # dead-lettered by the ingest stage of whichever worker reads it
         if isinstance(record, EstablishmentRecord):
             self.store.set_registry(record)
-
-    def lag(self) -> dict[tuple[str, int], int]:
-        consumer = self.app.consumer
-        lag: dict[tuple[str, int], int] = {}
-        for tp in consumer.assignment():
-            if tp.topic not in INGESTED_TOPICS:
-                continue
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                continue
-            lag[(tp.topic, tp.partition)] = max(
-                0, highwater - self.positions.get((tp.topic, tp.partition), 0)
-            )
-        return lag
 
     # --- web views -------------------------------------------------------------------------
 
@@ -283,8 +241,12 @@ class SunesWorker:
         @self.app.page("/health")
         class Health(View):
             async def get(self, request: Request) -> Response:
+                topic = worker.by_finess.get_topic_name()
+                assigned = worker.app.consumer.assignment() if worker.app.consumer else set()
                 body = {
                     "status": "ok",
+                    # partitions of the internal topic this worker owns (its establishments)
+                    "partitions": sorted(tp.partition for tp in assigned if tp.topic == topic),
                     "registry_loaded": worker.registry_loaded.is_set(),
                     "establishments": len(worker.store.establishments),
                     "open_entities": worker.store.open_entities(),

@@ -63,6 +63,7 @@ class WorkerConfig:
     security: Security = field(default_factory=Security)
     # Faust settings a broker needs (Tansu: one record per batch), from streams.brokers.
     faust_overrides: Mapping[str, Any] = field(default_factory=dict)
+    client_overrides: Mapping[str, Any] = field(default_factory=dict)  # aiokafka producers
 
     def __post_init__(self) -> None:
         if not self.brokers:
@@ -90,6 +91,11 @@ class WorkerConfig:
         s = self.security
         given = [s.sasl_mechanism, s.sasl_username, s.sasl_password]
         return any(given) and not all(given)
+
+    @property
+    def internal_topic(self) -> str:
+        """The repartition topic: bundles of events keyed by FINESS."""
+        return f"{self.app_id}-events-by-finess"
 
     @property
     def broker_urls(self) -> list[str]:
@@ -157,6 +163,14 @@ def faust_overrides_for(kind: str) -> dict[str, Any]:
     return dict(TANSU_FAUST_SETTINGS)
 
 
+def client_overrides_for(kind: str) -> dict[str, Any]:
+    if kind != "tansu":
+        return {}
+    from streams.brokers.tansu import TANSU_PRODUCER_OVERRIDES
+
+    return dict(TANSU_PRODUCER_OVERRIDES)
+
+
 def security_from_env(env: Mapping[str, str] = os.environ) -> Security:
     mechanism = env.get("SUNES_SASL_MECHANISM") or None
     if mechanism is not None and mechanism not in SASL_MECHANISMS:
@@ -193,6 +207,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         rules=settings_from_args(args),
         security=security_from_env(env),
         faust_overrides=faust_overrides_for(args.broker_kind),
+        client_overrides=client_overrides_for(args.broker_kind),
         close_after_days=(
             args.close_after_days if args.close_after_days is not None else args.grace_days + 30
         ),

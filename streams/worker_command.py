@@ -39,12 +39,15 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
 
     from streams.app import SunesWorker
     from streams.kafka_clients import ensure_topics
+    from topics.names import ALL_TOPICS, TopicSpec
 
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        asyncio.run(ensure_topics(config.bootstrap_servers, config.security,
+        # The internal topic too: the ingest stage may write to it before Faust declares it.
+        internal = TopicSpec(config.internal_topic, config.partitions, False, "bundles by FINESS")
+        asyncio.run(ensure_topics(config.bootstrap_servers, config.security, (*ALL_TOPICS, internal),
                                   replication_factor=config.replication_factor))  # fmt: skip
     except Exception as exc:  # the broker is the usual culprit: say so plainly
         print(

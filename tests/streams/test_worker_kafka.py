@@ -126,6 +126,12 @@ def test_two_workers_sharing_the_partitions_give_the_same_figures(
     expected = reference(messages, finess)
     app_id = f"it-{uuid.uuid4().hex[:8]}"
     one, two = workers(app_id), workers(app_id)
+
+    def shared() -> bool:  # both in the group, each with its own partitions
+        parts = [set((w.get("/health") or {}).get("partitions", [])) for w in (one, two)]
+        return all(parts) and not parts[0] & parts[1]
+
+    one.wait_until(shared, 60, "the two workers to share the partitions")
     publish(kafka_bootstrap_servers, messages)
     wait_for_rows([one, two], finess, expected, seconds=180)
     owned_by_one = {r["finess"] for r in rows_of(one.indicators(), finess)}
