@@ -90,7 +90,7 @@ class Latency:
     send_seconds: float
     seen: int  # probes visible in /indicators at the end
     # Per probe, send → visible in /indicators: at most `upper` (the first response that
-    # shows it), at least `lower` (the request before it, which did not); `mid` in between.
+    # shows it), at least `lower` (the request before it, which did not).
     upper_ms: list[float]
     lower_ms: list[float]
     poll_ms: float  # median gap between two /indicators responses (the resolution)
@@ -108,7 +108,7 @@ class Latency:
     def mid_ms(self) -> list[float]:
         return [(lo + hi) / 2 for lo, hi in zip(self.lower_ms, self.upper_ms, strict=True)]
 
-    def p(self, q: float, which: str = "mid") -> float:
+    def p(self, q: float, which: str = "upper") -> float:
         return percentile(
             {"mid": self.mid_ms, "lower": self.lower_ms, "upper": self.upper_ms}[which], q
         )

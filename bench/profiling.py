@@ -57,7 +57,7 @@ def domain_apply(dataset: Dataset, partitions: int = 4, profile_events: int = 0)
     parsed = time.perf_counter()
     writes = 0
     for event in events:
-        writes += len(store.apply(event))
+        writes += len(store.apply([event]))
     applied = time.perf_counter()
     store.rows()
     rows_ms = (time.perf_counter() - applied) * 1000
@@ -86,7 +86,7 @@ def _profile(dataset: Dataset, limit: int, partitions: int, top: int = 18) -> st
         if isinstance(record, EstablishmentRecord):
             store.set_registry(record)
         elif isinstance(record, Event):
-            store.apply(record)
+            store.apply([record])
             count += 1
             if count >= limit:
                 break
@@ -125,8 +125,8 @@ class PySpy:
                 "raw",
                 "--output",
                 str(output),
-                "--nonblocking",
                 "--idle",
+                "--threads",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -144,76 +144,138 @@ class PySpy:
         return err.decode(errors="replace")
 
 
-ROOT = str(Path(__file__).resolve().parents[1]) + "/"  # the project's own code lives here
-
-# Where a sampled stack spends its time: the first rule whose needle is in a frame, looking
-# from the top of the stack down. Idle is the event loop waiting in select/epoll.
-AREAS: tuple[tuple[str, str], ...] = (
-    ("idle (event loop waiting)", "select (selectors.py"),
-    ("orjson", "orjson"),
-    ("prometheus_client", "prometheus_client/"),
-    ("topics (parse_record, validation)", "/topics/"),
-    ("processors (facts, rules, aggregates)", "/processors/"),
-    ("streams (the agents, the store)", "/streams/"),
-    ("faust tables / changelog", "faust/tables/"),
-    ("faust streams / agents", "faust/streams/"),
-    ("faust transport / producer / consumer", "faust/transport/"),
-    ("faust other", "/faust/"),
-    ("mode (service framework)", "/mode/"),
-    ("aiokafka", "/aiokafka/"),
-    ("aiohttp (web views)", "/aiohttp/"),
-    ("asyncio", "/asyncio/"),
+# Who a sampled stack works for: the first of these rules that a frame of the task matches.
+OWNERS: tuple[tuple[str, str], ...] = (
+    ("Metrics.get (", "GET /metrics"),
+    ("Indicators.get (", "GET /indicators"),
+    ("Health.get (", "GET /health"),
+    ("SunesWorker._ingest (", "ingest agent"),
+    ("SunesWorker._establishments (", "establishments agent"),
+    ("(aiokafka/producer/", "aiokafka producer (sender)"),
+    ("(faust/transport/producer.py", "faust producer buffer"),
+    ("(faust/transport/consumer.py", "faust consumer (fetch → streams)"),
+    ("(faust/transport/conductor.py", "faust conductor (dispatch)"),
+    ("(faust/tables/", "faust tables"),
+    ("(aiokafka/", "aiokafka other"),
+    ("(faust/", "faust other"),
+    ("(mode/", "mode services"),
 )
+# What it does there: the first of these frames from the top of the stack.
+LEAVES: tuple[tuple[str, str], ...] = (
+    ("(processors/", "domain: processors (facts, rules, aggregates)"),
+    ("EstablishmentStore.apply (", "domain: EstablishmentStore.apply (table JSON)"),
+    ("parse_record (", "domain: validation"),
+    ("record_from_object (", "domain: validation"),
+    ("_bundle (", "bundles (orjson)"),
+    ("(prometheus_client/", "prometheus_client"),
+    ("(faust/tables/", "faust tables / changelog"),
+    ("(faust/topics.py", "faust send"),
+    ("(faust/channels.py", "faust send"),
+    ("(faust/streams.py", "faust stream iteration / acks"),
+    ("(faust/", "faust other"),
+    ("(aiokafka/", "aiokafka"),
+    ("(mode/", "mode"),
+    ("(monitoring/", "monitoring"),
+    ("(streams/", "streams (own code)"),
+    ("(asyncio/", "asyncio machinery"),
+)
+IDLE = ("select (selectors.py", "wait (threading.py", "_wait_for_tstate_lock")
 
 
 @dataclass
 class Profile:
-    samples: int
-    areas: list[tuple[str, float]] = field(default_factory=list)  # (area, % of samples)
-    own: list[tuple[str, float]] = field(default_factory=list)  # top functions by own time %
-    inclusive: list[tuple[str, float]] = field(default_factory=list)  # our code, inclusive %
+    samples: int  # of the main thread (the event loop running the agents)
+    idle_pct: float  # of those, waiting in epoll
+    threads: list[tuple[str, int, float]] = field(default_factory=list)  # (name, samples, busy %)
+    owners: list[tuple[str, float, list[tuple[str, float]]]] = field(default_factory=list)
+    own: list[tuple[str, float]] = field(default_factory=list)  # top functions, own time
 
 
 def summarize(collapsed: Path, top: int = 15) -> Profile:
-    """Read py-spy's collapsed stacks ("frame;frame;... count", root first)."""
+    """Read py-spy's collapsed stacks (`--threads`: "thread (tid): name;frame;... count");
+    percentages are of the main thread's busy samples."""
+    per_thread: Counter[str] = Counter()
+    idle_thread: Counter[str] = Counter()
+    owners: Counter[str] = Counter()
+    leaves: dict[str, Counter[str]] = {}
     own: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    areas: Counter[str] = Counter()
-    total = 0
     for line in collapsed.read_text(errors="replace").splitlines():
         stack, _, raw = line.rpartition(" ")
         if not stack or not raw.isdigit():
             continue
         count = int(raw)
-        frames = [f for f in stack.split(";") if not f.startswith(("thread ", "process "))]
+        frames = stack.split(";")
+        thread = "MainThread"
+        if frames[0].startswith("thread ("):
+            thread = frames.pop(0).partition(": ")[2] or "?"
         if not frames:
             continue
-        total += count
+        per_thread[thread] += count
+        if any(mark in frames[-1] for mark in IDLE):
+            idle_thread[thread] += count
+            continue
+        if thread != "MainThread":
+            continue
+        owner = _owner(frames)
+        owners[owner] += count
+        leaves.setdefault(owner, Counter())[_first(frames[::-1], LEAVES, "other")] += count
         own[_short(frames[-1])] += count
-        for name in {_short(f) for f in frames if ROOT in f and "/.venv/" not in f}:
-            inclusive[name] += count
-        areas[_area(frames)] += count
-    pct = 100.0 / total if total else 0.0
+    main = per_thread["MainThread"]
+    busy = main - idle_thread["MainThread"]
+    pct = 100.0 / busy if busy else 0.0
     return Profile(
-        total,
-        [(a, c * pct) for a, c in areas.most_common()],
+        main,
+        idle_thread["MainThread"] * 100.0 / main if main else 0.0,
+        [(t, n, (n - idle_thread[t]) * 100.0 / n) for t, n in per_thread.most_common()],
+        [
+            (o, c * pct, [(leaf, lc * pct) for leaf, lc in leaves[o].most_common(6)])
+            for o, c in owners.most_common()
+        ],
         [(f, c * pct) for f, c in own.most_common(top)],
-        [(f, c * pct) for f, c in inclusive.most_common(top)],
     )
 
 
-def _area(frames: list[str]) -> str:
-    for frame in reversed(frames):  # from the top of the stack
-        for area, needle in AREAS:
+def print_profile(profile: Profile) -> None:
+    print(
+        f"   py-spy, main thread (the event loop of the agents): {profile.samples:,} samples, "
+        f"{profile.idle_pct:.0f} % idle in epoll"
+    )
+    print("   threads: " + ", ".join(f"{t} {b:.0f} % busy" for t, _, b in profile.threads))
+    print("   main thread busy time, by whom it is for (and what it does there):")
+    for owner, pct, leaves in profile.owners:
+        print(f"     {pct:5.1f} %  {owner}")
+        for leaf, leaf_pct in leaves:
+            print(f"              {leaf_pct:5.1f} %  {leaf}")
+    print("   top functions, own time (% of main thread busy):")
+    for name, pct in profile.own:
+        print(f"     {pct:5.1f} %  {name}")
+
+
+def _owner(frames: list[str]) -> str:
+    """The first OWNERS rule met anywhere in the task's frames (those under Handle._run:
+    below it are only the worker's start-up frames and the event loop)."""
+    start = next((i for i, f in enumerate(frames) if f.startswith("Handle._run (")), None)
+    if start is None:
+        return "event loop (select, scheduling)"
+    task = frames[start + 1 :]
+    for needle, name in OWNERS:
+        if any(needle in frame for frame in task):
+            return name
+    return "asyncio callbacks (futures, tasks)"
+
+
+def _first(frames: list[str], rules: tuple[tuple[str, str], ...], default: str) -> str:
+    for frame in frames:
+        for needle, name in rules:
             if needle in frame:
-                return area
-    return "other"
+                return name
+    return default
 
 
 def _short(frame: str) -> str:
     """`func (/long/path/site-packages/pkg/mod.py:12)` → `func (pkg/mod.py:12)`."""
     name, _, where = frame.partition(" (")
-    where = _PREFIX.sub("", where.rstrip(")").replace(ROOT, ""))
+    where = _PREFIX.sub("", where.rstrip(")"))
     return f"{name} ({where})" if where else name
 
 

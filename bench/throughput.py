@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,7 @@ class WorkerThroughput:
     steady_rate: float | None  # events/s between 10 % and 90 % of the events applied
     ingest_rate: float | None  # same for the ingest agent's consumed counter (all messages)
     cpu_seconds: float  # worker CPU while loading (spawn → done)
+    steady_cpu_us: float | None  # worker CPU per event between 10 % and 90 % applied
     peak_rss: int
     scrape_ms: float  # median time of one GET /metrics while loading
     samples: list[Sample] = field(default_factory=list)
@@ -133,7 +135,7 @@ def follow_worker(
     spawned_at: float,
     ready_at: float,
     expected: int,
-    poll: float = 0.5,
+    poll: float = 1.0,
     stall_seconds: float = 60.0,
     report: Callable[[str], None] = print,
 ) -> WorkerThroughput:
@@ -187,6 +189,7 @@ def follow_worker(
         steady_rate=_steady(series, expected),
         ingest_rate=_steady([(s.t, s.consumed) for s in samples], consumed),
         cpu_seconds=samples[-1].cpu if samples else 0.0,
+        steady_cpu_us=_steady_cpu_us(samples, expected),
         peak_rss=max((s.rss for s in samples), default=0),
         scrape_ms=percentile(scrape_times, 0.5) * 1000,
         samples=samples,
@@ -199,3 +202,21 @@ def _steady(series: list[tuple[float, float]], total: float) -> float | None:
     if at10 is None or at90 is None or at90 <= at10:
         return None
     return 0.8 * total / (at90 - at10)
+
+
+def _steady_cpu_us(samples: list[Sample], total: float) -> float | None:
+    """Worker CPU per event while it goes from 10 % to 90 % of `total` applied."""
+    series = [(s.t, s.applied) for s in samples]
+    at10, at90 = crossing_time(series, 0.1 * total), crossing_time(series, 0.9 * total)
+    if at10 is None or at90 is None or at90 <= at10:
+        return None
+    cpu = [(s.t, s.cpu) for s in samples]
+    return (_at(cpu, at90) - _at(cpu, at10)) / (0.8 * total) * 1e6
+
+
+def _at(series: list[tuple[float, float]], t: float) -> float:
+    """A series' value at time t, interpolated linearly."""
+    for (t0, v0), (t1, v1) in itertools.pairwise(series):
+        if t0 <= t <= t1:
+            return v0 if t1 == t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+    return series[-1][1]

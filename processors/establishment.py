@@ -423,7 +423,7 @@ class Establishment:
         return any(
             other.stay_id != stay.stay_id
             and other.version is not None
-            and paris_date(other.version.admitted_at) <= reach
+            and other.version.admission_day <= reach
             and other.version.admitted_at > stay.version.discharged_at
             for other in self.stays_of_patient(stay.version.patient_id)
         )

@@ -37,10 +37,13 @@ class StayVersion:
     dmp_opposition: bool
     # (RPPS, MSSanté address or None)
     correspondents: tuple[tuple[str, str | None], ...]
+    # Paris calendar days, derived once: the rules compare them on every recomputation.
+    discharge_day: date = field(init=False, compare=False)
+    admission_day: date = field(init=False, compare=False)
 
-    @property
-    def discharge_day(self) -> date:
-        return paris_date(self.discharged_at)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "discharge_day", paris_date(self.discharged_at))
+        object.__setattr__(self, "admission_day", paris_date(self.admitted_at))
 
     @classmethod
     def from_event(cls, event: StayDischarged) -> StayVersion:
@@ -139,6 +142,13 @@ class Deposit:
     produced_at: datetime
     deposited_at: datetime
     replaces: str | None
+
+    deposited_day: date = field(init=False, compare=False)
+    produced_day: date = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deposited_day", paris_date(self.deposited_at))
+        object.__setattr__(self, "produced_day", paris_date(self.produced_at))
 
     @property
     def qualified(self) -> bool:

@@ -12,7 +12,7 @@ Keys: ("den", indicator, period), ("num", indicator, period), and for DS 4.1
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date
 from typing import Protocol
 
 from processors.calendar import Window
@@ -42,9 +42,8 @@ class Facts(Protocol):
     def is_replaced(self, document_id: str) -> bool: ...
 
 
-def periods_of(day: datetime, facts: Facts) -> list[str]:
-    """The periods an event-time attributes to: its month, and the window if inside it."""
-    paris = paris_date(day)
+def periods_of(paris: date, facts: Facts) -> list[str]:
+    """The periods a Paris calendar day attributes to: its month, and the window if inside."""
     periods = [month_key(paris)]
     window = facts.window()
     if window is not None and window.contains(paris):
@@ -81,7 +80,7 @@ def _has_stay_document(stay: StayFacts, version: StayVersion, type_code: str, fa
             and deposit.type_code == type_code
             and counts_for_stay(doc, facts)
             and within_grace(
-                paris_date(deposit.deposited_at), version.discharge_day, facts.settings.grace_days
+                deposit.deposited_day, version.discharge_day, facts.settings.grace_days
             )
         ):
             return True
@@ -91,7 +90,7 @@ def _has_stay_document(stay: StayFacts, version: StayVersion, type_code: str, fa
 def is_returning(stay: StayFacts, version: StayVersion, facts: Facts) -> bool:
     """Rule 6: another active stay of the patient discharged before this admission, within
     lookback_days (Paris calendar days)."""
-    admission_day = paris_date(version.admitted_at)
+    admission_day = version.admission_day
     for other in facts.stays_of_patient(version.patient_id):
         earlier = other.version
         if other.stay_id == stay.stay_id or earlier is None or not other.active:
@@ -114,7 +113,7 @@ def has_history_deposit(version: StayVersion, facts: Facts) -> bool:
             and counts_for_stay(doc, facts)
             and deposit.produced_at < version.admitted_at <= deposit.deposited_at
             and within_grace(
-                paris_date(deposit.deposited_at), version.discharge_day, facts.settings.grace_days
+                deposit.deposited_day, version.discharge_day, facts.settings.grace_days
             )
         ):
             return True
@@ -147,7 +146,7 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
 
     contribution: Contribution = {}
     correspondents = {rpps for rpps, address in version.correspondents if address}
-    for period in periods_of(version.discharged_at, facts):
+    for period in periods_of(version.discharge_day, facts):
         for indicator, (_, numerator) in flags.items():
             contribution[("den", indicator, period)] = 1
             if numerator:
@@ -178,14 +177,14 @@ def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contributio
         and doc.deposit.type_code == type_code
         and counts_for_stay(doc, facts)
         and within_grace(
-            paris_date(doc.deposit.deposited_at),
-            paris_date(doc.deposit.produced_at),
+            doc.deposit.deposited_day,
+            doc.deposit.produced_day,
             facts.settings.grace_days,
         )
         for doc in versions
     )
     contribution: Contribution = {}
-    for period in periods_of(produced_at, facts):
+    for period in periods_of(paris_date(produced_at), facts):
         contribution[("den", indicator, period)] = 1
         if numerator:
             contribution[("num", indicator, period)] = 1

@@ -89,6 +89,10 @@ class SunesWorker:
             broker_session_timeout=6.0,
             broker_heartbeat_interval=1.0,
             consumer_auto_offset_reset="earliest",
+            # Changelog writes come in bursts (one per entity per bundle): batch them into
+            # fewer produce requests rather than one request per write.
+            producer_linger=0.01,
+            producer_max_batch_size=1 << 18,
             key_serializer="raw",
             value_serializer="raw",
             autodiscover=False,
@@ -149,7 +153,8 @@ class SunesWorker:
                     event.value, message.key, InvalidRecord("invalid_json", str(exc)), message
                 )
                 continue
-            writes: dict[str, bytes | None] = {}  # the last state of each entity is enough
+            events: list[Event] = []
+            stamps: list[float | None] = []
             for obj, timestamp in items:
                 try:
                     record = record_from_object(obj)  # validated upstream
@@ -158,13 +163,16 @@ class SunesWorker:
                 except InvalidRecord as exc:
                     await self._deadletter(orjson.dumps(obj), message.key, exc, message)
                     continue
-                writes.update(self.store.apply(record))
-                self.pipeline.applied(timestamp)
-            for key, value in writes.items():
+                events.append(record)
+                stamps.append(timestamp)
+            # One write per changed entity per bundle: its state after the whole bundle.
+            for key, value in self.store.apply(events):
                 if value is None:
                     self.facts.pop(key.encode(), None)  # a tombstone in the changelog
                 else:
                     self.facts[key.encode()] = value
+            for timestamp in stamps:
+                self.pipeline.applied(timestamp)
 
     async def _rebuild_from_table(self) -> None:
         """After recovery (start, restart, rebalance): derive everything from the table."""

@@ -51,17 +51,23 @@ class EstablishmentStore:
             self.establishments[finess] = est
         return est
 
-    def apply(self, event: Event) -> list[tuple[str, bytes | None]]:
-        """Merge an event; return the table writes that make it durable: (key, JSON), or
-        (key, None) for an entity that left the state."""
-        est = self.establishment(event.finess)
-        changed = est.apply(event) | est.close(self.close_after_days)
+    def apply(self, events: Iterable[Event]) -> list[tuple[str, bytes | None]]:
+        """Merge events; return the table writes that make them durable: (key, JSON) with
+        each changed entity's final state, or (key, None) for one that left the state."""
+        changed: dict[str, set[EntityRef]] = {}
+        for event in events:
+            est = self.establishment(event.finess)
+            refs = changed.setdefault(event.finess, set())
+            refs |= est.apply(event)
+            refs |= est.close(self.close_after_days)
         writes: list[tuple[str, bytes | None]] = []
-        for ref in changed:
-            data = est.entity_json(ref)
-            writes.append(
-                (table_key(event.finess, ref), None if data is None else orjson.dumps(data))
-            )
+        for finess, refs in changed.items():
+            est = self.establishments[finess]
+            for ref in refs:
+                data = est.entity_json(ref)
+                writes.append(
+                    (table_key(finess, ref), None if data is None else orjson.dumps(data))
+                )
         return writes
 
     def set_registry(self, record: EstablishmentRecord) -> None:

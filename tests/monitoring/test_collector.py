@@ -283,7 +283,7 @@ def test_the_store_of_a_worker_exports_each_establishment_it_holds() -> None:
     for obj in [*EVENTS, stay("S-OTHER", "2023-02-01", finess=F2)]:
         event = parse(obj)
         assert isinstance(event, Event)
-        store.apply(event)
+        store.apply([event])
     metrics = scrape(lambda: list(store.establishments.values()))
     assert {k: v for k, v in fractions(metrics).items() if k[0] == F1} == EXPECTED
     # F2 has no registry entry: its only month is its watermark's, no window.

@@ -37,12 +37,12 @@ def test_partition_of_matches_kafkas_default_partitioner() -> None:
 def test_apply_returns_writes_and_tombstones_when_periods_close() -> None:
     store = EstablishmentStore(Settings(), partitions=4, close_after_days=60)
     store.set_registry(registry(establishment()))
-    writes = store.apply(event(discharged("OLD", admitted="2021-01-01T10:00:00+01:00",
-                                          discharged="2021-01-02T10:00:00+01:00")))  # fmt: skip
+    writes = store.apply([event(discharged("OLD", admitted="2021-01-01T10:00:00+01:00",
+                                          discharged="2021-01-02T10:00:00+01:00"))])  # fmt: skip
     assert [k for k, _ in writes] == [table_key(F1, ("stay", "OLD"))]
     assert orjson.loads(writes[0][1] or b"")["stay_id"] == "OLD"
     # Two years later: January 2021 closes and OLD leaves the state.
-    writes = dict(store.apply(event(discharged("NEW", patient="P2"))))
+    writes = dict(store.apply([event(discharged("NEW", patient="P2"))]))
     assert writes[table_key(F1, ("stay", "OLD"))] is None
     assert writes[table_key(F1, ("period", "2021-01"))] is not None
     rows = {(r.indicator, r.period): r.denominator for r in store.rows()}
@@ -53,7 +53,7 @@ def test_rebuild_keeps_only_owned_partitions() -> None:
     store = EstablishmentStore(Settings(), partitions=4)
     items = []
     for finess in (F1, F2):
-        for key, value in store.apply(event(discharged("S1", finess=finess))):
+        for key, value in store.apply([event(discharged("S1", finess=finess))]):
             assert value is not None
             items.append((key, value))
     owned = {partition_of(F1, 4)}

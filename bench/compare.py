@@ -1,0 +1,124 @@
+"""End-to-end worker throughput under several environments, on the same data and broker.
+
+Faust reads most of its settings from the environment when the app does not set them
+(PRODUCER_LINGER, STREAM_BUFFER_MAXSIZE, BROKER_MAX_POLL_RECORDS...), so tuning can be tried
+without touching the product:
+
+    .venv/bin/python -m bench.compare --events 50000 \\
+        --variant base --variant linger10ms:PRODUCER_LINGER=0.01
+
+Each variant is `name[:KEY=VALUE[,KEY=VALUE...]]`; every run is a fresh worker (fresh app id)
+reading the whole data set from the start. Prints figures, never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.common import build_dataset, create_input_topics, peak_rss_bytes, publish
+from bench.memory import worker_args
+from bench.profiling import PySpy, print_profile, summarize
+from bench.throughput import WorkerThroughput, follow_worker
+from streams.brokers import BOOTSTRAP_ENV, make_broker
+from tests.streams.worker_process import WorkerProcess
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    name, _, settings = text.partition(":")
+    env = dict(item.split("=", 1) for item in settings.split(",") if item)
+    return name, env
+
+
+def run_variant(
+    bootstrap: str, log_dir: Path, expected: int, env: dict[str, str], profile: bool = False
+) -> tuple[WorkerThroughput, int]:
+    """One fresh worker with `env` added to its environment; (throughput, peak RSS).
+    With `profile`, py-spy samples it and its summary is printed."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # WorkerProcess passes the bench's environment on
+    worker = WorkerProcess(
+        bootstrap, f"bench-cmp-{uuid.uuid4().hex[:8]}", log_dir, *worker_args(log_dir)
+    )
+    try:
+        spawned = time.monotonic()
+        worker.start()
+        assert worker.process is not None
+        stacks = log_dir / f"{worker.app_id}.pyspy.txt"
+        spy = PySpy(worker.process.pid, stacks) if profile else None
+        result = follow_worker(
+            worker.process.pid, worker.port, spawned, time.monotonic(), expected, poll=1.0
+        )
+        if spy is not None:
+            spy.stop()
+            if stacks.exists():
+                RESULTS.mkdir(exist_ok=True)
+                kept = shutil.copy(stacks, RESULTS / stacks.name)
+                print(f"   collapsed stacks: {kept}")
+                print_profile(summarize(stacks))
+        return result, peak_rss_bytes(worker.process.pid)
+    finally:
+        worker.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--establishments", type=int, default=50)
+    parser.add_argument("--variant", action="append", default=[], help="name[:KEY=VALUE,...]")
+    parser.add_argument("--profile", action="store_true", help="py-spy every run")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each variant, in turn")
+    parser.add_argument(
+        "--broker",
+        choices=("apache", "external"),
+        default="external" if os.environ.get(BOOTSTRAP_ENV) else "apache",
+    )
+    args = parser.parse_args(argv)
+    variants = [parse_variant(v) for v in args.variant or ["base"]]
+
+    dataset = build_dataset(args.events, args.establishments)
+    log_dir = Path(tempfile.mkdtemp(prefix="sunes-bench-cmp-"))
+    results: list[tuple[str, WorkerThroughput, int, float]] = []
+    with make_broker(args.broker, num_partitions=6) as broker:
+        create_input_topics(broker.bootstrap_servers)
+        publish(broker.bootstrap_servers, dataset.messages)
+        for round_ in range(args.repeat):
+            for name, env in variants:
+                print(f"== {name} (run {round_ + 1}) {env or ''}  load {os.getloadavg()[0]:.2f}")
+                tput, peak = run_variant(
+                    broker.bootstrap_servers, log_dir, dataset.events, env, args.profile
+                )
+                results.append((name, tput, peak, os.getloadavg()[0]))
+    shutil.rmtree(log_dir, ignore_errors=True)
+
+    print(f"\n{dataset.events:,} events, {os.cpu_count()} CPUs")
+    print(
+        f"{'variant':<24} {'steady ev/s':>12} {'1st→last':>10} {'CPU µs/ev':>10} "
+        f"{'peak RSS':>10} {'load1':>6}"
+    )
+    for name, t, peak, load in results:
+        steady = f"{t.steady_rate:,.0f}" if t.steady_rate else "n/a"
+        after = f"{t.rate_after_first:,.0f}" if t.rate_after_first else "n/a"
+        cpu = f"{t.steady_cpu_us:,.0f}" if t.steady_cpu_us else "n/a"
+        print(
+            f"{name:<24} {steady:>12} {after:>10} {cpu:>10} {peak / 2**20:>7.0f} MiB {load:>6.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
