@@ -1,12 +1,14 @@
-"""The Faust worker: ingest, repartition by FINESS, join per establishment, expose figures.
+"""The worker: ingest, repartition by FINESS, join per establishment, expose figures.
 
-    input topics ─► ingest (decode, validate) ─┬─► dead-letter topic (original bytes + reason)
-                                               └─► <app>-events-by-finess (key = FINESS)
-    <app>-events-by-finess ─► establishment agent ─► facts table (changelogged) + figures
+    input topics ─► ingest stage (plain aiokafka group: validate, bundle per FINESS)
+                      ├─► dead-letter topic (original bytes + reason in headers)
+                      └─► <app>-events-by-finess (one bundle per FINESS per poll)
+    <app>-events-by-finess ─► establishment agent (Faust) ─► facts table (changelogged)
     sunes.establishments.v1 ─► registry reader (every worker reads it all)
 
-At-least-once: offsets are committed after processing (Faust flushes the changelog first);
-the facts merge idempotently, so a replay after a crash never counts twice.
+At-least-once throughout: the ingest stage commits after its bundles are acknowledged, Faust
+commits after the changelog is flushed; the facts merge idempotently, so a replay after a
+crash never counts twice. Figures are derived from the table after every recovery.
 """
 
 from __future__ import annotations
