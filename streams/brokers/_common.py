@@ -66,6 +66,28 @@ class ContextManagerMixin:
         self.stop()
 
 
+class LocalProcessMixin(ContextManagerMixin):
+    """A broker that is a child process of ours, with a work directory holding its log."""
+
+    _workdir: Path | None
+    _proc: subprocess.Popen[bytes] | None
+
+    @property
+    def log_path(self) -> Path | None:
+        return self._workdir / "broker.log" if self._workdir else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return log_tail(self.log_path, lines)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on right now (the OS picks it; it may be taken later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -31,10 +31,9 @@ from streams.brokers._common import (
     BrokerError,
     BrokerSetupError,
     BrokerStartError,
-    ContextManagerMixin,
+    LocalProcessMixin,
     free_port,
     hard_kill,
-    log_tail,
     process_exit_reason,
     terminate,
     wait_until_ready,
@@ -143,7 +142,7 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-class ApacheKafkaBroker(ContextManagerMixin):
+class ApacheKafkaBroker(LocalProcessMixin):
     """One Apache Kafka KRaft node on 127.0.0.1, started from the cached Maven jars."""
 
     kind = "apache"
@@ -201,21 +200,6 @@ class ApacheKafkaBroker(ContextManagerMixin):
     def workdir(self) -> Path | None:
         """The temporary directory (data, configuration, log) while the broker exists."""
         return self._workdir
-
-    @property
-    def log_path(self) -> Path | None:
-        return self._workdir / "broker.log" if self._workdir else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, lines)
 
     # -- life cycle --------------------------------------------------------------------
 

@@ -42,10 +42,9 @@ from streams.brokers._common import (
     BrokerError,
     BrokerSetupError,
     BrokerStartError,
-    ContextManagerMixin,
+    LocalProcessMixin,
     free_port,
     hard_kill,
-    log_tail,
     process_exit_reason,
     terminate,
     wait_until_ready,
@@ -111,7 +110,7 @@ def find_tansu() -> str:
     return path
 
 
-class TansuBroker(ContextManagerMixin):
+class TansuBroker(LocalProcessMixin):
     """A Tansu broker, in memory, on 127.0.0.1 and a free port."""
 
     kind = "tansu"
@@ -137,21 +136,6 @@ class TansuBroker(ContextManagerMixin):
 
     def faust_settings(self) -> dict[str, Any]:
         return dict(TANSU_FAUST_SETTINGS)
-
-    @property
-    def log_path(self) -> Path | None:
-        return self._workdir / "broker.log" if self._workdir else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, lines)
 
     def start(self) -> None:
         """Start Tansu (again, empty, on the same port after kill()) and wait until ready."""
