@@ -93,16 +93,21 @@ def main(argv: list[str] | None = None) -> int:
     dataset = build_dataset(args.events, args.establishments)
     log_dir = Path(tempfile.mkdtemp(prefix="sunes-bench-cmp-"))
     results: list[tuple[str, WorkerThroughput, int, float]] = []
-    with make_broker(args.broker, num_partitions=6) as broker:
-        create_input_topics(broker.bootstrap_servers)
-        publish(broker.bootstrap_servers, dataset.messages)
-        for round_ in range(args.repeat):
-            for name, env in variants:
-                print(f"== {name} (run {round_ + 1}) {env or ''}  load {os.getloadavg()[0]:.2f}")
-                tput, peak = run_variant(
-                    broker.bootstrap_servers, log_dir, dataset.events, env, args.profile
-                )
-                results.append((name, tput, peak, os.getloadavg()[0]))
+    try:
+        with make_broker(args.broker, num_partitions=6) as broker:
+            create_input_topics(broker.bootstrap_servers)
+            publish(broker.bootstrap_servers, dataset.messages)
+            for round_ in range(args.repeat):
+                for name, env in variants:
+                    load = os.getloadavg()[0]
+                    print(f"== {name} (run {round_ + 1}) {env or ''}  load {load:.2f}")
+                    tput, peak = run_variant(
+                        broker.bootstrap_servers, log_dir, dataset.events, env, args.profile
+                    )
+                    results.append((name, tput, peak, os.getloadavg()[0]))
+    except BaseException:
+        print(f"worker logs kept in {log_dir}")
+        raise
     shutil.rmtree(log_dir, ignore_errors=True)
 
     print(f"\n{dataset.events:,} events, {os.cpu_count()} CPUs")

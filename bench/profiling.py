@@ -150,6 +150,7 @@ OWNERS: tuple[tuple[str, str], ...] = (
     ("Indicators.get (", "GET /indicators"),
     ("Health.get (", "GET /health"),
     ("SunesWorker._ingest (", "ingest agent"),
+    ("(streams/ingest.py", "ingest stage (streams/ingest.py)"),
     ("SunesWorker._establishments (", "establishments agent"),
     ("(aiokafka/producer/", "aiokafka producer (sender)"),
     ("(faust/transport/producer.py", "faust producer buffer"),

@@ -345,9 +345,9 @@ def _throughput_rows(
         f"spawn → all applied {t.done_after:.1f} s (/health after {t.ready_after:.1f} s)",
     )
     run.row(
-        "  of which the ingest agent alone",
+        "  of which the ingest stage alone",
         _rate(t.ingest_rate),
-        "sunes_events_consumed_total, 10→90 %: decode, validate, repartition",
+        "sunes_events_consumed_total, 10→90 %: decode, validate, bundle",
     )
     ratio = (best or 0) / raw_rate if raw_rate else 0.0
     run.row("ratio worker / raw consume", f"{ratio:.3f}×", f"goal ≥ {GOAL_RATIO}×")

@@ -9,7 +9,7 @@ indexes and aggregates are derived, never stored.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -92,10 +92,11 @@ class Establishment:
         self._stays_by_patient: defaultdict[str, set[str]] = defaultdict(set)
         self._replaced_by: defaultdict[str, set[str]] = defaultdict(set)
         self._contributions: dict[Unit, Contribution] = {}
-        self._totals: Counter[AggregateKey] = Counter()
+        self._totals: dict[AggregateKey, int] = {}
         # Closed periods: their final figures, kept when their stays have left the state.
         self.frozen: dict[str, dict[str, tuple[int, int]]] = {}
         self._closed_on: date | None = None  # the watermark day of the last close()
+        self._rows: list[IndicatorRow] | None = None  # rows() until the state changes
 
     # --- what the rules read (processors.rules.Facts) ---------------------------------------
 
@@ -122,6 +123,7 @@ class Establishment:
         """Merge one event; return the entities whose facts changed (empty for a duplicate)."""
         if event.finess != self.finess:
             raise ValueError(f"event for FINESS {event.finess} applied to {self.finess}")
+        self._rows = None
         match event:
             case StayDischarged():
                 return self._change_stay(event.stay_id, lambda s: s.merge_discharge(event))
@@ -150,6 +152,7 @@ class Establishment:
         if record != self.registry:
             self.registry = record
             self.rebuild()
+            self._rows = None
 
     def _change_stay(self, stay_id: str, merge: Any) -> set[EntityRef]:
         stay = self.stays.get(stay_id)
@@ -290,18 +293,27 @@ class Establishment:
             self._set_contribution(("report", min(chain)), report_contribution(docs, self))
 
     def _set_contribution(self, unit: Unit, new: Contribution) -> None:
-        old = self._contributions.pop(unit, None)
+        old = self._contributions.get(unit)
+        if old == new or (not old and not new):
+            return  # the usual case when a neighbour's event is recomputed: nothing moves
+        totals = self._totals
         if old:
-            self._totals.subtract(old)
-            for key in old:
-                if self._totals[key] == 0:
-                    del self._totals[key]
+            for key, value in old.items():
+                left = totals[key] - value
+                if left:
+                    totals[key] = left
+                else:
+                    del totals[key]
         if new:
-            self._totals.update(new)
+            for key, value in new.items():
+                totals[key] = totals.get(key, 0) + value
             self._contributions[unit] = new
+        else:
+            del self._contributions[unit]
 
     def rebuild(self) -> None:
         """Derive the indexes and all aggregates again from the facts alone."""
+        self._rows = None
         for index in (
             self._docs_by_stay,
             self._docs_by_patient,
@@ -345,6 +357,7 @@ class Establishment:
 
     def load_entity(self, ref: EntityRef, data: dict[str, Any]) -> None:
         """Put back a stored entity; call `rebuild()` once all are loaded."""
+        self._rows = None
         kind, key = ref
         if kind == f.STAY:
             self.stays[key] = f.stay_from_json(data)
@@ -376,6 +389,7 @@ class Establishment:
         if self._closed_on is not None and today < self._closed_on + CLOSE_EVERY:
             return set()  # closing is a sweep over the state: once a week of event time
         self._closed_on = today
+        self._rows = None
         changed = self._freeze_periods(today - timedelta(days=close_after_days))
         # Stays must outlive the lookback: a later stay of the patient may still need them.
         keep_after = today - timedelta(days=self.settings.lookback_days + self.settings.grace_days)
@@ -484,7 +498,13 @@ class Establishment:
     # --- figures -------------------------------------------------------------------------------
 
     def rows(self) -> list[IndicatorRow]:
-        """Every (indicator, period) with a denominator above 0 (rule 10)."""
+        """Every (indicator, period) with a denominator above 0 (rule 10); computed once per
+        change of the state, however often /metrics and /indicators read it."""
+        if self._rows is None:
+            self._rows = self._compute_rows()
+        return list(self._rows)
+
+    def _compute_rows(self) -> list[IndicatorRow]:
         counts = self._open_figures()
         for period, figures in self.frozen.items():
             for indicator, numbers in figures.items():

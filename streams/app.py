@@ -236,7 +236,7 @@ class SunesWorker:
         class Indicators(View):
             async def get(self, request: Request) -> Response:
                 finess = request.query.get("finess")
-                rows = [r.as_json() for r in worker.store.rows() if finess in (None, r.finess)]
+                rows = [r.as_json() for r in worker.store.rows(finess)]
                 return self.bytes(orjson.dumps(rows), content_type="application/json")
 
         @self.app.page("/metrics")
