@@ -39,7 +39,7 @@ from streams.kafka_clients import aiokafka_security
 from streams.state import EstablishmentStore
 from topics import names
 from topics.records import EstablishmentRecord, Event
-from topics.validation import InvalidRecord, parse_record, record_from_object
+from topics.validation import InvalidRecord, parse_record, trusted_record
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +159,12 @@ class SunesWorker:
             stamps: list[float | None] = []
             for obj, timestamp in items:
                 try:
-                    record = record_from_object(obj)  # validated upstream
+                    record = trusted_record(obj)  # validated by the ingest stage
                     if not isinstance(record, Event):
-                        raise InvalidRecord("unknown_type", "a registry record among the events")
-                except InvalidRecord as exc:
-                    await self._deadletter(orjson.dumps(obj), message.key, exc, message)
+                        raise TypeError("a registry record among the events")
+                except Exception as exc:  # only a foreign writer on our internal topic
+                    error = InvalidRecord("invalid_field", f"not a validated event: {exc!r}")
+                    await self._deadletter(orjson.dumps(obj), message.key, error, message)
                     continue
                 events.append(record)
                 stamps.append(timestamp)
