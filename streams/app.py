@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -123,6 +123,8 @@ class SunesWorker:
             "facts", key_type=bytes, value_type=bytes, partitions=self.config.partitions
         )
         self.facts.on_recover(self._rebuild_from_table)
+        # mode types the handler more narrowly than it calls it (sender, assigned, signal=)
+        app.on_partitions_assigned.connect(cast(Any, self._on_partitions_assigned))
         self.ingestor = Ingestor(
             self.config,
             self.by_finess.get_topic_name(),
@@ -179,6 +181,15 @@ class SunesWorker:
                     self.facts[key.encode()] = value
             for timestamp in stamps:
                 self.pipeline.applied(timestamp)
+
+    async def _on_partitions_assigned(
+        self, sender: Any, *args: Any, signal: Any = None, **kwargs: Any
+    ) -> None:
+        """A rebalance may take partitions away without a recovery to follow: drop their
+        establishments at once, or two workers would report the same FINESS."""
+        assigned = args[0] if args else kwargs.get("assigned", set())
+        topic = self.by_finess.get_topic_name()
+        self.store.retain({tp.partition for tp in assigned if tp.topic == topic})
 
     async def _rebuild_from_table(self) -> None:
         """After recovery (start, restart, rebalance): derive everything from the table."""

@@ -97,6 +97,15 @@ class EstablishmentStore:
                 est.load_entity(ref, orjson.loads(value))
             est.rebuild()
 
+    def retain(self, owned_partitions: set[int]) -> None:
+        """Forget the establishments of partitions this worker no longer owns (after a
+        rebalance: their new owner rebuilds them from the table)."""
+        self.establishments = {
+            finess: est
+            for finess, est in self.establishments.items()
+            if partition_of(finess, self.partitions) in owned_partitions
+        }
+
     def rows(self, finess: str | None = None) -> list[IndicatorRow]:
         if finess is not None:
             est = self.establishments.get(finess)

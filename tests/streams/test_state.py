@@ -60,3 +60,11 @@ def test_rebuild_keeps_only_owned_partitions() -> None:
     store.rebuild(items, owned)
     expected = {F1} if partition_of(F2, 4) not in owned else {F1, F2}
     assert set(store.establishments) == expected
+
+
+def test_retain_forgets_the_establishments_of_lost_partitions() -> None:
+    store = EstablishmentStore(Settings(), partitions=4)
+    store.apply([event(discharged("S1", finess=F1)), event(discharged("S1", finess=F2))])
+    store.retain({partition_of(F1, 4)})
+    assert F1 in store.establishments
+    assert (F2 in store.establishments) == (partition_of(F2, 4) == partition_of(F1, 4))
