@@ -153,6 +153,10 @@ class SunesWorker:
         event: EventT[bytes]
         async for event in stream.events():
             message = event.message
+            if message.tp not in self.app.consumer.assignment():
+                # Revoked in a rebalance while buffered here: its new owner reads it again
+                # from the committed offset. Applying it would resurrect a partial state.
+                continue
             try:
                 items = decode_bundle(event.value)
             except ValueError as exc:  # only a foreign writer on our internal topic
