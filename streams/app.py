@@ -131,9 +131,20 @@ class SunesWorker:
             self.pipeline,
             self.config.client_overrides,
         )
-        app.task(self.ingestor.run)
+        app.task(self._run_ingest)
         app.agent(self.by_finess, name="establishments")(self._establishments)
         app.task(self._read_registry)
+
+    async def _run_ingest(self) -> None:
+        """A worker whose ingest stage died would serve stale figures forever: stop it
+        instead, so that its supervisor restarts it (and the pipeline alert says so)."""
+        try:
+            await self.ingestor.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.critical("the ingest stage failed, stopping the worker: %r", exc)
+            await self.app.crash(exc)
 
     async def _deadletter(
         self, raw: bytes, key: bytes | None, error: InvalidRecord, message: Any

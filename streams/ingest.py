@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
 
 from monitoring.pipeline import PipelineMetrics
 from streams.bundles import encode_bundle
@@ -74,11 +75,17 @@ class Ingestor:
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=INGEST_BATCH)
-                if batches:
-                    await self._process(batches, producer)
+                if not batches:
+                    continue
+                await self._process(batches, producer)
+                try:
                     await consumer.commit(
                         {tp: records[-1].offset + 1 for tp, records in batches.items()}
                     )
+                except (CommitFailedError, IllegalStateError, RebalanceInProgressError) as exc:
+                    # A rebalance took partitions away meanwhile: their new owner reads
+                    # those messages again (a replay, which the state absorbs), never a loss.
+                    log.warning("ingest commit skipped after a rebalance: %s", exc)
         finally:
             self.consumer = None
             await consumer.stop()
