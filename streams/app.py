@@ -164,10 +164,6 @@ class SunesWorker:
         event: EventT[bytes]
         async for event in stream.events():
             message = event.message
-            if message.tp not in self.app.consumer.assignment():
-                # Revoked in a rebalance while buffered here: its new owner reads it again
-                # from the committed offset. Applying it would resurrect a partial state.
-                continue
             try:
                 items = decode_bundle(event.value)
             except ValueError as exc:  # only a foreign writer on our internal topic
@@ -287,6 +283,7 @@ class SunesWorker:
                     "status": "ok",
                     # partitions of the internal topic this worker owns (its establishments)
                     "partitions": sorted(tp.partition for tp in assigned if tp.topic == topic),
+                    "input_partitions": worker.ingestor.assigned(),
                     "registry_loaded": worker.registry_loaded.is_set(),
                     "establishments": len(worker.store.establishments),
                     "open_entities": worker.store.open_entities(),

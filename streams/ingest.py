@@ -32,6 +32,21 @@ log = logging.getLogger(__name__)
 
 INGESTED_TOPICS = (names.STAYS, names.DMP, names.MSS, names.ESTABLISHMENTS)
 INGEST_BATCH = 5000  # messages per poll at most: one bundle per FINESS per poll
+# Kafka refuses messages over 1 MB by default (message.max.bytes): bundles stay well under.
+MAX_BUNDLE_BYTES = 256 * 1024
+
+
+def chunks(events: list[bytes], limit: int) -> list[tuple[int, int]]:
+    """(start, end) slices of `events` whose sizes add up to at most `limit` (or one event)."""
+    slices: list[tuple[int, int]] = []
+    start, size = 0, 0
+    for index, event in enumerate(events):
+        if size and size + len(event) > limit:
+            slices.append((start, index))
+            start, size = index, 0
+        size += len(event) + 1
+    slices.append((start, len(events)))
+    return slices
 
 
 class Ingestor:
@@ -115,11 +130,9 @@ class Ingestor:
                 stamps.append(record.timestamp / 1000 if record.timestamp else None)
             self.positions[(tp.topic, tp.partition)] = records[-1].offset + 1
         for finess, (events, stamps) in bundles.items():
-            pending.append(
-                await producer.send(
-                    self.internal_topic, encode_bundle(events, stamps), key=finess.encode()
-                )
-            )
+            for start, end in chunks(events, MAX_BUNDLE_BYTES):
+                value = encode_bundle(events[start:end], stamps[start:end])
+                pending.append(await producer.send(self.internal_topic, value, key=finess.encode()))
         await asyncio.gather(*pending)  # acknowledged before the offsets are committed
         for topic, count in valid.items():
             self.pipeline.consumed_valid(topic, count)
@@ -146,6 +159,13 @@ class Ingestor:
             headers=deadletter_headers(error, record.topic, record.partition, record.offset),
         )
         return future
+
+    def assigned(self) -> list[str]:
+        """The input partitions this worker's ingest stage reads, as "topic/partition"."""
+        consumer = self.consumer
+        if consumer is None:
+            return []
+        return sorted(f"{tp.topic}/{tp.partition}" for tp in consumer.assignment())
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Messages of each assigned input partition not processed yet."""

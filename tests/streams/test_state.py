@@ -68,3 +68,17 @@ def test_retain_forgets_the_establishments_of_lost_partitions() -> None:
     store.retain({partition_of(F1, 4)})
     assert F1 in store.establishments
     assert (F2 in store.establishments) == (partition_of(F2, 4) == partition_of(F1, 4))
+
+
+def test_bundles_are_split_under_the_size_limit() -> None:
+    from streams.bundles import decode_bundle, encode_bundle
+    from streams.ingest import chunks
+
+    events = [orjson.dumps({"n": i, "pad": "x" * 100}) for i in range(50)]
+    slices = chunks(events, 1000)
+    assert [e for a, b in slices for e in events[a:b]] == events  # all, in order, once
+    for a, b in slices:
+        assert sum(len(e) + 1 for e in events[a:b]) <= 1000 or b - a == 1
+        bundle = encode_bundle(events[a:b], [1.0] * (b - a))
+        assert [orjson.dumps(obj) for obj, _ in decode_bundle(bundle)] == events[a:b]
+    assert chunks([b"x" * 5000], 1000) == [(0, 1)]  # an event alone may exceed the limit

@@ -127,9 +127,15 @@ def test_two_workers_sharing_the_partitions_give_the_same_figures(
     app_id = f"it-{uuid.uuid4().hex[:8]}"
     one, two = workers(app_id), workers(app_id)
 
-    def shared() -> bool:  # both in the group, each with its own partitions
-        parts = [set((w.get("/health") or {}).get("partitions", [])) for w in (one, two)]
-        return all(parts) and not parts[0] & parts[1]
+    def shared() -> bool:  # both in both groups (ingest and state), each with its own share
+        health = [w.get("/health") or {} for w in (one, two)]
+        return all(
+            all(parts) and not parts[0] & parts[1]
+            for parts in (
+                [set(h.get("partitions", [])) for h in health],
+                [set(h.get("input_partitions", [])) for h in health],
+            )
+        )
 
     one.wait_until(shared, 60, "the two workers to share the partitions")
     publish(kafka_bootstrap_servers, messages)
