@@ -95,8 +95,8 @@ class SunesWorker:
             # fewer produce requests rather than one request per write.
             producer_linger=0.01,
             producer_max_batch_size=1 << 18,
-            # A message of the internal topic is a bundle of up to thousands of events: buffer
-            # a few per partition, not Faust's default 4096 (hundreds of MiB under backlog).
+            # A message of the internal topic is a bundle of up to 256 KiB of events: a few
+            # buffered per partition keep the agent busy; Faust's default is 4096 messages.
             stream_buffer_maxsize=32,
             key_serializer="raw",
             value_serializer="raw",
