@@ -69,6 +69,7 @@ class ContextManagerMixin:
 class LocalProcessMixin(ContextManagerMixin):
     """A broker that is a child process of ours, with a work directory holding its log."""
 
+    NAME = "broker"  # for logs
     _workdir: Path | None
     _proc: subprocess.Popen[bytes] | None
 
@@ -86,6 +87,23 @@ class LocalProcessMixin(ContextManagerMixin):
 
     def log_tail(self, lines: int = 40) -> str:
         return log_tail(self.log_path, lines)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash; start() brings the broker back on the same port."""
+        if self._proc is not None and self._proc.poll() is None:
+            hard_kill(self._proc)
+            log.info("%s on %s killed", self.NAME, self.bootstrap_servers)
+
+    def _stop_at_exit(self) -> None:
+        # A test or script that forgets stop() must not leave a broker process behind.
+        try:
+            self.stop()
+        except Exception:
+            log.exception("stopping %s at exit failed", self.NAME)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -145,6 +145,8 @@ def new_cluster_id() -> str:
 class ApacheKafkaBroker(LocalProcessMixin):
     """One Apache Kafka KRaft node on 127.0.0.1, started from the cached Maven jars."""
 
+    NAME = "Apache Kafka"
+
     kind = "apache"
 
     def __init__(
@@ -258,20 +260,7 @@ class ApacheKafkaBroker(LocalProcessMixin):
             log.info("Apache Kafka on 127.0.0.1:%s stopped", self._port)
         self._remove_workdir()
 
-    def kill(self) -> None:
-        """SIGKILL, as in a crash; the data stays, so start() brings the broker back."""
-        if self._proc is not None and self._proc.poll() is None:
-            hard_kill(self._proc)
-            log.info("Apache Kafka on %s killed", self.bootstrap_servers)
-
     # -- internals ---------------------------------------------------------------------
-
-    def _stop_at_exit(self) -> None:
-        # A test or script that forgets stop() must not leave a JVM behind.
-        try:
-            self.stop()
-        except Exception:
-            log.exception("stopping Apache Kafka at exit failed")
 
     def _jars(self) -> Path:
         if self._explicit_jars is not None:

@@ -113,6 +113,8 @@ def find_tansu() -> str:
 class TansuBroker(LocalProcessMixin):
     """A Tansu broker, in memory, on 127.0.0.1 and a free port."""
 
+    NAME = "Tansu"
+
     kind = "tansu"
 
     def __init__(
@@ -189,18 +191,6 @@ class TansuBroker(LocalProcessMixin):
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    def kill(self) -> None:
-        """SIGKILL, as in a crash (memory only: every topic and record is lost)."""
-        if self._proc is not None and self._proc.poll() is None:
-            hard_kill(self._proc)
-            log.info("Tansu on %s killed", self.bootstrap_servers)
-
-    def _stop_at_exit(self) -> None:
-        try:
-            self.stop()
-        except Exception:
-            log.exception("stopping Tansu at exit failed")
 
     def _launch(self, binary: str) -> None:
         assert self._workdir is not None and self.log_path is not None
