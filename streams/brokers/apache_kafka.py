@@ -138,8 +138,12 @@ def find_java() -> str:
 
 
 def new_cluster_id() -> str:
-    # The form of Kafka's own Uuid.randomUuid(): 16 random bytes, URL-safe base64, no padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    # The form of Kafka's own Uuid.randomUuid(): 16 random bytes, URL-safe base64, no padding;
+    # like Kafka, never one starting with "-", which command lines take for an option.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class ApacheKafkaBroker(LocalProcessMixin):

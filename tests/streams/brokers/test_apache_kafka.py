@@ -129,3 +129,11 @@ def test_a_broker_that_cannot_start_reports_its_log() -> None:
     assert "last lines of" in str(raised.value)
     assert not broker.running
     broker.stop()
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    # One random id in 64 would start with "-" and StorageTool would read it as a flag.
+    from streams.brokers.apache_kafka import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
