@@ -17,7 +17,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from simulator.config import SimulationConfig
 from simulator.generator import generate
-from streams.config import Security
 from streams.kafka_clients import ensure_topics
 from topics import names
 
@@ -85,7 +84,7 @@ def build_dataset(
 
 def create_input_topics(bootstrap_servers: str) -> list[str]:
     """The contract's topics with their partition counts (else auto-creation gives 1)."""
-    return asyncio.run(ensure_topics(bootstrap_servers, Security()))
+    return asyncio.run(ensure_topics(bootstrap_servers))
 
 
 def publish(bootstrap_servers: str, messages: Iterable[Message]) -> tuple[int, float]:

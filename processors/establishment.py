@@ -564,9 +564,6 @@ class Establishment:
             return False
         return any(first <= day <= last for day in recipient.qualifying_messages.values())
 
-    def open_stays(self) -> int:
-        return len(self.stays)
-
 
 def _links(doc: DocumentFacts) -> tuple[str | None, str | None, str | None]:
     """What a document is indexed by: its stay, its patient, the id it replaces."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -179,6 +179,3 @@ class Ingestor:
                 done = self.positions.get((tp.topic, tp.partition), 0)
                 lag[(tp.topic, tp.partition)] = max(0, highwater - done)
         return lag
-
-
-LagSource = Callable[[], dict[tuple[str, int], int]]

@@ -1,6 +1,6 @@
 """Publishing to the input topics: routing, an aiokafka producer with periodic flushes, topics.
 
-    async with Publisher("127.0.0.1:9092", producer_overrides("tansu")) as publisher:
+    async with Publisher("127.0.0.1:9092", client_overrides_for("tansu")) as publisher:
         topic, key = route(record)
         await publisher.send(topic, raw_json, key)
     print(publisher.published)  # acknowledged messages per topic
@@ -17,11 +17,12 @@ import asyncio
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from topics.names import INPUT_TOPICS, TOPIC_OF_TYPE, TopicSpec
+from streams.config import client_overrides_for
+from topics.names import TOPIC_OF_TYPE
 from topics.records import Record
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
@@ -36,7 +37,6 @@ DEFAULT_PRODUCER_SETTINGS: dict[str, Any] = {
     "request_timeout_ms": 30_000,
 }
 ONE_RECORD_BATCH = 1024  # bytes: a max_batch_size below this holds one event per batch
-TOPIC_ALREADY_EXISTS = 36  # Kafka error code: a concurrent creator won the race
 
 
 class PublishError(RuntimeError):
@@ -46,15 +46,6 @@ class PublishError(RuntimeError):
 def route(record: Record) -> tuple[str, bytes]:
     """The topic of a record's type and its key, the FINESS (registry records included)."""
     return TOPIC_OF_TYPE[record.type], record.finess.encode()
-
-
-def producer_overrides(kind: str) -> dict[str, Any]:
-    """The producer settings a kind of broker needs (Tansu: one record per batch...)."""
-    if kind == "tansu":
-        from streams.brokers import make_broker  # not started: only its settings are read
-
-        return make_broker("tansu").client_overrides()
-    return {}
 
 
 class Publisher:
@@ -162,57 +153,6 @@ def _delivery_error(future: asyncio.Future[Any]) -> BaseException | str | None:
     return future.exception()
 
 
-async def ensure_topics(
-    bootstrap_servers: str, specs: Iterable[TopicSpec] = INPUT_TOPICS
-) -> list[str]:
-    """Create the missing topics (partitions, compaction) from topics.names; their names.
-
-    Without this a broker that auto-creates topics would make the registry topic a plain,
-    non-compacted one.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import KafkaError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sunes-admin")
-    try:
-        await admin.start()
-        existing = set(await admin.list_topics())
-        missing = [spec for spec in specs if spec.name not in existing]
-        if not missing:
-            return []
-        brokers = len((await admin.describe_cluster())["brokers"])
-        replication = max(1, min(3, brokers))
-        response = await admin.create_topics(
-            [
-                NewTopic(
-                    spec.name,
-                    spec.partitions,
-                    replication,
-                    topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
-                )
-                for spec in missing
-            ]
-        )
-    except KafkaError as exc:
-        raise PublishError(
-            f"cannot create topics on {bootstrap_servers}: {exc!r}. Create them yourself "
-            "(see topics/names.py) and pass --no-create-topics"
-        ) from exc
-    finally:
-        await admin.close()
-    errors = [
-        f"{name}: {message or code}"
-        for name, code, message in response.topic_errors
-        if code not in (0, TOPIC_ALREADY_EXISTS)
-    ]
-    if errors:
-        raise PublishError(
-            "cannot create topics: " + "; ".join(errors) + ". Create them yourself (see "
-            "topics/names.py) and pass --no-create-topics"
-        )
-    return [spec.name for spec in missing]
-
-
 # --- command-line options shared by `sunes publish` and `sunes simulate` ------------------
 
 
@@ -246,4 +186,4 @@ def bootstrap_from(args: argparse.Namespace, env: Mapping[str, str] = os.environ
 
 def overrides_from(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     kind = args.broker_kind or ("tansu" if env.get(BROKER_KIND_ENV) == "tansu" else "kafka")
-    return producer_overrides(kind)
+    return client_overrides_for(kind)

@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from streams.kafka_clients import TopicSetupError, ensure_topics
 from streams.producer import (
     Publisher,
     PublishError,
     add_kafka_options,
     bootstrap_from,
-    ensure_topics,
     overrides_from,
     route,
 )
-from topics.names import STAYS
+from topics.names import INPUT_TOPICS, STAYS
 from topics.validation import InvalidRecord, parse_record
 
 EXIT_INVALID_LINES = 1
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 max_reported=args.max_reported,
             )
         )
-    except PublishError as exc:
+    except (PublishError, TopicSetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_KAFKA
     _print_summary(result, path, bootstrap, args.include_invalid, args.invalid_topic)
@@ -126,7 +126,7 @@ async def publish_file(
     result = PublishResult()
     began = time.monotonic()
     if create_topics:
-        await ensure_topics(bootstrap_servers)
+        await ensure_topics(bootstrap_servers, topics=INPUT_TOPICS)
     progress = Progress(path.stat().st_size, out)
     done_bytes = 0
     async with Publisher(bootstrap_servers, overrides) as publisher:

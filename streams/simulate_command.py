@@ -14,14 +14,15 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from streams.kafka_clients import TopicSetupError, ensure_topics
 from streams.producer import (
     Publisher,
     PublishError,
     add_kafka_options,
     bootstrap_from,
-    ensure_topics,
     overrides_from,
 )
+from topics.names import INPUT_TOPICS
 from topics.records import WINDOWS
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
                     create_topics=args.create_topics,
                 )
             )
-        except PublishError as exc:
+        except (PublishError, TopicSetupError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_KAFKA
         where = bootstrap
@@ -267,7 +268,7 @@ async def publish_messages(
     pacer = pacer or Pacer(0.0, None)
     summary = SimulationSummary()
     if create_topics:
-        await ensure_topics(bootstrap_servers)
+        await ensure_topics(bootstrap_servers, topics=INPUT_TOPICS)
     async with Publisher(bootstrap_servers, overrides, client_id="sunes-simulate") as publisher:
         try:
             for message in messages:

@@ -47,7 +47,7 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     import faust  # heavy: only when a worker really starts
 
     from streams.app import SunesWorker
-    from streams.kafka_clients import ensure_topics
+    from streams.kafka_clients import TopicSetupError, ensure_topics
     from topics.names import ALL_TOPICS, TopicSpec
 
     _use_uvloop()
@@ -59,6 +59,9 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
         internal = TopicSpec(config.internal_topic, config.partitions, False, "bundles by FINESS")
         asyncio.run(ensure_topics(config.bootstrap_servers, config.security, (*ALL_TOPICS, internal),
                                   replication_factor=config.replication_factor))  # fmt: skip
+    except TopicSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except Exception as exc:  # the broker is the usual culprit: say so plainly
         print(
             f"error: cannot reach Kafka at {config.bootstrap_servers} ({exc.__class__.__name__}: "
