@@ -17,14 +17,14 @@ COPY monitoring ./monitoring
 COPY simulator ./simulator
 # The `rocksdb` extra brings the RocksDB store driver that SUNES_STORE=rocksdb:// needs
 # (pip only warns if a version of the project has no such extra).
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[rocksdb]"
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels "sunes-stream[rocksdb]" \
+RUN pip install --no-cache-dir --no-index --find-links /wheels sunes-stream \
     && rm -rf /wheels
 
 # Non-root, with a fixed uid so that volumes and Kubernetes' runAsNonRoot can rely on it.

@@ -16,9 +16,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streams.state import EstablishmentStore
+
 from bench.common import Dataset
 from processors.settings import Settings
-from streams.state import EstablishmentStore
 from topics.records import EstablishmentRecord, Event
 from topics.validation import parse_record
 

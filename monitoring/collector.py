@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 
 from processors.catalogue import RATE_INDICATORS
 from processors.establishment import Establishment
-from processors.periods import month_key, paris_date, previous_month
+from processors.periods import month_key, previous_month
 
 # (topic, partition) → messages not yet consumed
 LagSource = Callable[[], Mapping[tuple[str, int], int]]
@@ -58,7 +58,8 @@ class IndicatorCollector(Collector):
         )
         watermark = GaugeMetricFamily(
             "sunes_establishment_watermark_timestamp_seconds",
-            "Event-time watermark of an establishment: its latest discharge seen.",
+            "Event-time watermark of an establishment: the start of the Paris day of its "
+            "latest discharge seen.",
             labels=["finess"],
         )
         for est in self._establishments():
@@ -87,8 +88,8 @@ class IndicatorCollector(Collector):
         finess = est.finess
         periods: dict[str, str] = {}
         if est.watermark is not None:
-            watermark.add_metric([finess], est.watermark.timestamp())
-            current = month_key(paris_date(est.watermark))
+            watermark.add_metric([finess], est.watermark_moment or 0.0)
+            current = month_key(est.watermark)
             periods = {current: "current_month", previous_month(current): "previous_month"}
         for row in est.rows():
             label = "funding_window" if row.is_window else periods.get(row.period)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -20,8 +20,23 @@ class Window:
     start: date
     end: date  # inclusive
 
+    def __post_init__(self) -> None:
+        # Figures add a window up from its months (processors.figures): whole months only.
+        if self.start.day != 1 or (self.end + timedelta(days=1)).day != 1:
+            raise ValueError(
+                f"window {self.name} must span whole months, got {self.start} to {self.end}"
+            )
+
     def contains(self, day: date) -> bool:
         return self.start <= day <= self.end
+
+    def months(self) -> list[str]:
+        """The months it spans, "YYYY-MM"."""
+        months, day = [], self.start
+        while day <= self.end:
+            months.append(f"{day.year:04d}-{day.month:02d}")
+            day = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+        return months
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """What is known of each entity of an establishment: the facts, merged from events.
 
-These are the truth that the stream keeps in its changelogged table (one entry per entity:
-a stay, a document, an MSS Pro recipient) and that the batch report rebuilds from a file.
+These are the truth that the stream keeps in its store (one entry per entity: a stay, a
+document, an MSS Pro recipient; processors.codec gives their bytes) and that the batch report
+rebuilds from a file.
 Merging is order-independent and idempotent: the same set of events, in any order and with
 any duplicates, gives the same facts. Everything else (indexes, aggregates) derives from them.
 """
@@ -10,15 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 from processors.periods import paris_date
 from topics.records import QUALIFIED_INS, DocumentDeposited, DocumentProduced, StayDischarged
-
-STAY = "stay"
-DOCUMENT = "doc"
-RECIPIENT = "rcpt"
-PERIOD = "period"  # the final figures of a closed period
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +77,6 @@ class StayFacts:
         if self.version is None:
             return False
         return self.cancelled_at is None or self.cancelled_at <= self.version.occurred_at
-
-    def last_moment(self) -> datetime | None:
-        """The latest time this stay's facts speak of (for retention)."""
-        moments = list(self.citizen_messages.values())
-        if self.cancelled_at is not None:
-            moments.append(self.cancelled_at)
-        if self.version is not None:
-            moments += [self.version.occurred_at, self.version.discharged_at]
-        return max(moments, default=None)
 
     def merge_discharge(self, event: StayDischarged) -> bool:
         current = self.version
@@ -235,15 +221,6 @@ class DocumentFacts:
         self.deleted_at = occurred_at
         return True
 
-    def last_moment(self) -> datetime | None:
-        """The latest time this document's facts speak of (for retention)."""
-        moments = [m for m in (self.deleted_at,) if m is not None]
-        if self.production is not None:
-            moments += [self.production.occurred_at, self.production.produced_at]
-        if self.deposit is not None:
-            moments += [self.deposit.occurred_at, self.deposit.deposited_at]
-        return max(moments, default=None)
-
 
 @dataclass(slots=True)
 class RecipientFacts:
@@ -258,108 +235,3 @@ class RecipientFacts:
             return False
         self.qualifying_messages[message_id] = paris_date(sent_at)
         return True
-
-
-# --- serialisation for the changelogged table (plain JSON values) -------------------------
-
-
-def _ts(value: datetime) -> str:
-    return value.isoformat()
-
-
-def _dt(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def stay_to_json(stay: StayFacts) -> dict[str, Any]:
-    v = stay.version
-    return {
-        "stay_id": stay.stay_id,
-        "version": None
-        if v is None
-        else {
-            "event_id": v.event_id,
-            "occurred_at": _ts(v.occurred_at),
-            "patient_id": v.patient_id,
-            "admitted_at": _ts(v.admitted_at),
-            "discharged_at": _ts(v.discharged_at),
-            "stay_kind": v.stay_kind,
-            "ins_status": v.ins_status,
-            "surgical": v.surgical,
-            "deceased": v.deceased,
-            "dmp_opposition": v.dmp_opposition,
-            "correspondents": [list(c) for c in v.correspondents],
-        },
-        "cancelled_at": None if stay.cancelled_at is None else _ts(stay.cancelled_at),
-        "cancel_event_id": stay.cancel_event_id,
-        "citizen_messages": {k: _ts(t) for k, t in stay.citizen_messages.items()},
-    }
-
-
-def stay_from_json(data: dict[str, Any]) -> StayFacts:
-    raw = data["version"]
-    version = None
-    if raw is not None:
-        version = StayVersion(
-            event_id=raw["event_id"],
-            occurred_at=_dt(raw["occurred_at"]),
-            patient_id=raw["patient_id"],
-            admitted_at=_dt(raw["admitted_at"]),
-            discharged_at=_dt(raw["discharged_at"]),
-            stay_kind=raw["stay_kind"],
-            ins_status=raw["ins_status"],
-            surgical=raw["surgical"],
-            deceased=raw["deceased"],
-            dmp_opposition=raw["dmp_opposition"],
-            correspondents=tuple((c[0], c[1]) for c in raw["correspondents"]),
-        )
-    cancelled = data["cancelled_at"]
-    return StayFacts(
-        stay_id=data["stay_id"],
-        version=version,
-        cancelled_at=None if cancelled is None else _dt(cancelled),
-        cancel_event_id=data["cancel_event_id"],
-        citizen_messages={k: _dt(t) for k, t in data["citizen_messages"].items()},
-    )
-
-
-def document_to_json(doc: DocumentFacts) -> dict[str, Any]:
-    p, d = doc.production, doc.deposit
-    return {
-        "document_id": doc.document_id,
-        "production": None
-        if p is None
-        else [p.event_id, _ts(p.occurred_at), p.type_code, p.patient_id, p.stay_id,
-              _ts(p.produced_at)],
-        "deposit": None
-        if d is None
-        else [d.event_id, _ts(d.occurred_at), d.type_code, d.patient_id, d.stay_id, d.cda_level,
-              d.ins_status, _ts(d.produced_at), _ts(d.deposited_at), d.replaces],
-        "deleted_at": None if doc.deleted_at is None else _ts(doc.deleted_at),
-    }  # fmt: skip
-
-
-def document_from_json(data: dict[str, Any]) -> DocumentFacts:
-    p, d = data["production"], data["deposit"]
-    production = None if p is None else Production(p[0], _dt(p[1]), p[2], p[3], p[4], _dt(p[5]))
-    deposit = None
-    if d is not None:
-        deposit = Deposit(d[0], _dt(d[1]), d[2], d[3], d[4], d[5], d[6], _dt(d[7]), _dt(d[8]), d[9])
-    deleted = data["deleted_at"]
-    return DocumentFacts(
-        data["document_id"], production, deposit, None if deleted is None else _dt(deleted)
-    )
-
-
-def recipient_to_json(recipient: RecipientFacts) -> dict[str, Any]:
-    return {
-        "rpps": recipient.rpps,
-        "qualifying_messages": {k: d.isoformat() for k, d in recipient.qualifying_messages.items()},
-    }
-
-
-def recipient_from_json(data: dict[str, Any]) -> RecipientFacts:
-    return RecipientFacts(
-        data["rpps"],
-        {k: date.fromisoformat(d) for k, d in data["qualifying_messages"].items()},
-    )

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from processors.catalogue import BY_ID
-from processors.establishment import IndicatorRow
+from processors.figures import IndicatorRow
 
 COLUMNS = ("finess", "indicator", "period", "numerator", "denominator", "ratio", "target")
 

@@ -1,18 +1,22 @@
 """The batch reference computation: every record of a file, in any order, to indicator rows.
 
-The stream and this report call the same core (`Establishment`), so a replayed stream and a
-batch run give the same figures.
+The stream and this report share one collection (processors.collection), so a replayed
+stream and a batch run give the same figures. The retention rules judge each event against
+the time of the run (`received`), where the worker uses each message's Kafka timestamp.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from processors.establishment import Establishment, IndicatorRow, rows_of
+from processors.collection import Establishments
+from processors.figures import IndicatorRow
+from processors.retention import time_bounds_error
 from processors.settings import Settings
-from topics.records import EstablishmentRecord, Event, Record
+from topics.records import Event, Record
 from topics.validation import InvalidRecord, parse_record
 
 
@@ -23,51 +27,36 @@ class InvalidLine:
     reason: str
 
 
-def read_ndjson(path: Path) -> Iterator[tuple[int, Record | InvalidLine]]:
+def checked_record(raw: bytes, received: datetime, settings: Settings) -> Record:
+    """A valid record the rules may count, or InvalidRecord saying why not."""
+    record = parse_record(raw)
+    if isinstance(record, Event):
+        error = time_bounds_error(record, received, settings)
+        if error is not None:
+            raise error
+    return record
+
+
+def read_ndjson(
+    path: Path, settings: Settings | None = None, received: datetime | None = None
+) -> Iterator[tuple[int, Record | InvalidLine]]:
     """Each non-blank line of an NDJSON file, parsed, or the reason it is invalid."""
+    settings = settings or Settings()
+    received = received or datetime.now(UTC)
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                yield number, parse_record(line)
+                yield number, checked_record(line, received, settings)
             except InvalidRecord as exc:
                 yield number, InvalidLine(number, exc.code, exc.reason)
-
-
-class Registry:
-    """Establishments and their facts, built from records in any order."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.establishments: dict[str, Establishment] = {}
-        self.records: dict[str, EstablishmentRecord] = {}
-
-    def establishment(self, finess: str) -> Establishment:
-        est = self.establishments.get(finess)
-        if est is None:
-            est = Establishment(finess, self.settings, self.records.get(finess))
-            self.establishments[finess] = est
-        return est
-
-    def apply(self, record: Record) -> None:
-        if isinstance(record, EstablishmentRecord):
-            # The latest record of a FINESS is its registry entry (compacted topic).
-            self.records[record.finess] = record
-            if record.finess in self.establishments:
-                self.establishments[record.finess].set_registry(record)
-        else:
-            assert isinstance(record, Event)
-            self.establishment(record.finess).apply(record)
-
-    def rows(self) -> list[IndicatorRow]:
-        return rows_of(self.establishments.values())
 
 
 def compute_report(
     records: Iterable[Record], settings: Settings | None = None
 ) -> list[IndicatorRow]:
-    registry = Registry(settings or Settings())
+    establishments = Establishments(settings or Settings())
     for record in records:
-        registry.apply(record)
-    return registry.rows()
+        establishments.apply(record)
+    return establishments.rows()

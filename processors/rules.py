@@ -1,33 +1,37 @@
 """The counting rules of SPEC.md (rules 4–9), as pure functions over an establishment's facts.
 
-Each function gives the *contribution* of one unit — a stay, or a report (DS 2.1/3.1) — to
-the establishment's aggregates: a mapping from an aggregate key to a count. The aggregates
-are the sum of all contributions; when a unit changes, its old contribution is removed and
-its new one added, so a replayed event never counts twice.
-
-Keys: ("den", indicator, period), ("num", indicator, period), and for DS 4.1
-("corr", period, rpps) = number of in-scope stays of the period naming that correspondent.
+Each function gives the *contribution* of one unit — a stay, a report (DS 2.1/3.1), an MSS Pro
+recipient (DS 4.1) — to the establishment's aggregates (processors.aggregates): counts under
+monthly keys. How months add up to a funding window, and how DS 4.1 is counted from its
+correspondents, is in processors.figures. Every counting rule of SPEC.md lives here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import timedelta
 from typing import Protocol
 
-from processors.calendar import Window
+from processors.aggregates import (
+    DENOMINATOR,
+    NAMED,
+    NUMERATOR,
+    SENT,
+    SENT_IN_GRACE,
+    Contribution,
+    DischargeDay,
+    PeopleKey,
+    RateKey,
+)
 from processors.catalogue import (
     HISTORY_TYPE_CODES,
     REPORT_INDICATORS,
     STAY_DOCUMENT_INDICATORS,
 )
-from processors.facts import DocumentFacts, StayFacts, StayVersion
-from processors.periods import month_key, paris_date, within_grace
+from processors.facts import DocumentFacts, RecipientFacts, StayFacts, StayVersion
+from processors.periods import month_bounds, month_key, paris_date, within_grace
 from processors.settings import Settings
-from topics.records import QUALIFIED_INS
-
-AggregateKey = tuple[str, str, str]
-Contribution = dict[AggregateKey, int]
+from topics.records import QUALIFIED_INS, MssSent
 
 
 class Facts(Protocol):
@@ -35,20 +39,10 @@ class Facts(Protocol):
 
     settings: Settings
 
-    def window(self) -> Window | None: ...
     def documents_of_stay(self, stay_id: str) -> Iterable[DocumentFacts]: ...
     def documents_of_patient(self, patient_id: str) -> Iterable[DocumentFacts]: ...
     def stays_of_patient(self, patient_id: str) -> Iterable[StayFacts]: ...
     def is_replaced(self, document_id: str) -> bool: ...
-
-
-def periods_of(paris: date, facts: Facts) -> list[str]:
-    """The periods a Paris calendar day attributes to: its month, and the window if inside."""
-    periods = [month_key(paris)]
-    window = facts.window()
-    if window is not None and window.contains(paris):
-        periods.append(window.name)
-    return periods
 
 
 def counts_for_stay(doc: DocumentFacts, facts: Facts) -> bool:
@@ -132,8 +126,12 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     """DS 1.1, 1.2, 1.3, 1.4, 4.1 (denominator side) and 4.2 for one stay."""
     version = stay.version
     settings = facts.settings
-    if version is None or not stay.active or version.stay_kind not in settings.stay_scope:
+    if version is None:
         return {}
+    # The watermark ("now" of the establishment) counts every current version (SPEC).
+    watermark: Contribution = {DischargeDay(version.discharge_day.isoformat()): 1}
+    if not stay.active or version.stay_kind not in settings.stay_scope:
+        return watermark
     flags: dict[str, tuple[bool, bool]] = {}  # indicator → (in denominator, in numerator)
     if not _excluded(version, settings):
         for indicator, type_code in STAY_DOCUMENT_INDICATORS.items():
@@ -144,15 +142,15 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
             flags["DS1.4"] = (True, has_history_deposit(version, facts))
     flags["DS4.2"] = (True, _has_citizen_message(stay, version, settings))
 
-    contribution: Contribution = {}
-    correspondents = {rpps for rpps, address in version.correspondents if address}
-    for period in periods_of(version.discharge_day, facts):
-        for indicator, (_, numerator) in flags.items():
-            contribution[("den", indicator, period)] = 1
-            if numerator:
-                contribution[("num", indicator, period)] = 1
-        for rpps in correspondents:
-            contribution[("corr", period, rpps)] = 1
+    month = month_key(version.discharge_day)
+    contribution = watermark
+    for indicator, (_, numerator) in flags.items():
+        contribution[RateKey(DENOMINATOR, indicator, month)] = 1
+        if numerator:
+            contribution[RateKey(NUMERATOR, indicator, month)] = 1
+    for rpps, address in version.correspondents:
+        if address:  # rule 8: only MSS-equipped correspondents
+            contribution[PeopleKey(NAMED, month, rpps)] = 1
     return contribution
 
 
@@ -183,9 +181,40 @@ def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contributio
         )
         for doc in versions
     )
-    contribution: Contribution = {}
-    for period in periods_of(paris_date(produced_at), facts):
-        contribution[("den", indicator, period)] = 1
-        if numerator:
-            contribution[("num", indicator, period)] = 1
+    month = month_key(paris_date(produced_at))
+    contribution: Contribution = {RateKey(DENOMINATOR, indicator, month): 1}
+    if numerator:
+        contribution[RateKey(NUMERATOR, indicator, month)] = 1
     return contribution
+
+
+def recipient_contribution(recipient: RecipientFacts, settings: Settings) -> Contribution:
+    """Rule 8, numerator side: the months a correspondent was reached in. A qualifying message
+    sent on day d reaches it for d's month, and for every earlier month whose end + grace is
+    on or after d (SENT_IN_GRACE: the window's last month uses it too)."""
+    contribution: Contribution = {}
+    rpps = recipient.rpps
+    for day in recipient.qualifying_messages.values():
+        month = month_key(day)
+        contribution[PeopleKey(SENT, month, rpps)] = 1
+        earlier = month_key(day - timedelta(days=settings.grace_days))
+        while earlier < month:
+            contribution[PeopleKey(SENT_IN_GRACE, earlier, rpps)] = 1
+            earlier = month_key(month_bounds(earlier)[1] + timedelta(days=1))
+    return contribution
+
+
+def qualifying_pro_message(message: MssSent) -> bool:
+    """Rule 8: an MSS Pro message carrying a CDA-R2 document (level 1 or 3), qualified INS."""
+    return message.channel == "pro" and any(
+        a.cda_level in (1, 3) and a.ins_status == QUALIFIED_INS for a in message.attachments
+    )
+
+
+def correspondents_reached(
+    named: set[str], sent: set[str], sent_in_grace: set[str]
+) -> tuple[int, int]:
+    """Rule 8 for one period: (N, D). D = the distinct equipped correspondents named on the
+    period's stays; N = those of D sent a qualifying message in the period or within grace
+    after its end."""
+    return len(named & (sent | sent_in_grace)), len(named)

@@ -27,6 +27,13 @@ class Settings:
     exclude_dmp_opposition: bool = False
     exclude_deceased: bool = False
     exclude_unqualified_ins: bool = False
+    # Retention horizon: an event with a timestamp more than this many days before the time it
+    # was received is refused as too late (its facts may have left the state). Ten years: well
+    # beyond the programme's windows (2022-2023) and DS 1.4's lookback.
+    retention_days: int = 3653
+    # An event with a timestamp more than this many hours after the time it was received is
+    # refused: a typo (2031 for 2021) must not become the establishment's "now".
+    future_skew_hours: int = 24
     # Version of the funding calendar (windows, targets): processors/data/funding_calendar.json.
     calendar_version: str | None = None
 
@@ -35,6 +42,13 @@ class Settings:
             raise ValueError(f"grace_days must be 0 or more, got {self.grace_days}")
         if self.lookback_days < 1:
             raise ValueError(f"lookback_days must be 1 or more, got {self.lookback_days}")
+        if self.retention_days <= self.lookback_days + self.grace_days:
+            raise ValueError(
+                f"retention_days ({self.retention_days}) must exceed lookback_days + grace_days "
+                f"({self.lookback_days + self.grace_days}): DS 1.4 reads stays that far back"
+            )
+        if self.future_skew_hours < 0:
+            raise ValueError(f"future_skew_hours must be 0 or more, got {self.future_skew_hours}")
         unknown = sorted(self.stay_scope - set(STAY_KINDS))
         if unknown:
             raise ValueError(

@@ -3,12 +3,15 @@
     input topics ─► ingest stage (plain aiokafka group: validate, bundle per FINESS)
                       ├─► dead-letter topic (original bytes + reason in headers)
                       └─► <app>-events-by-finess (one bundle per FINESS per poll)
-    <app>-events-by-finess ─► establishment agent (Faust) ─► facts table (changelogged)
+    <app>-events-by-finess ─► establishment agent (Faust) ─► facts table (RocksDB on disk,
+                                                                changelogged)
     sunes.establishments.v1 ─► registry reader (every worker reads it all)
 
 At-least-once throughout: the ingest stage commits after its bundles are acknowledged, Faust
 commits after the changelog is flushed; the facts merge idempotently, so a replay after a
-crash never counts twice. Figures are derived from the table after every recovery.
+crash never counts twice. The table holds the facts, the join indexes and each unit's
+contribution (processors.state); RAM holds the aggregates, read back from the stored
+contributions after every recovery, and a bounded cache.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from prometheus_client import (
 
 from monitoring.collector import IndicatorCollector
 from monitoring.pipeline import PipelineMetrics
+from processors.collection import Establishments
+from streams import faust_patch
 from streams.bundles import decode_bundle
 from streams.config import WorkerConfig
 from streams.deadletter import deadletter_headers
 from streams.ingest import Ingestor
 from streams.kafka_clients import aiokafka_security
-from streams.state import EstablishmentStore
+from streams.table_store import ROCKSDB_OPTIONS, TableStore, partition_of
 from topics import names
 from topics.records import EstablishmentRecord, Event
 from topics.validation import InvalidRecord, parse_record, trusted_record
@@ -51,16 +56,19 @@ class SunesWorker:
     """One worker process: the Faust app, its state and its metrics."""
 
     def __init__(self, config: WorkerConfig) -> None:
+        faust_patch.apply()  # before the Faust app: see streams/faust_patch.py
         self.config = config
-        self.store = EstablishmentStore(config.rules, config.partitions, config.close_after_days)
         self.metrics_registry = CollectorRegistry()
         self.pipeline = PipelineMetrics(self.metrics_registry)
         self.registry_loaded = asyncio.Event()
+        self.recovering = True  # until the table's first recovery has ended
+        # (topic, partition) of the internal topic → last offset applied by the agent
+        self.applied: dict[int, int] = {}
         self.app = self._create_app()
         self._define_streams()
         self._define_views()
         self.metrics_registry.register(
-            IndicatorCollector(lambda: list(self.store.establishments.values()), self.ingestor.lag)
+            IndicatorCollector(self.establishments.all, self.ingestor.lag)
         )
 
     def _create_app(self) -> faust.App:
@@ -120,9 +128,16 @@ class SunesWorker:
         # bytes → the "raw" codec for the changelog and the store alike (Faust's default is
         # JSON, which cannot read our keys back at recovery).
         self.facts = app.Table(
-            "facts", key_type=bytes, value_type=bytes, partitions=self.config.partitions
+            "facts",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=self.config.partitions,
+            options=dict(ROCKSDB_OPTIONS) if self.config.store.startswith("rocksdb") else None,
         )
         self.facts.on_recover(self._rebuild_from_table)
+        self.establishments = Establishments(
+            self.config.rules, TableStore(self.facts), self.config.cache_entries
+        )
         # mode types the handler more narrowly than it calls it (sender, assigned, signal=)
         app.on_partitions_assigned.connect(cast(Any, self._on_partitions_assigned))
         self.ingestor = Ingestor(
@@ -184,12 +199,12 @@ class SunesWorker:
                     continue
                 events.append(record)
                 stamps.append(timestamp)
-            # One write per changed entity per bundle: its state after the whole bundle.
-            for key, value in self.store.apply(events):
-                if value is None:
-                    self.facts.pop(key.encode(), None)  # a tombstone in the changelog
-                else:
-                    self.facts[key.encode()] = value
+            # No await from here to the flush: a rebalance callback never sees half a bundle.
+            for record in events:
+                self.establishments.apply(record)
+            # One write per changed entry per bundle: its state after the whole bundle.
+            self.establishments.flush()
+            self.applied[message.partition] = message.offset
             for timestamp in stamps:
                 self.pipeline.applied(timestamp)
 
@@ -200,18 +215,25 @@ class SunesWorker:
         establishments at once, or two workers would report the same FINESS."""
         assigned = args[0] if args else kwargs.get("assigned", set())
         topic = self.by_finess.get_topic_name()
-        self.store.retain({tp.partition for tp in assigned if tp.topic == topic})
+        owned = {tp.partition for tp in assigned if tp.topic == topic}
+        self.recovering = True
+        self.applied = {p: o for p, o in self.applied.items() if p in owned}
+        self.establishments.retain(self._owned_by(owned))
 
     async def _rebuild_from_table(self) -> None:
         """After recovery (start, restart, rebalance): derive everything from the table."""
         topic = self.by_finess.get_topic_name()
         owned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
-        items = [(str(k if isinstance(k, str) else k.decode()), v) for k, v in self.facts.items()]
-        self.store.rebuild(items, owned)
+        units = self.establishments.recover(self._owned_by(owned))
+        self.recovering = False
         log.info(
-            "rebuilt %d establishment(s) from %d table entries (partitions %s)",
-            len(self.store.establishments), len(items), sorted(owned),
+            "recovered %d establishment(s) from %d stored units (partitions %s)",
+            len(self.establishments.by_finess), units, sorted(owned),
         )  # fmt: skip
+
+    def _owned_by(self, partitions: set[int]) -> Any:
+        count = self.config.partitions
+        return lambda finess: partition_of(finess, count) in partitions
 
     async def _read_registry(self) -> None:
         """Read the whole compacted registry topic, then follow it (no consumer group)."""
@@ -251,7 +273,7 @@ class SunesWorker:
         except InvalidRecord:
             return  # dead-lettered by the ingest stage of whichever worker reads it
         if isinstance(record, EstablishmentRecord):
-            self.store.set_registry(record)
+            self.establishments.set_registry(record)
 
     # --- web views -------------------------------------------------------------------------
 
@@ -262,7 +284,7 @@ class SunesWorker:
         class Indicators(View):
             async def get(self, request: Request) -> Response:
                 finess = request.query.get("finess")
-                rows = [r.as_json() for r in worker.store.rows(finess)]
+                rows = [r.as_json() for r in worker.establishments.rows(finess)]
                 return self.bytes(orjson.dumps(rows), content_type="application/json")
 
         @self.app.page("/metrics")
@@ -277,15 +299,33 @@ class SunesWorker:
         @self.app.page("/health")
         class Health(View):
             async def get(self, request: Request) -> Response:
-                topic = worker.by_finess.get_topic_name()
-                assigned = worker.app.consumer.assignment() if worker.app.consumer else set()
-                body = {
-                    "status": "ok",
-                    # partitions of the internal topic this worker owns (its establishments)
-                    "partitions": sorted(tp.partition for tp in assigned if tp.topic == topic),
-                    "input_partitions": worker.ingestor.assigned(),
-                    "registry_loaded": worker.registry_loaded.is_set(),
-                    "establishments": len(worker.store.establishments),
-                    "open_entities": worker.store.open_entities(),
+                body = worker.health()
+                status = 200 if body["status"] == "ok" else 503
+                return self.bytes(
+                    orjson.dumps(body), content_type="application/json", status=status
+                )
+
+    def health(self) -> dict[str, Any]:
+        topic = self.by_finess.get_topic_name()
+        consumer = self.app.consumer if self.app.consumer else None
+        assigned = sorted(
+            tp for tp in (consumer.assignment() if consumer else set()) if tp.topic == topic
+        )
+        committed = getattr(consumer, "_committed_offset", {}) if consumer else {}
+        return {
+            "status": "recovering" if self.recovering else "ok",
+            # partitions of the internal topic this worker owns (its establishments), with
+            # the next offset committed and the last one applied by the establishment agent
+            "partitions": [tp.partition for tp in assigned],
+            "offsets": {
+                str(tp.partition): {
+                    "committed": committed.get(tp),
+                    "applied": self.applied.get(tp.partition),
                 }
-                return self.bytes(orjson.dumps(body), content_type="application/json")
+                for tp in assigned
+            },
+            "input_partitions": self.ingestor.assigned(),
+            "registry_loaded": self.registry_loaded.is_set(),
+            "establishments": len(self.establishments.by_finess),
+            "cached_entries": len(self.establishments.cache.entries),
+        }

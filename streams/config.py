@@ -1,6 +1,6 @@
 """Worker settings: SUNES_* environment variables, overridable by `sunes worker` flags.
 
-Safe defaults: a broker on localhost, in-memory state, the web views on loopback.
+Safe defaults: a broker on localhost, state on disk (RocksDB), the web views on loopback.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 from processors.settings import Settings
 from streams.options import add_rule_options, settings_from_args
 
-STORES = {"memory://": "memory://", "rocksdb://": "rocksdict://", "rocksdict://": "rocksdict://"}
+# Faust store URLs: RocksDB through rocksdict (streams.table_store sets the driver), or memory.
+STORES = ("rocksdb://", "memory://")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
@@ -49,7 +50,7 @@ class Security:
 class WorkerConfig:
     brokers: tuple[str, ...] = ("127.0.0.1:9092",)
     app_id: str = "sunes-stream"
-    store: str = "memory://"
+    store: str = "rocksdb://"
     data_dir: Path = Path("var/sunes")
     partitions: int = 6  # of the internal topics (repartition, table changelog)
     replication_factor: int = 1
@@ -57,9 +58,9 @@ class WorkerConfig:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     rules: Settings = field(default_factory=Settings)
-    # A period's figures become final, and its facts leave the state, this many days after
-    # its end (event time): grace_days + 30 by default, for late discharges and corrections.
-    close_after_days: int = 60
+    # Decoded state entries kept in RAM above the store (processors.state), all establishments
+    # together: ~1 KB each.
+    cache_entries: int = 100_000
     security: Security = field(default_factory=Security)
     # Faust settings a broker needs (Tansu: one record per batch), from streams.brokers.
     faust_overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -68,7 +69,7 @@ class WorkerConfig:
     def __post_init__(self) -> None:
         if not self.brokers:
             raise ConfigError("no broker given: set KAFKA_BOOTSTRAP_SERVERS or --brokers host:port")
-        if self.store not in STORES.values():
+        if self.store not in STORES:
             raise ConfigError(
                 f"unknown store {self.store!r}: use memory:// (tests, demo) or rocksdb:// (production)"
             )
@@ -77,12 +78,11 @@ class WorkerConfig:
                 "SASL needs a mechanism, a username and a password: set SUNES_SASL_MECHANISM, "
                 "SUNES_SASL_USERNAME and SUNES_SASL_PASSWORD"
             )
-        if self.close_after_days < self.rules.grace_days:
-            raise ConfigError(
-                f"close_after_days ({self.close_after_days}) must be at least grace_days "
-                f"({self.rules.grace_days}): a period cannot close before its documents can count"
-            )
-        for name, value in (("partitions", self.partitions), ("web_port", self.web_port)):
+        for name, value in (
+            ("partitions", self.partitions),
+            ("web_port", self.web_port),
+            ("cache_entries", self.cache_entries),
+        ):
             if value < 1:
                 raise ConfigError(f"{name} must be a positive whole number, got {value}")
 
@@ -125,8 +125,10 @@ def add_worker_options(
                         help="consumer group and internal topic prefix [env SUNES_APP_ID]")  # fmt: skip
     parser.add_argument(
         "--store",
-        default=env.get("SUNES_STORE", "memory://"),
-        help="state store: memory:// or rocksdb:// (needs the rocksdb extra) [env SUNES_STORE]",
+        default=env.get("SUNES_STORE", "rocksdb://"),
+        help="state store: rocksdb:// (on disk, under --data-dir) or memory:// (tests; the "
+        "state is read back from the changelog at every start) [env SUNES_STORE, default "
+        "rocksdb://]",
     )
     parser.add_argument("--data-dir", type=Path, default=Path(env.get("SUNES_DATA_DIR", "var/sunes")),
                         help="where rocksdb keeps tables [env SUNES_DATA_DIR]")  # fmt: skip
@@ -140,11 +142,11 @@ def add_worker_options(
     parser.add_argument("--web-port", type=int, default=int(env.get("SUNES_WEB_PORT", "6066")),
                         help="[env SUNES_WEB_PORT]")  # fmt: skip
     parser.add_argument(
-        "--close-after-days",
+        "--cache-entries",
         type=int,
-        default=int(env["SUNES_CLOSE_AFTER_DAYS"]) if env.get("SUNES_CLOSE_AFTER_DAYS") else None,
-        help="days after a period's end when its figures become final and its stays leave "
-        "the state [env SUNES_CLOSE_AFTER_DAYS, default grace days + 30]",
+        default=int(env.get("SUNES_CACHE_ENTRIES", "100000")),
+        help="decoded state entries kept in RAM above the store, ~1 KB each "
+        "[env SUNES_CACHE_ENTRIES, default 100000]",
     )
     parser.add_argument(
         "--broker-kind",
@@ -190,8 +192,8 @@ def security_from_env(env: Mapping[str, str] = os.environ) -> Security:
 
 
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> WorkerConfig:
-    store = STORES.get(args.store)
-    if store is None:
+    store = args.store
+    if store not in STORES:
         raise ConfigError(
             f"unknown store {args.store!r}: use memory:// (tests, demo) or rocksdb:// (production)"
         )
@@ -208,7 +210,5 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         security=security_from_env(env),
         faust_overrides=faust_overrides_for(args.broker_kind),
         client_overrides=client_overrides_for(args.broker_kind),
-        close_after_days=(
-            args.close_after_days if args.close_after_days is not None else args.grace_days + 30
-        ),
+        cache_entries=args.cache_entries,
     )

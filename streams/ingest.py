@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
 
 from monitoring.pipeline import PipelineMetrics
+from processors.retention import time_bounds_error
 from streams.bundles import encode_bundle
 from streams.config import WorkerConfig
 from streams.deadletter import deadletter_headers
@@ -49,6 +52,13 @@ def chunks(events: list[bytes], limit: int) -> list[tuple[int, int]]:
     return slices
 
 
+def received_at(record: ConsumerRecord[Any, Any], now: float) -> datetime:
+    """The retention clock (processors.retention): the record's Kafka timestamp, never later
+    than this worker's clock (a producer's clock may be wrong too)."""
+    stamp = record.timestamp / 1000 if record.timestamp and record.timestamp > 0 else now
+    return datetime.fromtimestamp(min(stamp, now), UTC)
+
+
 class Ingestor:
     def __init__(
         self,
@@ -58,6 +68,7 @@ class Ingestor:
         client_overrides: Mapping[str, Any],
     ) -> None:
         self.config = config
+        self.rules = config.rules
         self.internal_topic = internal_topic
         self.pipeline = pipeline
         self.client_overrides = dict(client_overrides)
@@ -114,11 +125,16 @@ class Ingestor:
         bundles: dict[str, tuple[list[bytes], list[float | None]]] = {}
         pending: list[asyncio.Future[Any]] = []
         valid: Counter[str] = Counter()
+        now = time.time()
         for tp, records in batches.items():
             for record in records:
                 raw: bytes = record.value if record.value is not None else b""
                 try:
                     parsed = parse_record(raw)
+                    if not isinstance(parsed, EstablishmentRecord):
+                        error = time_bounds_error(parsed, received_at(record, now), self.rules)
+                        if error is not None:
+                            raise error
                 except InvalidRecord as exc:
                     pending.append(await self._deadletter(producer, record, raw, exc))
                     continue

@@ -49,6 +49,20 @@ def add_rule_options(parser: argparse.ArgumentParser, env: Mapping[str, str] = o
         help="comma-separated stay kinds counted by DS 1.x and DS 4.x, among "
         f"{', '.join(STAY_KINDS)} [env SUNES_STAY_SCOPE]",
     )
+    group.add_argument(
+        "--retention-days",
+        type=int,
+        default=_env_int(env, "SUNES_RETENTION_DAYS", 3653),
+        help="an event with a timestamp older than this before it was received is refused "
+        "as too late [env SUNES_RETENTION_DAYS, default 3653: ten years]",
+    )
+    group.add_argument(
+        "--future-skew-hours",
+        type=int,
+        default=_env_int(env, "SUNES_FUTURE_SKEW_HOURS", 24),
+        help="an event with a timestamp more than this after it was received is refused "
+        "[env SUNES_FUTURE_SKEW_HOURS, default 24]",
+    )
     for name, what in (
         ("dmp-opposition", "stays of patients who opposed DMP feeding"),
         ("deceased", "stays of deceased patients"),
@@ -75,6 +89,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         return Settings(
             grace_days=args.grace_days,
             lookback_days=args.lookback_days,
+            retention_days=args.retention_days,
+            future_skew_hours=args.future_skew_hours,
             stay_scope=scope,
             exclude_dmp_opposition=args.exclude_dmp_opposition,
             exclude_deceased=args.exclude_deceased,

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from processors.collection import Establishments
 from processors.formatting import to_csv, to_json, to_table
-from processors.report import InvalidLine, Registry, read_ndjson
+from processors.report import InvalidLine, read_ndjson
 from streams.options import add_rule_options, settings_from_args
 
 EXIT_INVALID_LINES = 1
@@ -38,23 +39,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: input file {path} does not exist (give an NDJSON file with --input)",
               file=sys.stderr)  # fmt: skip
         return 2
-    registry = Registry(settings)
+    establishments = Establishments(settings)
     invalid = 0
-    for _, item in read_ndjson(path):
+    for _, item in read_ndjson(path, settings):
         if isinstance(item, InvalidLine):
             invalid += 1
             print(
                 f"{path}:{item.line_number}: invalid ({item.code}): {item.reason}", file=sys.stderr
             )
         else:
-            registry.apply(item)
-    rows = registry.rows()
+            establishments.apply(item)
+    rows = establishments.rows()
     if args.format == "json":
         print(to_json(rows))
     elif args.format == "csv":
         sys.stdout.write(to_csv(rows))
     else:
-        names = {finess: record.name for finess, record in registry.records.items()}
+        names = {finess: record.name for finess, record in establishments.registry.items()}
         print(to_table(rows, names))
     if invalid:
         print(f"{invalid} invalid line(s) skipped; fix them at the producer", file=sys.stderr)

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 EXIT_KAFKA = 3
 DEFAULT_DAYS = 30
+# simulator.orders.ORDERS, spelled out so that the parser needs no simulator.
+ORDERS = ("live", "backfill", "shuffled")
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,9 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="generate realistic synthetic events (to a file or to Kafka)",
         description="Generate SUN-ES traffic, deterministic for a seed: one registry record "
         "per establishment, then stays, documents, DMP deposits and MSSanté messages in "
-        "roughly chronological order, with duplicates, late and out-of-order events, "
-        "corrections, cancellations, replacements, deletions, refused deposits and a share "
-        "of invalid messages. Establishment #1 is clearly under target, #2 clearly above.",
+        "roughly chronological order (or see --order), with duplicates, late and "
+        "out-of-order events, corrections, cancellations, replacements, deletions, refused "
+        "deposits and a share of invalid messages. Establishment #1 is clearly under target, "
+        "#2 clearly above.",
         epilog="exit status: 0 done; 2 usage error; 3 Kafka error; 130 interrupted",
     )
     traffic = parser.add_argument_group("traffic")
@@ -92,6 +95,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=int,
         metavar="N",
         help="messages leave their chronological place by at most N positions [default 32]",
+    )
+    traffic.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="live",
+        help="the order the feed arrives in, registry records always first: live = roughly "
+        "chronological; backfill = every stays message, then every DMP one, then every MSS "
+        "one (systems replaying their history); shuffled = every event in a random order "
+        "(from --seed). backfill and shuffled need --days [default live]",
     )
     traffic.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
     output = parser.add_argument_group("output (one of)")
@@ -179,6 +191,7 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.generator import generate
+    from simulator.orders import in_order
 
     bootstrap = bootstrap_from(args)
     problem = None
@@ -192,10 +205,18 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
     except ValueError as exc:
         problem = problem or str(exc)
+    else:
+        if args.order != "live" and config.days is None:
+            problem = problem or (
+                f"--order {args.order} needs the whole history before its first message, "
+                "and without --days the stream is endless: give --days D "
+                "(--duration then only bounds the sending time)"
+            )
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    messages: Iterable[SimulatedMessage] = generate(config)
+    # Before the pacer starts: a backfill or a shuffle first generates the whole history.
+    messages = in_order(generate(config), args.order, config.seed)
     if args.max_messages is not None:
         messages = itertools.islice(messages, args.max_messages)
     pacer = Pacer(args.rate, args.duration)

@@ -18,6 +18,9 @@ INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
 UNKNOWN_TYPE = "unknown_type"
 INCONSISTENT_DATES = "inconsistent_dates"
+# Refused by the retention rules (processors.retention), against the time it was received.
+TOO_LATE = "too_late"
+FUTURE_TIMESTAMP = "future_timestamp"
 
 REASON_CODES = (
     INVALID_JSON,
@@ -28,6 +31,8 @@ REASON_CODES = (
     "invalid_timestamp",
     "invalid_finess",
     INCONSISTENT_DATES,
+    TOO_LATE,
+    FUTURE_TIMESTAMP,
 )
 
 T = TypeVar("T")

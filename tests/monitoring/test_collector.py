@@ -15,9 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.collector import IndicatorCollector
 from processors.catalogue import DISCHARGE_LETTER, DISCHARGE_PRESCRIPTION
+from processors.collection import Establishments
 from processors.establishment import Establishment
+from processors.periods import paris_midnight
 from processors.settings import Settings
-from streams.state import EstablishmentStore
 from tests.builders import EJ, F1, F2, deposited, discharged, establishment, mss_sent, parse
 from topics.records import EstablishmentRecord, Event
 
@@ -128,7 +129,10 @@ def build(
     registry: EstablishmentRecord | None,
     finess: str = F1,
 ) -> Establishment:
-    est = Establishment(finess, Settings(), registry)
+    collection = Establishments(Settings())
+    if registry is not None:
+        collection.set_registry(registry)
+    est = collection.get(finess)
     for obj in events:
         event = parse(obj)
         assert isinstance(event, Event)
@@ -218,12 +222,13 @@ def test_establishment_info_and_cme_presentation(f2_establishment: Establishment
     assert cme == {(F1,): 1, (F2,): 0}
 
 
-def test_watermark_is_the_latest_discharge(f2_establishment: Establishment) -> None:
+def test_watermark_is_the_day_of_the_latest_discharge(f2_establishment: Establishment) -> None:
     watermark = by_labels(
         scrape(lambda: [f2_establishment])["sunes_establishment_watermark_timestamp_seconds"],
         "finess",
     )
-    assert watermark == {(F1,): datetime.fromisoformat(LATEST_DISCHARGE).timestamp()}
+    day = datetime.fromisoformat(LATEST_DISCHARGE).date()
+    assert watermark == {(F1,): paris_midnight(day).timestamp()}
 
 
 def test_current_month_is_the_watermark_month_in_paris_time() -> None:
@@ -278,13 +283,13 @@ def test_consumer_lag_family() -> None:
 
 
 def test_the_store_of_a_worker_exports_each_establishment_it_holds() -> None:
-    store = EstablishmentStore(Settings(), partitions=4)
+    store = Establishments(Settings())
     store.set_registry(registry_entry(F1, "F2", cme_presentation=True))
     for obj in [*EVENTS, stay("S-OTHER", "2023-02-01", finess=F2)]:
         event = parse(obj)
         assert isinstance(event, Event)
-        store.apply([event])
-    metrics = scrape(lambda: list(store.establishments.values()))
+        store.apply(event)
+    metrics = scrape(store.all)
     assert {k: v for k, v in fractions(metrics).items() if k[0] == F1} == EXPECTED
     # F2 has no registry entry: its only month is its watermark's, no window.
     assert {k: v for k, v in fractions(metrics).items() if k[0] == F2} == {

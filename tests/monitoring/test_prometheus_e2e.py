@@ -22,7 +22,7 @@ import pytest
 
 from monitoring.collector import IndicatorCollector
 from processors.catalogue import DISCHARGE_LETTER, DISCHARGE_PRESCRIPTION
-from processors.establishment import IndicatorRow
+from processors.figures import IndicatorRow
 from processors.report import compute_report
 from tests.builders import deposited, discharged, establishment, mss_sent
 from tests.monitoring.conftest import PROMETHEUS_DIR, find_binary, load_yaml, rule_files

@@ -10,8 +10,9 @@ import orjson
 import pytest
 
 from processors.catalogue import RATE_INDICATORS
+from processors.report import InvalidLine, compute_report, read_ndjson
 from streams.cli import main
-from topics.names import TOPIC_OF_TYPE
+from topics.names import DMP, ESTABLISHMENTS, MSS, STAYS, TOPIC_OF_TYPE
 from topics.records import EstablishmentRecord
 from topics.validation import InvalidRecord, parse_record
 
@@ -136,6 +137,44 @@ def test_report_on_generated_traffic_has_every_indicator_and_both_extremes(
     assert all(row["ratio"] >= row["target"] for row in window_rows(above))
 
 
+def topics_in_file_order(path: Path) -> list[str]:
+    """The topic of each line (all valid), in the file's order."""
+    return [TOPIC_OF_TYPE[parse_record(line).type] for line in path.read_bytes().splitlines()]
+
+
+def test_order_backfill_writes_each_topic_in_turn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live, backfill = tmp_path / "live.ndjson", tmp_path / "backfill.ndjson"
+    assert run(capsys, "simulate", *SMALL, "--output", str(live))[0] == 0
+    code, _, err = run(capsys, "simulate", *SMALL, "--order", "backfill", "-o", str(backfill))
+    assert code == 0
+    assert sorted(live.read_bytes().splitlines()) == sorted(backfill.read_bytes().splitlines())
+    assert lines_by_topic(backfill) == lines_by_topic(live)
+    assert "invalid: 0" not in err
+    clean = tmp_path / "clean.ndjson"
+    argv = [*SMALL, "--order", "backfill", "--invalid-fraction", "0", "-o", str(clean)]
+    assert run(capsys, "simulate", *argv)[0] == 0
+    topics = topics_in_file_order(clean)
+    runs = [t for i, t in enumerate(topics) if i == 0 or topics[i - 1] != t]
+    assert runs == [ESTABLISHMENTS, STAYS, DMP, MSS]
+
+
+def test_every_order_gives_the_same_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = ["--establishments", "3", "--days", "60", "--stays-per-day", "5", "--seed", "8"]
+    reports: dict[str, list[Any]] = {}
+    for order in ("live", "backfill", "shuffled"):
+        path = tmp_path / f"{order}.ndjson"
+        assert run(capsys, "simulate", *small, "--order", order, "-o", str(path))[0] == 0
+        records = [r for _, r in read_ndjson(path) if not isinstance(r, InvalidLine)]
+        reports[order] = compute_report(records)
+    assert reports["live"]
+    assert reports["backfill"] == reports["live"]
+    assert reports["shuffled"] == reports["live"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -144,6 +183,12 @@ def test_report_on_generated_traffic_has_every_indicator_and_both_extremes(
         (["--output", "x.ndjson", "--windows", "F9"], "unknown window(s) F9"),
         (["--output", "x.ndjson", "--invalid-fraction", "1.5"], "invalid fraction"),
         (["--output", "x.ndjson", "--rate", "-1"], "--rate must be 0 or more"),
+        (
+            ["--output", "x.ndjson", "--duration", "5", "--order", "backfill"],
+            "--order backfill needs the whole history before its first message, and without "
+            "--days the stream is endless: give --days D",
+        ),
+        (["--output", "x.ndjson", "--duration", "5", "--order", "shuffled"], "give --days D"),
     ],
 )
 def test_usage_errors(

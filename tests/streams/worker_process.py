@@ -23,11 +23,15 @@ SUNES = str(Path(sys.executable).with_name("sunes"))
 
 
 class WorkerProcess:
-    def __init__(self, brokers: str, app_id: str, log_dir: Path, *extra: str) -> None:
+    def __init__(
+        self, brokers: str, app_id: str, log_dir: Path, *extra: str, data_dir: Path | None = None
+    ) -> None:
         self.brokers = brokers
         self.app_id = app_id
         self.port = free_port()
         self.log_path = log_dir / f"worker-{app_id}-{self.port}.log"
+        # its own RocksDB state (the default store); give a killed worker's to restart on it
+        self.data_dir = data_dir or log_dir / f"state-{app_id}-{self.port}"
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -35,10 +39,12 @@ class WorkerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [SUNES, "worker", "--brokers", self.brokers, "--app-id", self.app_id,
-             "--web-port", str(self.port), "--loglevel", "info", "--partitions", "4", *self.extra],
+             "--web-port", str(self.port), "--loglevel", "info", "--partitions", "4",
+             "--data-dir", str(self.data_dir), *self.extra],
             stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
-        self.wait_until(lambda: self.get("/health") is not None, 60, "the worker to serve /health")
+        # /health answers 503 until the table's recovery has ended
+        self.wait_until(lambda: self.get("/health") is not None, 60, "the worker to be ready")
         return self
 
     def url(self, path: str) -> str:

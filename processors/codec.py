@@ -1,0 +1,134 @@
+"""Bytes of what the store keeps: facts, join indexes and contributions, as compact JSON.
+
+Arrays rather than objects (a stay is ~400 bytes, not ~900): the store holds one value per
+stay, document, recipient, index entry and unit for years. Timestamps keep their offset.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from processors.aggregates import AggregateKey, Contribution, DischargeDay, PeopleKey, RateKey
+from processors.facts import (
+    Deposit,
+    DocumentFacts,
+    Production,
+    RecipientFacts,
+    StayFacts,
+    StayVersion,
+)
+
+
+def _dumps(data: Any) -> bytes:
+    # Exactly their size: orjson ≥ 3.12 keeps ≥ 4 KiB behind each result (ijl/orjson#483).
+    return bytes(memoryview(orjson.dumps(data)))
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _required(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def encode_stay(stay: StayFacts) -> bytes:
+    v = stay.version
+    version = None
+    if v is not None:
+        version = [v.event_id, v.occurred_at.isoformat(), v.patient_id, v.admitted_at.isoformat(),
+                   v.discharged_at.isoformat(), v.stay_kind, v.ins_status, v.surgical, v.deceased,
+                   v.dmp_opposition, [list(c) for c in v.correspondents]]  # fmt: skip
+    messages = {k: t.isoformat() for k, t in stay.citizen_messages.items()}
+    return _dumps([stay.stay_id, version, _ts(stay.cancelled_at), stay.cancel_event_id, messages])
+
+
+def decode_stay(raw: bytes) -> StayFacts:
+    stay_id, v, cancelled_at, cancel_event_id, messages = orjson.loads(raw)
+    version = None
+    if v is not None:
+        version = StayVersion(
+            v[0], _required(v[1]), v[2], _required(v[3]), _required(v[4]), v[5], v[6], v[7],
+            v[8], v[9], tuple((c[0], c[1]) for c in v[10]),
+        )  # fmt: skip
+    return StayFacts(
+        stay_id, version, _dt(cancelled_at), cancel_event_id,
+        {k: _required(t) for k, t in messages.items()},
+    )  # fmt: skip
+
+
+def encode_document(doc: DocumentFacts) -> bytes:
+    p, d = doc.production, doc.deposit
+    production = (
+        None
+        if p is None
+        else [
+            p.event_id,
+            p.occurred_at.isoformat(),
+            p.type_code,
+            p.patient_id,
+            p.stay_id,
+            p.produced_at.isoformat(),
+        ]
+    )
+    deposit = None if d is None else [
+        d.event_id, d.occurred_at.isoformat(), d.type_code, d.patient_id, d.stay_id, d.cda_level,
+        d.ins_status, d.produced_at.isoformat(), d.deposited_at.isoformat(), d.replaces,
+    ]  # fmt: skip
+    return _dumps([doc.document_id, production, deposit, _ts(doc.deleted_at)])
+
+
+def decode_document(raw: bytes) -> DocumentFacts:
+    document_id, p, d, deleted_at = orjson.loads(raw)
+    production = None
+    if p is not None:
+        production = Production(p[0], _required(p[1]), p[2], p[3], p[4], _required(p[5]))
+    deposit = None
+    if d is not None:
+        deposit = Deposit(
+            d[0], _required(d[1]), d[2], d[3], d[4], d[5], d[6], _required(d[7]),
+            _required(d[8]), d[9],
+        )  # fmt: skip
+    return DocumentFacts(document_id, production, deposit, _dt(deleted_at))
+
+
+def encode_recipient(recipient: RecipientFacts) -> bytes:
+    days = {k: d.isoformat() for k, d in recipient.qualifying_messages.items()}
+    return _dumps([recipient.rpps, days])
+
+
+def decode_recipient(raw: bytes) -> RecipientFacts:
+    rpps, days = orjson.loads(raw)
+    return RecipientFacts(rpps, {k: date.fromisoformat(d) for k, d in days.items()})
+
+
+def encode_ids(ids: set[str]) -> bytes:
+    return _dumps(sorted(ids))
+
+
+def decode_ids(raw: bytes) -> set[str]:
+    return set(orjson.loads(raw))
+
+
+_KEY_TAGS: dict[type, str] = {RateKey: "r", PeopleKey: "p", DischargeDay: "d"}
+_KEY_TYPES: dict[str, Any] = {tag: kind for kind, tag in _KEY_TAGS.items()}
+
+
+def encode_contribution(contribution: Contribution) -> bytes:
+    """[[tag, *key fields, count], ...]: the tag says which kind of key."""
+    return _dumps([[_KEY_TAGS[type(key)], *key, value] for key, value in contribution.items()])
+
+
+def decode_contribution(raw: bytes) -> Contribution:
+    contribution: Contribution = {}
+    for tag, *parts, value in orjson.loads(raw):
+        key: AggregateKey = _KEY_TYPES[tag](*parts)
+        contribution[key] = value
+    return contribution

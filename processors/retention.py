@@ -1,0 +1,60 @@
+"""Retention: which events are too old, or too far in the future, to be counted.
+
+The clock is the time an event was received — its Kafka record timestamp in the worker, the
+time of the run for `sunes report` — never a date inside an event, so no wild timestamp can
+move it. An event with any timestamp older than `retention_days` before that clock is
+refused as `too_late` (nothing that old is kept for it to join); one with a timestamp more
+than `future_skew_hours` after it is refused as `future_timestamp`. Both go to the
+dead-letter topic with a reason that names the field, the period and the limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from processors.periods import month_key, paris_date
+from processors.settings import Settings
+from topics.records import Event
+from topics.validation import FUTURE_TIMESTAMP, TOO_LATE, InvalidRecord
+
+
+def timestamps_of(event: Event) -> list[tuple[str, datetime]]:
+    """(field, value) of every timestamp the event carries."""
+    return [
+        (f.name, value)
+        for f in dataclasses.fields(event)
+        if isinstance(value := getattr(event, f.name), datetime)
+    ]
+
+
+def time_bounds_error(event: Event, received: datetime, settings: Settings) -> InvalidRecord | None:
+    """Why this event, received at `received`, must not be counted; None when it may."""
+    stamps = timestamps_of(event)
+    latest_field, latest = max(stamps, key=lambda item: item[1])
+    limit = received + timedelta(hours=settings.future_skew_hours)
+    if latest > limit:
+        gap = latest - received
+        return InvalidRecord(
+            FUTURE_TIMESTAMP,
+            f"field '{latest_field}': {latest.isoformat()} is {_duration(gap)} after the event "
+            f"was received ({received.isoformat()}); at most {settings.future_skew_hours} h "
+            "ahead is accepted: check the producer's clock or the date typed",
+        )
+    earliest_field, earliest = min(stamps, key=lambda item: item[1])
+    horizon = received - timedelta(days=settings.retention_days)
+    if earliest < horizon:
+        return InvalidRecord(
+            TOO_LATE,
+            f"field '{earliest_field}': {earliest.isoformat()} (period "
+            f"{month_key(paris_date(earliest))}) is before the retention horizon "
+            f"{paris_date(horizon).isoformat()} ({settings.retention_days} days before the event "
+            "was received): its period is no longer kept, the event is not counted",
+        )
+    return None
+
+
+def _duration(gap: timedelta) -> str:
+    if gap >= timedelta(days=2):
+        return f"{gap.days} days"
+    return f"{gap.total_seconds() / 3600:.1f} h"

@@ -1,0 +1,172 @@
+"""One establishment's facts as the join reads them: typed, cached, written back in batches.
+
+Keys are `FINESS|kind|id` in one key-value store (processors.store). Reads go through a
+bounded LRU cache of decoded objects shared by every establishment of a collection; writes
+stay in the cache, marked dirty, until `StateCache.flush` writes each changed key once (the
+stream calls it once per bundle). RAM thus holds the cache and the aggregates, never the
+whole history.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from processors import codec
+from processors.aggregates import Contribution
+from processors.facts import DocumentFacts, RecipientFacts, StayFacts
+from processors.store import KeyValueStore
+
+SEPARATOR = b"|"
+# kinds of entries
+STAY = "s"
+DOCUMENT = "d"
+RECIPIENT = "r"
+DOCS_OF_STAY = "is"
+DOCS_OF_PATIENT = "ip"
+STAYS_OF_PATIENT = "iq"
+REPLACED_BY = "ir"
+STAY_UNIT = "us"  # contribution of a stay
+REPORT_UNIT = "ur"  # contribution of a report chain, keyed by its smallest document id
+CORRESPONDENT_UNIT = "uc"  # contribution of an MSS Pro recipient (DS 4.1)
+UNIT_KINDS = frozenset({STAY_UNIT, REPORT_UNIT, CORRESPONDENT_UNIT})
+
+_ids = (codec.encode_ids, codec.decode_ids)
+_units = (codec.encode_contribution, codec.decode_contribution)
+CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
+    STAY: (codec.encode_stay, codec.decode_stay),
+    DOCUMENT: (codec.encode_document, codec.decode_document),
+    RECIPIENT: (codec.encode_recipient, codec.decode_recipient),
+    DOCS_OF_STAY: _ids,
+    DOCS_OF_PATIENT: _ids,
+    STAYS_OF_PATIENT: _ids,
+    REPLACED_BY: _ids,
+    STAY_UNIT: _units,
+    REPORT_UNIT: _units,
+    CORRESPONDENT_UNIT: _units,
+}
+_ABSENT = object()  # cached "no such key": most index look-ups find nothing
+
+
+def store_key(finess: str, kind: str, ident: str) -> bytes:
+    return SEPARATOR.join((finess.encode(), kind.encode(), ident.encode()))
+
+
+def parse_store_key(key: bytes) -> tuple[str, str, str]:
+    finess, kind, ident = key.split(SEPARATOR, 2)
+    return finess.decode(), kind.decode(), ident.decode()
+
+
+class StateCache:
+    """Decoded entries by store key, least recently used first; dirty ones not yet stored."""
+
+    def __init__(self, store: KeyValueStore, capacity: int | None = 100_000) -> None:
+        self.store = store
+        self.capacity = capacity  # None: keep everything (the batch report)
+        self.entries: OrderedDict[bytes, Any] = OrderedDict()
+        self.dirty: set[bytes] = set()
+
+    def get(self, key: bytes, kind: str) -> Any:
+        entries = self.entries
+        value = entries.get(key, _ABSENT)
+        if value is not _ABSENT:
+            entries.move_to_end(key)
+            return value
+        raw = self.store.get(key)
+        value = None if raw is None else CODECS[kind][1](raw)
+        entries[key] = value
+        return value
+
+    def put(self, key: bytes, value: Any) -> None:
+        """`value` None, or empty (a set, a contribution), deletes the key at the next flush."""
+        self.entries[key] = value if value else None
+        self.entries.move_to_end(key)
+        self.dirty.add(key)
+
+    def flush(self) -> int:
+        """Write every dirty entry once; then forget the least recently used beyond capacity."""
+        written = len(self.dirty)
+        for key in self.dirty:
+            value = self.entries[key]
+            if value is None:
+                self.store.delete(key)
+            else:
+                kind = key.split(SEPARATOR, 2)[1].decode()
+                self.store.set(key, CODECS[kind][0](value))
+        self.dirty.clear()
+        if self.capacity is not None:
+            while len(self.entries) > self.capacity:
+                self.entries.popitem(last=False)
+        return written
+
+    def forget(self, keep: Callable[[str], bool] | None = None) -> None:
+        """Drop cached entries (of the establishments `keep` rejects, or all): another worker
+        may change them meanwhile. Flush first: dirty entries are never dropped."""
+        if self.dirty:
+            raise RuntimeError("flush the state cache before forgetting entries")
+        if keep is None:
+            self.entries.clear()
+            return
+        for key in [k for k in self.entries if not keep(k.split(SEPARATOR, 1)[0].decode())]:
+            del self.entries[key]
+
+
+class EstablishmentState:
+    """The entries of one FINESS, typed."""
+
+    def __init__(self, finess: str, cache: StateCache) -> None:
+        self.finess = finess
+        self.cache = cache
+        self._prefix = finess.encode() + SEPARATOR
+
+    def _key(self, kind: str, ident: str) -> bytes:
+        return self._prefix + kind.encode() + SEPARATOR + ident.encode()
+
+    def get(self, kind: str, ident: str) -> Any:
+        return self.cache.get(self._key(kind, ident), kind)
+
+    def put(self, kind: str, ident: str, value: Any) -> None:
+        self.cache.put(self._key(kind, ident), value)
+
+    def stay(self, stay_id: str) -> StayFacts | None:
+        value: StayFacts | None = self.get(STAY, stay_id)
+        return value
+
+    def document(self, document_id: str) -> DocumentFacts | None:
+        value: DocumentFacts | None = self.get(DOCUMENT, document_id)
+        return value
+
+    def recipient(self, rpps: str) -> RecipientFacts | None:
+        value: RecipientFacts | None = self.get(RECIPIENT, rpps)
+        return value
+
+    def ids(self, index: str, key: str) -> set[str]:
+        """A join index entry (a copy: change it with `add_id`/`discard_id`)."""
+        value: set[str] | None = self.get(index, key)
+        return set(value) if value else set()
+
+    def add_id(self, index: str, key: str, ident: str) -> None:
+        ids = self.ids(index, key)
+        if ident not in ids:
+            ids.add(ident)
+            self.put(index, key, ids)
+
+    def discard_id(self, index: str, key: str, ident: str) -> None:
+        ids = self.ids(index, key)
+        if ident in ids:
+            ids.discard(ident)
+            self.put(index, key, ids)
+
+    def contribution(self, unit_kind: str, ident: str) -> Contribution:
+        value: Contribution | None = self.get(unit_kind, ident)
+        return value or {}
+
+    def scan(self, kind: str) -> Iterator[tuple[str, Any]]:
+        """Every stored entry of a kind (after a flush): for a full recomputation."""
+        self.cache.flush()
+        prefix = self._prefix + kind.encode() + SEPARATOR
+        decode = CODECS[kind][1]
+        for key, raw in self.cache.store.items():
+            if key.startswith(prefix):
+                yield key[len(prefix) :].decode(), decode(raw)

@@ -1,0 +1,36 @@
+"""Where facts live: a key-value store of bytes, behind one interface.
+
+The batch report keeps them in memory (`MemoryStore`); the worker in its changelogged Faust
+table, on disk with RocksDB (streams/worker/table_store.py). The join never sees which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class KeyValueStore(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+    def set(self, key: bytes, value: bytes) -> None: ...
+    def delete(self, key: bytes) -> None: ...
+    def items(self) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+class MemoryStore:
+    """A dict: for the batch report and tests."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.data.pop(key, None)
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(list(self.data.items()))

@@ -1,0 +1,128 @@
+"""Monkeypatch: Faust must not skip records when a table recovery ends.
+
+The defect (faust-streaming 0.15.3 with aiokafka 0.14.0, the pinned versions)
+----------------------------------------------------------------------------
+Faust "pauses" a partition only in its own bookkeeping: aiokafka keeps fetching
+and buffering every assigned partition, and Faust asks for the records of its
+*active* ones.  ``Consumer._wait_next_records`` checks that the active set is
+not empty and hands that very set -- the live, mutable
+``Consumer._active_partitions`` -- to the consumer thread, where
+``AIOKafkaConsumerThread._fetch_records`` passes it on to aiokafka's
+``Fetcher.fetched_records(partitions)``.  When a recovery ends, the recovery
+pauses the changelog partitions while the stream partitions are still paused:
+the set becomes empty while the request waits in the thread's queue or in
+``fetched_records``' wait for data, and aiokafka reads an empty set as "every
+partition" (``if partitions and tp not in partitions``).  It returns the
+buffered records of the paused partitions and advances their positions;
+``Consumer.getmany`` then drops the records of inactive partitions without
+seeking back.  With no committed offset yet, ``perform_seek`` does nothing and
+the next commit moves past the dropped records; with one, the gap filling in
+``_new_offset`` does the same: offsets applied by no worker, yet committed.
+
+The fix: one function, ``AIOKafkaConsumerThread._fetch_records``
+(faust/transport/drivers/aiokafka.py), the narrowest point -- aiokafka itself
+is left alone -- now
+  a. fetches from a snapshot of the active set and fetches nothing at all when
+     the snapshot is empty (never "every partition");
+  b. for records returned for a partition that is no longer active (nor
+     buffered: the filter ``Consumer.getmany`` applies), seeks that partition
+     back to the first such record's offset and leaves them out, so they are
+     fetched again once the partition is resumed instead of being dropped.
+A partition paused after this function returned and before ``getmany``
+iterates still has its records dropped, as before the patch; that only
+happens when a rebalance stops the flow, and the new assignment resets the
+positions then.  Client-only apps (``active_partitions is None``) are passed
+through unchanged.
+
+``apply()`` checks the versions and raises ``RuntimeError`` for any other: the
+patch copies nothing from Faust, but its reasoning holds for these versions
+only, so it must be re-checked (and removed if upstream fixed it) on upgrade.
+
+Tests: tests/streams/test_faust_patch.py runs Faust's real ``Consumer.getmany``
+and its aiokafka driver over a real aiokafka ``Fetcher`` and
+``SubscriptionState`` holding buffered records (no broker), with the patch
+reverted -- records lost, positions advanced -- and applied: every record
+delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiokafka
+import faust
+from faust.transport.consumer import RecordMap
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
+
+PINNED_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+
+_FetchRecords = Callable[..., Awaitable[RecordMap]]
+
+_original: _FetchRecords | None = None
+
+
+def _installed_versions() -> dict[str, str]:
+    return {"faust-streaming": faust.__version__, "aiokafka": aiokafka.__version__}
+
+
+def is_applied() -> bool:
+    """Whether :func:`apply` is in effect."""
+    return _original is not None
+
+
+def apply() -> None:
+    """Patch Faust's aiokafka driver (idempotent); call before creating the app."""
+    global _original
+    if _original is not None:
+        return
+    installed = _installed_versions()
+    if installed != PINNED_VERSIONS:
+        raise RuntimeError(
+            f"streams.faust_patch was written for {PINNED_VERSIONS}, found {installed}: "
+            "re-check the patch against the installed Faust and aiokafka sources "
+            "(is the skipped-records defect still there?) before changing the pins"
+        )
+    original: _FetchRecords = AIOKafkaConsumerThread._fetch_records
+
+    async def _fetch_records(
+        self: AIOKafkaConsumerThread,
+        consumer: aiokafka.AIOKafkaConsumer,
+        active_partitions: set[TP] | None,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> RecordMap:
+        if active_partitions is None:  # client-only app: every partition, by design
+            return await original(self, consumer, None, timeout=timeout, max_records=max_records)
+        # (a) `active_partitions` is the consumer's live set, emptied from the main
+        # thread; aiokafka would read an empty set as "every partition".
+        snapshot = set(active_partitions)
+        if not snapshot:
+            return {}
+        records: RecordMap = await original(
+            self, consumer, snapshot, timeout=timeout, max_records=max_records
+        )
+        # (b) getmany keeps only the records of active or buffered partitions, using
+        # the live set; for the others, rewind instead of letting it drop them.
+        buffered = self.consumer._buffered_partitions
+        kept: dict[TP, list[Any]] = {}
+        for tp, batch in records.items():
+            if tp in active_partitions or tp in buffered:
+                kept[tp] = batch
+            elif batch:
+                consumer.seek(tp, batch[0].offset)
+        return kept
+
+    _fetch_records.__wrapped__ = original  # type: ignore[attr-defined]
+    AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
+    _original = original
+
+
+def revert() -> None:
+    """Undo :func:`apply` (for tests); a no-op when not applied."""
+    global _original
+    if _original is None:
+        return
+    AIOKafkaConsumerThread._fetch_records = _original  # type: ignore[method-assign,assignment]
+    _original = None
