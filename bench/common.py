@@ -11,10 +11,13 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from processors.state import DOCUMENT, RECIPIENT, STAY, parse_store_key
+from processors.store import KeyValueStore
 from simulator.config import SimulationConfig
 from simulator.generator import generate
 from streams.kafka_clients import ensure_topics
@@ -77,6 +80,24 @@ def build_dataset(
         frozenset(m[1].decode() for m in messages),
         time.perf_counter() - began,
     )
+
+
+# --- the domain's store ---------------------------------------------------------------------
+
+ENTITY_KINDS = (STAY, DOCUMENT, RECIPIENT)
+
+
+def store_counts(store: KeyValueStore) -> Counter[str]:
+    """Stored entries by kind (processors.state: "s" stays, "d" documents, "us" units...)."""
+    counts: Counter[str] = Counter()
+    for key, _ in store.items():
+        counts[parse_store_key(key)[1]] += 1
+    return counts
+
+
+def entities(counts: Counter[str]) -> int:
+    """Stays + documents + MSS Pro recipients stored."""
+    return sum(counts[kind] for kind in ENTITY_KINDS)
 
 
 # --- Kafka -----------------------------------------------------------------------------------
@@ -268,6 +289,13 @@ def rss_bytes(pid: int) -> int:
 def peak_rss_bytes(pid: int) -> int:
     """Highest resident memory so far (VmHWM)."""
     return _status_kb(pid, "VmHWM") * 1024
+
+
+def dir_bytes(path: Path) -> int:
+    """Bytes of the regular files under a directory (0 if it does not exist)."""
+    if not path.exists():
+        return 0
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
 def cpu_seconds(pid: int) -> float:

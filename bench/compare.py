@@ -23,11 +23,10 @@ import uuid
 from pathlib import Path
 
 from bench.common import build_dataset, create_input_topics, peak_rss_bytes, publish
-from bench.memory import worker_args
+from bench.memory import DEFAULT_STORE, bench_worker
 from bench.profiling import PySpy, print_profile, summarize
 from bench.throughput import WorkerThroughput, follow_worker
 from streams.brokers import BOOTSTRAP_ENV, make_broker
-from tests.streams.worker_process import WorkerProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,15 +38,18 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 
 
 def run_variant(
-    bootstrap: str, log_dir: Path, expected: int, env: dict[str, str], profile: bool = False
+    bootstrap: str,
+    log_dir: Path,
+    expected: int,
+    env: dict[str, str],
+    profile: bool = False,
+    store: str = DEFAULT_STORE,
 ) -> tuple[WorkerThroughput, int]:
     """One fresh worker with `env` added to its environment; (throughput, peak RSS).
     With `profile`, py-spy samples it and its summary is printed."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # WorkerProcess passes the bench's environment on
-    worker = WorkerProcess(
-        bootstrap, f"bench-cmp-{uuid.uuid4().hex[:8]}", log_dir, *worker_args(log_dir)
-    )
+    worker = bench_worker(bootstrap, f"bench-cmp-{uuid.uuid4().hex[:8]}", log_dir, store)
     try:
         spawned = time.monotonic()
         worker.start()
@@ -81,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--establishments", type=int, default=50)
     parser.add_argument("--variant", action="append", default=[], help="name[:KEY=VALUE,...]")
     parser.add_argument("--profile", action="store_true", help="py-spy every run")
+    parser.add_argument(
+        "--store", default=DEFAULT_STORE, help=f"workers' store (default {DEFAULT_STORE})"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each variant, in turn")
     parser.add_argument(
         "--broker",
@@ -102,7 +107,12 @@ def main(argv: list[str] | None = None) -> int:
                     load = os.getloadavg()[0]
                     print(f"== {name} (run {round_ + 1}) {env or ''}  load {load:.2f}")
                     tput, peak = run_variant(
-                        broker.bootstrap_servers, log_dir, dataset.events, env, args.profile
+                        broker.bootstrap_servers,
+                        log_dir,
+                        dataset.events,
+                        env,
+                        args.profile,
+                        args.store,
                     )
                     results.append((name, tput, peak, os.getloadavg()[0]))
     except BaseException:
@@ -110,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
     shutil.rmtree(log_dir, ignore_errors=True)
 
-    print(f"\n{dataset.events:,} events, {os.cpu_count()} CPUs")
+    print(f"\n{dataset.events:,} events, {os.cpu_count()} CPUs, worker store {args.store}")
     print(
         f"{'variant':<24} {'steady ev/s':>12} {'1st→last':>10} {'CPU µs/ev':>10} "
         f"{'peak RSS':>10} {'load1':>6}"

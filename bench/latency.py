@@ -27,7 +27,7 @@ from bench.common import (
     parse_metrics,
     percentile,
 )
-from processors.establishment import Establishment
+from processors.collection import Establishments
 from processors.settings import Settings
 from topics.names import STAYS
 from topics.records import StayDischarged
@@ -70,7 +70,7 @@ def make_probe(messages: list[Message], taken: frozenset[str], settings: Setting
         if template.get("type") != StayDischarged.TYPE:
             continue
         candidate = Probe(finess, template, "", "", run)
-        est = Establishment(finess, settings)
+        est = Establishments(settings)  # a memory store: only the rows matter here
         seen: list[dict[tuple[str, str], int]] = []
         for index in range(2):
             record = parse_record(candidate.value(index))

@@ -1,4 +1,4 @@
-"""Memory: the worker's resident set before and after it holds the data, per open stay."""
+"""Memory: the worker's resident set before and after it holds the data; its state on disk."""
 
 from __future__ import annotations
 
@@ -8,50 +8,67 @@ from pathlib import Path
 
 import orjson
 
-from bench.common import Http, rss_bytes
+from bench.common import Http, dir_bytes, rss_bytes
 from tests.streams.worker_process import WorkerProcess
+
+# The worker's default store: the facts table on RocksDB, one DB per partition under
+# --data-dir. Every bench worker gets its own data dir (a fresh app id must not find another
+# run's tables there).
+DEFAULT_STORE = "rocksdb://"
+
+
+def bench_worker(
+    bootstrap_servers: str, app_id: str, log_dir: Path, store: str = DEFAULT_STORE
+) -> WorkerProcess:
+    """A `sunes worker` (not started) with its own data dir under log_dir."""
+    return WorkerProcess(
+        bootstrap_servers, app_id, log_dir, "--store", store, data_dir=log_dir / f"state-{app_id}"
+    )
 
 
 @dataclass
 class IdleWorker:
     rss: int  # VmRSS once started, joined and idle, with nothing to hold
-    ready_after: float  # spawn → /health answers
+    ready_after: float  # spawn → /health answers 200 (recovery done)
 
 
 def idle_worker_rss(
-    bootstrap_servers: str, app_id: str, log_dir: Path, settle: float = 5.0
+    bootstrap_servers: str,
+    app_id: str,
+    log_dir: Path,
+    store: str = DEFAULT_STORE,
+    settle: float = 5.0,
 ) -> IdleWorker:
     """A worker on empty topics: its RSS after `settle` s of idling (the baseline)."""
     spawned = time.monotonic()
-    worker = WorkerProcess(bootstrap_servers, app_id, log_dir, *worker_args(log_dir)).start()
+    worker = bench_worker(bootstrap_servers, app_id, log_dir, store).start()
     ready = time.monotonic()
     try:
         assert worker.process is not None
-        time.sleep(settle)  # group join and recovery happen after /health first answers
+        time.sleep(settle)  # the group settles after /health first answers
         return IdleWorker(rss_bytes(worker.process.pid), ready - spawned)
     finally:
         worker.stop()
 
 
-def worker_args(log_dir: Path) -> tuple[str, ...]:
-    """Extra `sunes worker` flags: its data dir (unused by memory://) away from the tree."""
-    return ("--data-dir", str(log_dir / "data"))
-
-
 @dataclass
 class Held:
     rss: int  # VmRSS after loading, caught up
-    open_entities: int  # /health: stays + documents + MSS Pro recipients held
+    cached_entries: int  # /health: decoded state entries in the worker's cache
     establishments: int
+    disk_bytes: int  # the worker's --data-dir (RocksDB files, as they are: not compacted)
 
 
-def held(pid: int, port: int, settle: float = 2.0) -> Held:
+def held(pid: int, port: int, data_dir: Path, settle: float = 2.0) -> Held:
     time.sleep(settle)
     http = Http(port)
     try:
-        health = orjson.loads(http.get("/health") or b"{}")
+        health = orjson.loads(http.get("/health") or b"{}")  # 503 while recovering: {}
     finally:
         http.close()
     return Held(
-        rss_bytes(pid), int(health.get("open_entities", 0)), int(health.get("establishments", 0))
+        rss_bytes(pid),
+        int(health.get("cached_entries", 0)),
+        int(health.get("establishments", 0)),
+        dir_bytes(data_dir),
     )

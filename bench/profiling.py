@@ -16,12 +16,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.state import EstablishmentStore
-
-from bench.common import Dataset
+from bench.common import Dataset, entities, store_counts
+from processors.collection import Establishments
 from processors.settings import Settings
+from processors.state import STAY
+from processors.store import MemoryStore
 from topics.records import EstablishmentRecord, Event
 from topics.validation import parse_record
+
+# The worker flushes its state once per bundle (one FINESS's events of one poll); in-process
+# the domain flushes every FLUSH_EVERY events, with the worker's default cache.
+FLUSH_EVERY = 1000
+CACHE_ENTRIES = 100_000
 
 # --- the domain code alone -------------------------------------------------------------------
 
@@ -30,11 +36,12 @@ from topics.validation import parse_record
 class Domain:
     events: int
     parse_seconds: float  # parse_record of every event
-    apply_seconds: float  # EstablishmentStore.apply (facts, indexes, aggregates, JSON)
-    table_writes: int  # (key, value) pairs the agent writes to its facts table
-    stays: int  # open stays held in the end
-    entities: int  # stays + documents + recipients (what /health calls open_entities)
-    rows_ms: float  # one EstablishmentStore.rows() over every establishment (GET /indicators)
+    apply_seconds: float  # Establishments.apply + flush every FLUSH_EVERY events
+    table_writes: int  # entries written by the flushes (the worker's table writes)
+    stays: int  # stays in the store in the end
+    entities: int  # stays + documents + recipients in the store
+    cached_entries: int  # decoded entries in the cache in the end (what /health reports)
+    rows_ms: float  # one Establishments.rows() over every establishment (GET /indicators)
     hotspots: str = ""  # cProfile, top functions by own time
 
     @property
@@ -43,54 +50,60 @@ class Domain:
         return self.events / (self.parse_seconds + self.apply_seconds)
 
 
-def domain_apply(dataset: Dataset, partitions: int = 4, profile_events: int = 0) -> Domain:
-    """Run the data set through the establishment agent's own calls, timed; then, when
-    profile_events > 0, that many events again under cProfile on a fresh store."""
-    store = EstablishmentStore(Settings(), partitions)
+def domain_apply(dataset: Dataset, profile_events: int = 0) -> Domain:
+    """Run the data set through the establishment agent's own calls (over a MemoryStore),
+    timed; then, when profile_events > 0, that many events again under cProfile."""
+    domain = Establishments(Settings(), MemoryStore(), CACHE_ENTRIES)
     events: list[Event] = []
     began = time.perf_counter()
     for _, _, value in dataset.messages:
         record = parse_record(value)
         if isinstance(record, EstablishmentRecord):
-            store.set_registry(record)
+            domain.set_registry(record)
         elif isinstance(record, Event):
             events.append(record)
     parsed = time.perf_counter()
     writes = 0
-    for event in events:
-        writes += len(store.apply([event]))
+    for start in range(0, len(events), FLUSH_EVERY):
+        for event in events[start : start + FLUSH_EVERY]:
+            domain.apply(event)
+        writes += domain.flush()
     applied = time.perf_counter()
-    store.rows()
+    domain.rows()
     rows_ms = (time.perf_counter() - applied) * 1000
-    stays = sum(len(e.stays) for e in store.establishments.values())
+    counts = store_counts(domain.store)
     result = Domain(
         len(events),
         parsed - began,
         applied - parsed,
         writes,
-        stays,
-        store.open_entities(),
+        counts[STAY],
+        entities(counts),
+        len(domain.cache.entries),
         rows_ms,
     )
     if profile_events > 0:
-        result.hotspots = _profile(dataset, profile_events, partitions)
+        result.hotspots = _profile(dataset, profile_events)
     return result
 
 
-def _profile(dataset: Dataset, limit: int, partitions: int, top: int = 18) -> str:
-    store = EstablishmentStore(Settings(), partitions)
+def _profile(dataset: Dataset, limit: int, top: int = 18) -> str:
+    domain = Establishments(Settings(), MemoryStore(), CACHE_ENTRIES)
     profiler = cProfile.Profile()
     profiler.enable()
     count = 0
     for _, _, value in dataset.messages:
         record = parse_record(value)  # the agent parses every event again (after ingest)
         if isinstance(record, EstablishmentRecord):
-            store.set_registry(record)
+            domain.set_registry(record)
         elif isinstance(record, Event):
-            store.apply([record])
+            domain.apply(record)
             count += 1
+            if count % FLUSH_EVERY == 0:
+                domain.flush()
             if count >= limit:
                 break
+    domain.flush()
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
@@ -153,6 +166,8 @@ OWNERS: tuple[tuple[str, str], ...] = (
     ("SunesWorker._ingest (", "ingest agent"),
     ("(streams/ingest.py", "ingest stage (streams/ingest.py)"),
     ("SunesWorker._establishments (", "establishments agent"),
+    ("SunesWorker._rebuild_from_table (", "recovery (aggregates from the table)"),
+    ("SunesWorker._read_registry (", "registry reader"),
     ("(aiokafka/producer/", "aiokafka producer (sender)"),
     ("(faust/transport/producer.py", "faust producer buffer"),
     ("(faust/transport/consumer.py", "faust consumer (fetch → streams)"),
@@ -164,8 +179,10 @@ OWNERS: tuple[tuple[str, str], ...] = (
 )
 # What it does there: the first of these frames from the top of the stack.
 LEAVES: tuple[tuple[str, str], ...] = (
-    ("(processors/", "domain: processors (facts, rules, aggregates)"),
-    ("EstablishmentStore.apply (", "domain: EstablishmentStore.apply (table JSON)"),
+    ("(faust/stores/", "faust RocksDB store (rocksdict)"),
+    ("(streams/table_store.py", "domain: table store (Faust table)"),
+    ("(processors/codec.py", "domain: state codec"),
+    ("(processors/", "domain: processors (facts, rules, aggregates, cache)"),
     ("parse_record (", "domain: validation"),
     ("record_from_object (", "domain: validation"),
     ("_bundle (", "bundles (orjson)"),

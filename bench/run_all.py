@@ -38,8 +38,16 @@ from bench.common import (
     publish,
 )
 from bench.latency import Latency, make_probe, measure_latency
-from bench.memory import held, idle_worker_rss, worker_args
-from bench.profiling import PySpy, domain_apply, print_profile, py_spy_path, summarize
+from bench.memory import DEFAULT_STORE, Held, bench_worker, held, idle_worker_rss
+from bench.profiling import (
+    CACHE_ENTRIES,
+    FLUSH_EVERY,
+    PySpy,
+    domain_apply,
+    print_profile,
+    py_spy_path,
+    summarize,
+)
 from bench.throughput import WorkerThroughput, follow_worker, raw_consume
 from processors.settings import Settings
 from streams.brokers import BOOTSTRAP_ENV, make_broker
@@ -112,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         default="external" if os.environ.get(BOOTSTRAP_ENV) else "apache",
         help=f"apache: start Kafka from the cached jars; external: ${BOOTSTRAP_ENV}",
     )
+    parser.add_argument(
+        "--store",
+        default=DEFAULT_STORE,
+        help=f"the workers' state store (default {DEFAULT_STORE}, the worker's own default: "
+        "RocksDB in a fresh data dir per worker; memory:// to compare)",
+    )
     parser.add_argument("--rate", type=float, default=500.0, help="latency probes per second")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument(
@@ -139,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="sunes-bench-"))
     print(
         f"sunes-stream benchmarks: {args.events:,} events, broker {args.broker}, "
+        f"worker store {args.store}, "
         f"{os.cpu_count()} CPUs, load {_load()}, logs in {log_dir}"
     )
     ok = False
@@ -188,8 +203,9 @@ def _run(run: Run, args: argparse.Namespace, log_dir: Path) -> None:
         domain = domain_apply(dataset, profile_events=50_000 if args.profile else 0)
         print(
             f"   parse {domain.parse_seconds:.1f} s + apply {domain.apply_seconds:.1f} s → "
-            f"{domain.rate:,.0f} ev/s; {domain.table_writes:,} table writes; "
-            f"{domain.stays:,} stays, {domain.entities:,} entities; rows() {domain.rows_ms:.0f} ms"
+            f"{domain.rate:,.0f} ev/s; {domain.table_writes:,} store writes; "
+            f"{domain.stays:,} stays, {domain.entities:,} entities stored, "
+            f"{domain.cached_entries:,} cached; rows() {domain.rows_ms:.0f} ms"
         )
         if domain.hotspots:
             print(domain.hotspots)
@@ -199,8 +215,8 @@ def _run(run: Run, args: argparse.Namespace, log_dir: Path) -> None:
     run.row(
         "domain only, in-process",
         _rate(domain.rate),
-        f"parse_record {parse_us:.0f} µs + apply {apply_us:.0f} µs per event; "
-        "the worker parses twice",
+        f"parse_record {parse_us:.0f} µs + apply {apply_us:.0f} µs per event (memory store, "
+        f"cache {CACHE_ENTRIES:,}, flush every {FLUSH_EVERY:,}); the worker parses twice",
     )
 
     broker = make_broker(args.broker, num_partitions=6)
@@ -239,7 +255,7 @@ def _with_broker(
         )
 
     with run.phase("baseline: an idle worker"):
-        idle = idle_worker_rss(bootstrap, f"bench-idle-{uuid.uuid4().hex[:8]}", log_dir)
+        idle = idle_worker_rss(bootstrap, f"bench-idle-{uuid.uuid4().hex[:8]}", log_dir, args.store)
         print(f"   RSS {_mib(idle.rss)}; /health after {idle.ready_after:.1f} s")
 
     with run.phase("publish the data set"):
@@ -263,9 +279,7 @@ def _with_broker(
     run.row("raw consume + parse_record", _rate(raws[1].rate), "the validation's share")
 
     # One fresh worker: it reads everything from the start.
-    worker = WorkerProcess(
-        bootstrap, f"bench-{uuid.uuid4().hex[:8]}", log_dir, *worker_args(log_dir)
-    )
+    worker = bench_worker(bootstrap, f"bench-{uuid.uuid4().hex[:8]}", log_dir, args.store)
     try:
         with run.phase("worker end to end"):
             broker_before = cpu_seconds(broker_pid) if broker_pid else None
@@ -275,20 +289,22 @@ def _with_broker(
                 if broker_pid and broker_before is not None
                 else None
             )
-        _throughput_rows(run, tput, raws[0].rate, broker_cpu)
+        _throughput_rows(run, tput, raws[0].rate, broker_cpu, args.store)
         assert worker.process is not None
         pid = worker.process.pid
 
         with run.phase("memory once loaded"):
-            loaded = held(pid, worker.port)
-        _memory_rows(run, idle.rss, loaded.rss, peak_rss_bytes(pid), stays, loaded.open_entities)
+            loaded = held(pid, worker.port, worker.data_dir)
+        _memory_rows(run, idle.rss, loaded, peak_rss_bytes(pid), stays, args.store)
         run.data["memory"] = {
+            "store": args.store,
             "idle_rss": idle.rss,
             "loaded_rss": loaded.rss,
             "peak_rss": peak_rss_bytes(pid),
             "stays": stays,
-            "open_entities": loaded.open_entities,
+            "cached_entries": loaded.cached_entries,
             "establishments": loaded.establishments,
+            "disk_bytes": loaded.disk_bytes,
         }
 
         with run.phase(f"latency: {args.rate:.0f} ev/s for {args.latency_seconds:.0f} s"):
@@ -305,7 +321,7 @@ def _with_broker(
         worker.stop()
 
     if args.profile:
-        _profile_worker(run, bootstrap, log_dir, expected)
+        _profile_worker(run, bootstrap, log_dir, expected, args.store)
 
 
 def _follow(worker: WorkerProcess, expected: int) -> WorkerThroughput:
@@ -316,7 +332,7 @@ def _follow(worker: WorkerProcess, expected: int) -> WorkerThroughput:
 
 
 def _throughput_rows(
-    run: Run, t: WorkerThroughput, raw_rate: float, broker_cpu: float | None
+    run: Run, t: WorkerThroughput, raw_rate: float, broker_cpu: float | None, store: str
 ) -> None:
     best = t.steady_rate
     run.data["worker"] = {k: v for k, v in asdict(t).items() if k != "samples"} | {
@@ -333,7 +349,7 @@ def _throughput_rows(
         if (best or 0) < TARGET_RATE
         else ("meets the 10k target" if (best or 0) < GOAL_RATE else "meets the 20k goal")
     )
-    run.row("worker end to end, steady (10→90 %)", _rate(best), verdict)
+    run.row("worker end to end, steady (10→90 %)", _rate(best), f"store {store}; {verdict}")
     run.row(
         "worker end to end, first→last applied",
         _rate(t.rate_after_first),
@@ -365,19 +381,32 @@ def _throughput_rows(
     )
 
 
-def _memory_rows(run: Run, idle: int, loaded: int, peak: int, stays: int, entities: int) -> None:
-    grown = loaded - idle
-    run.row("worker RSS idle → loaded", f"{_mib(idle)} → {_mib(loaded)}", f"peak {_mib(peak)}")
+def _memory_rows(run: Run, idle: int, loaded: Held, peak: int, stays: int, store: str) -> None:
+    grown = loaded.rss - idle
     run.row(
-        "bytes per open stay",
+        "worker RSS idle → loaded",
+        f"{_mib(idle)} → {_mib(loaded.rss)}",
+        f"peak {_mib(peak)}; store {store}",
+    )
+    run.row(
+        "RSS growth per stored stay",
         f"{grown / stays:,.0f} B" if stays else "n/a",
-        f"(RSS loaded − idle) / {stays:,} stays held",
+        f"(RSS loaded − idle) / {stays:,} stays stored (in-process count): RAM is bounded by "
+        "the cache, not the history",
     )
     run.row(
-        "bytes per open entity",
-        f"{grown / entities:,.0f} B" if entities else "n/a",
-        f"/ {entities:,} stays + documents + recipients (/health open_entities)",
+        "RSS growth per cached entry",
+        f"{grown / loaded.cached_entries:,.0f} B" if loaded.cached_entries else "n/a",
+        f"/ {loaded.cached_entries:,} entries (/health cached_entries; "
+        f"--cache-entries {CACHE_ENTRIES:,})",
     )
+    if store.startswith("rocksdb"):
+        per_stay = f"; {loaded.disk_bytes / stays:,.0f} B per stored stay" if stays else ""
+        run.row(
+            "worker state on disk",
+            _mib(loaded.disk_bytes),
+            f"its --data-dir, RocksDB files as left (not compacted){per_stay}",
+        )
 
 
 def _latency_rows(run: Run, lat: Latency) -> None:
@@ -413,13 +442,11 @@ def _latency_rows(run: Run, lat: Latency) -> None:
     )
 
 
-def _profile_worker(run: Run, bootstrap: str, log_dir: Path, expected: int) -> None:
+def _profile_worker(run: Run, bootstrap: str, log_dir: Path, expected: int, store: str) -> None:
     if py_spy_path() is None:
         print("\n(py-spy is not installed: `.venv/bin/pip install py-spy` for the worker profile)")
         return
-    worker = WorkerProcess(
-        bootstrap, f"bench-prof-{uuid.uuid4().hex[:8]}", log_dir, *worker_args(log_dir)
-    )
+    worker = bench_worker(bootstrap, f"bench-prof-{uuid.uuid4().hex[:8]}", log_dir, store)
     output = log_dir / "worker.pyspy.txt"
     try:
         with run.phase("profile: a 2nd worker under py-spy"):

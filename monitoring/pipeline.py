@@ -34,6 +34,14 @@ class PipelineMetrics:
             registry=registry,
         )
 
+        self.offset_holes = Counter(
+            "sunes_offset_holes",
+            "Holes found in the offsets the establishment agent applies (records the consumer "
+            "skipped): each one is sought back and read again. Should stay 0.",
+            ["partition"],
+            registry=registry,
+        )
+
     def consumed_valid(self, topic: str, count: int = 1) -> None:
         self.consumed.labels(topic, "valid").inc(count)
         self.last_event.labels(topic).set(time.time())

@@ -47,11 +47,18 @@ def time_bounds_error(event: Event, received: datetime, settings: Settings) -> I
         return InvalidRecord(
             TOO_LATE,
             f"field '{earliest_field}': {earliest.isoformat()} (period "
-            f"{month_key(paris_date(earliest))}) is before the retention horizon "
+            f"{_month_of(earliest)}) is before the retention horizon "
             f"{paris_date(horizon).isoformat()} ({settings.retention_days} days before the event "
             "was received): its period is no longer kept, the event is not counted",
         )
     return None
+
+
+def _month_of(moment: datetime) -> str:
+    try:
+        return month_key(paris_date(moment))
+    except OverflowError:  # year 1 east of Paris: no Paris date exists
+        return month_key(moment.date())
 
 
 def _duration(gap: timedelta) -> str:

@@ -41,6 +41,7 @@ from streams.config import WorkerConfig
 from streams.deadletter import deadletter_headers
 from streams.ingest import Ingestor
 from streams.kafka_clients import aiokafka_security
+from streams.offset_guard import OffsetGuard
 from streams.table_store import ROCKSDB_OPTIONS, TableStore, partition_of
 from topics import names
 from topics.records import EstablishmentRecord, Event
@@ -62,8 +63,8 @@ class SunesWorker:
         self.pipeline = PipelineMetrics(self.metrics_registry)
         self.registry_loaded = asyncio.Event()
         self.recovering = True  # until the table's first recovery has ended
-        # (topic, partition) of the internal topic → last offset applied by the agent
-        self.applied: dict[int, int] = {}
+        # per partition of the internal topic: applied offsets contiguous from the committed one
+        self.guard = OffsetGuard()
         self.app = self._create_app()
         self._define_streams()
         self._define_views()
@@ -179,6 +180,17 @@ class SunesWorker:
         event: EventT[bytes]
         async for event in stream.events():
             message = event.message
+            expected = self.guard.check(message.partition, message.offset)
+            if expected is not None:
+                # A record the consumer skipped (streams/faust_patch.py): read it again and
+                # hold the commit below it, never apply past it.
+                self.pipeline.offset_holes.labels(str(message.partition)).inc()
+                log.error(
+                    "offset hole on %s[%d]: expected %d, got %d; seeking back",
+                    message.topic, message.partition, expected, message.offset,
+                )  # fmt: skip
+                await faust_patch.rewind(self.app.consumer, message.tp, expected)
+                continue
             try:
                 items = decode_bundle(event.value)
             except ValueError as exc:  # only a foreign writer on our internal topic
@@ -204,7 +216,7 @@ class SunesWorker:
                 self.establishments.apply(record)
             # One write per changed entry per bundle: its state after the whole bundle.
             self.establishments.flush()
-            self.applied[message.partition] = message.offset
+            self.guard.applied(message.partition, message.offset)
             for timestamp in stamps:
                 self.pipeline.applied(timestamp)
 
@@ -217,19 +229,27 @@ class SunesWorker:
         topic = self.by_finess.get_topic_name()
         owned = {tp.partition for tp in assigned if tp.topic == topic}
         self.recovering = True
-        self.applied = {p: o for p, o in self.applied.items() if p in owned}
+        self.guard.forget(owned)
         self.establishments.retain(self._owned_by(owned))
 
     async def _rebuild_from_table(self) -> None:
         """After recovery (start, restart, rebalance): derive everything from the table."""
         topic = self.by_finess.get_topic_name()
-        owned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+        assigned = {tp for tp in self.app.consumer.assignment() if tp.topic == topic}
+        owned = {tp.partition for tp in assigned}
+        committed = self._committed()
+        for tp in assigned:
+            self.guard.expect(tp.partition, committed.get(tp))
         units = self.establishments.recover(self._owned_by(owned))
         self.recovering = False
         log.info(
             "recovered %d establishment(s) from %d stored units (partitions %s)",
             len(self.establishments.by_finess), units, sorted(owned),
         )  # fmt: skip
+
+    def _committed(self) -> dict[Any, int | None]:
+        """Faust's committed offsets of this worker's partitions (read at assignment)."""
+        return dict(getattr(self.app.consumer, "_committed_offset", {}))
 
     def _owned_by(self, partitions: set[int]) -> Any:
         count = self.config.partitions
@@ -311,7 +331,7 @@ class SunesWorker:
         assigned = sorted(
             tp for tp in (consumer.assignment() if consumer else set()) if tp.topic == topic
         )
-        committed = getattr(consumer, "_committed_offset", {}) if consumer else {}
+        committed = self._committed() if consumer else {}
         return {
             "status": "recovering" if self.recovering else "ok",
             # partitions of the internal topic this worker owns (its establishments), with
@@ -320,7 +340,7 @@ class SunesWorker:
             "offsets": {
                 str(tp.partition): {
                     "committed": committed.get(tp),
-                    "applied": self.applied.get(tp.partition),
+                    "applied": self.guard.last_applied.get(tp.partition),
                 }
                 for tp in assigned
             },

@@ -34,6 +34,14 @@ happens when a rebalance stops the flow, and the new assignment resets the
 positions then.  Client-only apps (``active_partitions is None``) are passed
 through unchanged.
 
+``rewind(consumer, tp, offset)`` (second line of defence, called by an agent that
+sees a hole in the offsets it applies) seeks back to the hole and keeps every commit of
+``tp`` at the hole until the replayed record there is acked: it chops the gap intervals
+and acked offsets at or above the hole, and ignores acks above the hole until then (the
+records already in flight past the hole, skipped by the agent, are still acked by their
+stream; counting them would commit past the hole, as ``_new_offset``'s head check
+``min(acked) - committed > 1`` lets a one-record hole through).
+
 ``apply()`` checks the versions and raises ``RuntimeError`` for any other: the
 patch copies nothing from Faust, but its reasoning holds for these versions
 only, so it must be re-checked (and removed if upstream fixed it) on upgrade.
@@ -55,6 +63,7 @@ import faust
 from faust.transport.consumer import RecordMap
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
+from faust.types.tuples import ack_lock
 
 PINNED_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
 
@@ -126,3 +135,70 @@ def revert() -> None:
         return
     AIOKafkaConsumerThread._fetch_records = _original  # type: ignore[method-assign,assignment]
     _original = None
+
+
+# Pending holes of a consumer, per TP: (hole offset, consumer generation at the rewind).
+_HOLDS_ATTR = "_sunes_rewind_holds"
+
+
+def _chop_from(consumer: Any, tp: TP, offset: int) -> None:
+    """Forget gap intervals and acked offsets of `tp` at or above `offset` (under ack_lock)."""
+    gap = consumer._gap[tp]
+    if gap and gap.end() > offset:
+        # Consumer._new_offset fills acked with every gap interval below the highest
+        # acked offset: an interval over the hole would be committed as if processed.
+        gap.chop(offset, gap.end())
+    acked: list[int] = consumer._acked[tp]
+    acked[:] = [o for o in acked if o < offset]
+    index: set[int] = consumer._acked_index[tp]
+    index.difference_update([o for o in index if o >= offset])
+
+
+def _holds(consumer: Any) -> dict[TP, tuple[int, int]]:
+    """The consumer's pending holes, wrapping its ``ack`` on first use."""
+    holds: dict[TP, tuple[int, int]] | None = getattr(consumer, _HOLDS_ATTR, None)
+    if holds is not None:
+        return holds
+    pending: dict[TP, tuple[int, int]] = {}
+    original = consumer.ack  # bound Consumer.ack; Message.on_final_ack calls consumer.ack
+
+    def ack(message: Any) -> bool:
+        with ack_lock:
+            counted: bool = original(message)
+            tp, offset = message.tp, message.offset
+            hold = pending.get(tp)
+            if hold is None:
+                return counted
+            hole, generation = hold
+            if generation != consumer.app.consumer_generation_id:
+                # A rebalance reset the position to the committed offset (<= hole).
+                del pending[tp]
+            elif offset == hole:  # the replay has reached the hole: commits may move on
+                del pending[tp]
+                _chop_from(consumer, tp, hole + 1)  # gaps left by records in flight
+            elif offset > hole and counted:
+                # Fetched before the rewind, not applied: the replay acks it again.
+                consumer._acked[tp].remove(offset)
+                consumer._acked_index[tp].discard(offset)
+                return False
+            return counted
+
+    consumer.ack = ack
+    setattr(consumer, _HOLDS_ATTR, pending)
+    return pending
+
+
+async def rewind(consumer: Any, tp: Any, offset: int) -> None:
+    """Seek `tp` back to `offset` (a hole); no commit of `tp` passes it before it is replayed.
+
+    `consumer` is the app's ``faust.transport.consumer.Consumer``.  Call it again for every
+    record past the hole the agent still receives: each one fetched before the seek moves
+    Faust's read offset (and may add a gap interval) after the previous call.
+    """
+    tp = TP(*tp)
+    with ack_lock:
+        # The latest call wins: the agent asks for the offset it expects next.
+        _holds(consumer)[tp] = (offset, consumer.app.consumer_generation_id)
+        _chop_from(consumer, tp, offset)
+    # Faust's seek: the client's position, and the read offset _drain_messages checks.
+    await consumer.seek(tp, offset)

@@ -37,6 +37,7 @@ from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
+from faust.types.tuples import ConsumerMessage
 
 from streams import faust_patch
 
@@ -241,3 +242,94 @@ def test_apply_refuses_unpinned_versions(
     with pytest.raises(RuntimeError, match="re-check the patch"):
         faust_patch.apply()
     assert not faust_patch.is_applied()
+
+
+# --- rewind: the establishment agent's hole must not be committed past ------------------
+#
+# The same real Faust consumer (app.consumer over the real, unstarted aiokafka consumer);
+# acks go through ConsumerMessage.ack -> Consumer.ack and commits through Faust's own
+# _filter_committable_offsets -> _new_offset, the broker commit call left out.
+
+
+def ack(h: Harness, *offsets: int) -> None:
+    for offset in offsets:
+        message = ConsumerMessage(S.topic, S.partition, offset, 1.0, 0, [], None, b"v", None)
+        message.ack(h.consumer)
+
+
+def commit(h: Harness) -> int | None:
+    """The offset Faust's commit would commit for S now (and record it as committed)."""
+    offsets = h.consumer._filter_committable_offsets([S])
+    h.consumer._committed_offset.update(offsets)  # as Consumer._commit_offsets does
+    return offsets.get(S)
+
+
+@pytest.fixture
+def acking(harness: Harness) -> Harness:
+    harness.app.topics._acking_topics.add(S.topic)
+    return harness
+
+
+async def test_without_rewind_gap_filling_commits_past_the_hole(acking: Harness) -> None:
+    ack(acking, *range(5))
+    await acking.consumer._add_gap(S, 5, 9)  # what _drain_messages does when 10 follows 4
+    ack(acking, 10)
+    assert acking.consumer._new_offset(S) == 11  # 5..9 applied by no one, committed
+
+
+@pytest.mark.parametrize("in_flight_ack", ["before-rewind", "after-rewind"])
+async def test_rewind_keeps_the_commit_at_the_hole_until_it_is_replayed(
+    acking: Harness, in_flight_ack: str
+) -> None:
+    h = acking
+    ack(h, *range(5))
+    await h.consumer._add_gap(S, 5, 9)
+    if in_flight_ack == "before-rewind":
+        ack(h, 10)  # the stream acks 10, which the guard refused
+    await faust_patch.rewind(h.consumer, S, 5)
+    if in_flight_ack == "after-rewind":
+        ack(h, 10)
+    assert h.position(S) == 5  # the client fetches from the hole again
+    assert h.consumer._read_offset[S] == 5  # and _drain_messages accepts the replay
+    assert not h.consumer._gap[S]
+    points = [commit(h)]
+    ack(h, 11, 12)  # more records fetched before the seek, refused by the guard
+    points += [commit(h), commit(h)]
+    assert points == [5, None, None]
+    # The replay: the commit follows it record by record.
+    replayed = []
+    for offset in range(5, 13):
+        ack(h, offset)
+        replayed.append(commit(h))
+    # 10..12, acked while in flight and not applied, count only when replayed.
+    assert replayed == list(range(6, 14))
+
+
+async def test_rewind_stops_a_one_record_hole_at_the_committed_offset(acking: Harness) -> None:
+    h = acking
+    ack(h, *range(5))
+    assert commit(h) == 5
+    # Without rewind: record 5 lost, 6 acked -> Faust commits 7 with no gap at all
+    # (_new_offset's head check is `min(acked) - committed > 1`).
+    ack(h, 6)
+    assert h.consumer._new_offset(S) == 7
+    # (that call consumed the ack of 6; committed is still 5.)  Now with rewind:
+    await faust_patch.rewind(h.consumer, S, 5)
+    ack(h, 6)
+    assert commit(h) is None
+    ack(h, 5)
+    assert commit(h) == 6
+    ack(h, 6)
+    assert commit(h) == 7
+
+
+async def test_a_rebalance_voids_a_pending_rewind(acking: Harness) -> None:
+    h = acking
+    ack(h, *range(5))
+    await faust_patch.rewind(h.consumer, S, 5)
+    ack(h, 6)
+    assert commit(h) == 5
+    # New generation: positions reset to the committed offset (5), acks count again.
+    h.app.consumer_generation_id += 1
+    ack(h, 5, 6)
+    assert commit(h) == 7

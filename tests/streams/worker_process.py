@@ -35,8 +35,20 @@ class WorkerProcess:
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> WorkerProcess:
+    def start(self, settings_env: dict[str, str] | None = None) -> WorkerProcess:
+        """Start it with flags; or, given `settings_env`, with those SUNES_* variables only
+        (as a container would be: the web port and data dir are then taken from them)."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if settings_env is not None:
+            self.port = int(settings_env["SUNES_WEB_PORT"])
+            self.data_dir = Path(settings_env["SUNES_DATA_DIR"])
+            self.process = subprocess.Popen(
+                [SUNES, "worker", "--loglevel", "info"],
+                stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
+                env={**env, **settings_env},
+            )  # fmt: skip
+            self.wait_until(lambda: self.get("/health") is not None, 60, "the worker to be ready")
+            return self
         self.process = subprocess.Popen(
             [SUNES, "worker", "--brokers", self.brokers, "--app-id", self.app_id,
              "--web-port", str(self.port), "--loglevel", "info", "--partitions", "4",

@@ -1,0 +1,324 @@
+"""The worker's state in one process: the domain over a real RocksDB, as the history grows.
+
+    .venv/bin/python -m bench.state [--events 100000,500000,2000000]
+
+One simulated history is fed incrementally through `processors.collection.Establishments`
+over a RocksDB store (rocksdict, the worker's options), with the worker's default cache,
+flushed every --flush-every events (the worker flushes once per bundle). At each size: the
+domain's events/s and CPU per event, the process's RSS, what the store holds, and its bytes
+on disk once flushed and compacted. At the end, a restart on the intact local store:
+`Establishments(..., store=reopened).recover()`. Prints figures, never asserts; no Kafka.
+
+The simulator runs in a forked child (its own state grows with the history and would
+otherwise count in the RSS); its time is not in the rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import orjson
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict
+
+from bench.common import dir_bytes, entities, peak_rss_bytes, rss_bytes, store_counts
+from processors.collection import Establishments
+from processors.settings import Settings
+from processors.state import STAY, UNIT_KINDS
+from simulator.config import SimulationConfig
+from simulator.generator import generate
+from streams.table_store import ROCKSDB_OPTIONS
+from topics import names
+from topics.records import EstablishmentRecord, Event
+from topics.validation import parse_record
+
+DEFAULT_SIZES = "100000,500000,2000000"
+CHUNK = 1000  # valid messages per transfer from the simulator
+
+
+class RocksStore:
+    """A processors.store.KeyValueStore over one rocksdict.Rdict (raw bytes), opened with the
+    worker's RocksDB options (streams.table_store.ROCKSDB_OPTIONS, as Faust applies them)."""
+
+    def __init__(self, path: Path) -> None:
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_write_buffer_size(int(ROCKSDB_OPTIONS["write_buffer_size"]))
+        options.set_max_write_buffer_number(int(ROCKSDB_OPTIONS["max_write_buffer_number"]))
+        table = BlockBasedOptions()
+        table.set_bloom_filter(3, block_based=True)  # Faust's default
+        table.set_block_cache(Cache(int(ROCKSDB_OPTIONS["block_cache_size"])))
+        options.set_block_based_table_factory(table)
+        self.path = path
+        self.db = Rdict(str(path), options=options)
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self.db.get(key)
+        return value
+
+    def set(self, key: bytes, value: bytes) -> None:
+        self.db[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.db.delete(key)
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        yield from self.db.items()
+
+    def compact(self) -> None:
+        """Memtables to files, then a full compaction: the bytes that stay on disk."""
+        self.db.flush(True)
+        if hasattr(self.db, "compact_range"):
+            self.db.compact_range(None, None)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _simulate(config: SimulationConfig, events: int, out: Connection) -> None:
+    """In the child: the registry records, then `events` valid events, in chunks."""
+    chunk: list[bytes] = []
+    applied = 0
+    for message in generate(config):
+        if not message.valid:
+            continue
+        chunk.append(message.value)
+        if message.topic != names.ESTABLISHMENTS:
+            applied += 1
+        if len(chunk) >= CHUNK or applied >= events:
+            out.send(chunk)
+            chunk = []
+        if applied >= events:
+            break
+    out.send(None)
+    out.close()
+
+
+@dataclass
+class Checkpoint:
+    events: int
+    seconds: float  # wall time of parse + apply + flush so far (waits for the simulator excluded)
+    cpu: float  # process CPU so far in those spans (RocksDB background threads included)
+    segment_rate: float  # events/s since the previous checkpoint
+    rss: int
+    peak_rss: int
+    cached: int
+    establishments: int
+    stays: int
+    entities: int  # stays + documents + recipients
+    units: int  # stored contributions (what recover reads)
+    keys: int
+    disk: int  # bytes of the RocksDB dir after flush + compaction
+
+
+def _checkpoint(
+    domain: Establishments,
+    store: RocksStore,
+    events: int,
+    seconds: float,
+    cpu: float,
+    previous: Checkpoint | None,
+) -> Checkpoint:
+    rss, peak = rss_bytes(os.getpid()), peak_rss_bytes(os.getpid())  # before the key scan
+    counts = store_counts(store)
+    store.compact()
+    done = previous.events if previous else 0
+    span = seconds - (previous.seconds if previous else 0.0)
+    return Checkpoint(
+        events,
+        seconds,
+        cpu,
+        (events - done) / span if span > 0 else 0.0,
+        rss,
+        peak,
+        len(domain.cache.entries),
+        len(domain.by_finess),
+        counts[STAY],
+        entities(counts),
+        sum(counts[k] for k in UNIT_KINDS),
+        sum(counts.values()),
+        dir_bytes(store.path),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.state", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--events",
+        default=DEFAULT_SIZES,
+        help=f"sizes at which to measure, comma-separated, increasing (default {DEFAULT_SIZES})",
+    )
+    parser.add_argument("--establishments", type=int, default=20)
+    parser.add_argument("--stays-per-day", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cache-entries", type=int, default=100_000)
+    parser.add_argument("--flush-every", type=int, default=1000, help="events per flush")
+    parser.add_argument("--keep", action="store_true", help="keep the RocksDB dir")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s.replace("_", "")) for s in args.events.split(",") if s.strip()})
+
+    work = Path(tempfile.mkdtemp(prefix="sunes-bench-state-"))
+    try:
+        _run(args, sizes, work)
+    finally:
+        if args.keep:
+            print(f"RocksDB kept in {work / 'facts.db'}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
+    config = SimulationConfig(
+        establishments=args.establishments,
+        stays_per_day=args.stays_per_day,
+        days=None,
+        seed=args.seed,
+    )
+    settings = Settings()
+    baseline = rss_bytes(os.getpid())
+    print(
+        f"sunes-stream state: sizes {', '.join(f'{s:,}' for s in sizes)} events; "
+        f"{args.establishments} establishments × {args.stays_per_day:g} stays/day, seed "
+        f"{args.seed}; cache {args.cache_entries:,} entries, flush every {args.flush_every:,} "
+        f"events; one RocksDB in {work}; {os.cpu_count()} CPUs, load "
+        f"{os.getloadavg()[0]:.2f}; RSS before any event {baseline / 2**20:.0f} MiB",
+        flush=True,
+    )
+    store = RocksStore(work / "facts.db")
+    domain = Establishments(settings, store=store, cache_entries=args.cache_entries)
+    registry: list[EstablishmentRecord] = []
+
+    receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_simulate, args=(config, sizes[-1], send), daemon=True
+    )
+    child.start()
+    send.close()
+    checkpoints: list[Checkpoint] = []
+    events = 0
+    seconds = cpu = 0.0
+    pending = list(sizes)
+    began = time.monotonic()
+    try:
+        while pending:
+            chunk = receive.recv()
+            if chunk is None:
+                break
+            t0, c0 = time.perf_counter(), time.process_time()
+            for value in chunk:
+                record = parse_record(value)
+                if isinstance(record, EstablishmentRecord):
+                    registry.append(record)
+                domain.apply(record)
+                if not isinstance(record, Event):
+                    continue
+                events += 1
+                at_size = events == pending[0]
+                if at_size or events % args.flush_every == 0:
+                    domain.flush()
+                if at_size:
+                    seconds += time.perf_counter() - t0
+                    cpu += time.process_time() - c0
+                    point = _checkpoint(
+                        domain,
+                        store,
+                        events,
+                        seconds,
+                        cpu,
+                        checkpoints[-1] if checkpoints else None,
+                    )
+                    checkpoints.append(point)
+                    _print_checkpoint(point, time.monotonic() - began)
+                    pending.pop(0)
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    if not pending:
+                        break
+            seconds += time.perf_counter() - t0
+            cpu += time.process_time() - c0
+    finally:
+        receive.close()
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    if pending:
+        print(f"   the simulation ended at {events:,} events, before {pending[0]:,}")
+    if not checkpoints:
+        return
+
+    # A restart on the intact local store: reopen it, read the contributions back.
+    rows = _canonical(domain)
+    del domain
+    store.close()
+    t0, c0 = time.perf_counter(), time.process_time()
+    reopened = RocksStore(work / "facts.db")
+    restarted = Establishments(settings, store=reopened, cache_entries=args.cache_entries)
+    units = restarted.recover()
+    recover_seconds = time.perf_counter() - t0
+    recover_cpu = time.process_time() - c0
+    for record in registry:
+        restarted.set_registry(record)
+    same = _canonical(restarted) == rows
+    reopened.close()
+
+    _print_table(checkpoints, args.cache_entries)
+    last = checkpoints[-1]
+    print(
+        f"restart on the intact store: reopen + recover() {recover_seconds:.2f} s "
+        f"(CPU {recover_cpu:.2f} s), {units:,} units read ({last.units:,} stored) for "
+        f"{len(restarted.by_finess)} establishments, "
+        f"{units / recover_seconds:,.0f} units/s; rows after recover "
+        f"{'identical' if same else 'DIFFERENT'} ({len(rows):,} rows)"
+    )
+
+
+def _canonical(domain: Establishments) -> list[bytes]:
+    return sorted(orjson.dumps(r.as_json(), option=orjson.OPT_SORT_KEYS) for r in domain.rows())
+
+
+def _print_checkpoint(p: Checkpoint, elapsed: float) -> None:
+    print(
+        f"   {p.events:>10,} events: {p.segment_rate:,.0f} ev/s since the last size, RSS "
+        f"{p.rss / 2**20:,.0f} MiB, {p.stays:,} stays, disk {p.disk / 2**20:,.1f} MiB "
+        f"({elapsed:.0f} s in; load {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
+
+
+def _print_table(points: list[Checkpoint], cache: int) -> None:
+    header = (
+        f"{'events':>10} {'ev/s':>7} {'ev/s seg':>8} {'CPU µs/ev':>9} {'RSS MiB':>8} "
+        f"{'peak MiB':>8} {'cached':>8} {'stays':>8} {'entities':>9} {'units':>9} "
+        f"{'keys':>9} {'disk MiB':>8} {'B/stay':>6}"
+    )
+    print("\n" + "=" * len(header))
+    print(header)
+    for p in points:
+        print(
+            f"{p.events:>10,} {p.events / p.seconds:>7,.0f} {p.segment_rate:>8,.0f} "
+            f"{p.cpu / p.events * 1e6:>9,.0f} {p.rss / 2**20:>8,.0f} {p.peak_rss / 2**20:>8,.0f} "
+            f"{p.cached:>8,} {p.stays:>8,} {p.entities:>9,} {p.units:>9,} {p.keys:>9,} "
+            f"{p.disk / 2**20:>8,.1f} {p.disk / p.stays if p.stays else 0:>6,.0f}"
+        )
+    print("=" * len(header))
+    print(
+        "ev/s: parse_record + Establishments.apply + flush, cumulative / since the previous "
+        "size; CPU: the process's (RocksDB threads included); RSS: VmRSS of this process "
+        f"(the simulator runs apart), cache capped at {cache:,} entries; disk: the RocksDB "
+        "dir after flush + full compaction (one DB; the worker has one per partition)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

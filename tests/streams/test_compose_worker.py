@@ -1,0 +1,61 @@
+"""The worker as docker-compose runs it (RocksDB store, its data dir), on a real broker.
+
+No Docker engine runs here: the test starts `sunes worker` with the compose file's worker
+environment, only the addresses and the data dir's root changed, and checks that the state
+is on disk and that a worker killed with SIGKILL and restarted on that disk serves the batch
+figures again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streams.brokers._common import free_port
+from tests.monitoring.conftest import REPO_ROOT, load_yaml
+from tests.streams.test_worker_kafka import dataset, reference, wait_for_rows
+from tests.streams.worker_process import WorkerProcess, publish, rows_of
+
+pytestmark = pytest.mark.kafka
+
+
+def compose_worker_env() -> dict[str, str]:
+    compose = load_yaml(REPO_ROOT / "docker-compose.yml")
+    environment = compose["services"]["worker-1"]["environment"]
+    return {name: str(value) for name, value in environment.items()}
+
+
+def test_compose_settings_keep_the_state_on_disk_and_restart_on_it(
+    tmp_path: Path, kafka_bootstrap_servers: str
+) -> None:
+    env = compose_worker_env()
+    assert env["SUNES_STORE"] == "rocksdb://"
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap_servers,
+        SUNES_WEB_HOST="127.0.0.1",
+        SUNES_WEB_PORT=str(free_port()),
+        SUNES_DATA_DIR=str(tmp_path / env["SUNES_DATA_DIR"].lstrip("/")),
+        SUNES_APP_ID=f"compose-{uuid.uuid4().hex[:8]}",
+    )
+    messages, finess = dataset(seed=31, establishments=2, days=10)
+    expected = reference(messages, finess)
+    worker = WorkerProcess(kafka_bootstrap_servers, env["SUNES_APP_ID"], tmp_path)
+    worker.start(env)
+    publish(kafka_bootstrap_servers, messages)
+    wait_for_rows([worker], finess, expected)
+    databases = list(Path(env["SUNES_DATA_DIR"]).rglob("CURRENT"))
+    assert databases, "RocksDB files under the compose data dir"
+    worker.kill()
+
+    restarted = WorkerProcess(kafka_bootstrap_servers, env["SUNES_APP_ID"], tmp_path)
+    began = time.monotonic()
+    restarted.start(env)
+    try:
+        wait_for_rows([restarted], finess, expected)
+        print(f"restart on the intact store → exact figures in {time.monotonic() - began:.1f} s")
+        assert rows_of(restarted.indicators(), finess) == expected
+    finally:
+        restarted.stop()
