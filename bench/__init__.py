@@ -1,4 +1,6 @@
-"""Benchmarks of the worker: throughput, latency, memory. They print figures, never assert.
+"""Benchmarks of the worker: throughput, latency, memory, state on disk. They print figures,
+never assert.
 
-Run them all with `.venv/bin/python -m bench.run_all` (see bench/README.md).
+Run them all with `.venv/bin/python -m bench.run_all`, the state alone with
+`.venv/bin/python -m bench.state` (see bench/README.md).
 """

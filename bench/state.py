@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import cast
 
 import orjson
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict
@@ -45,6 +46,10 @@ DEFAULT_SIZES = "100000,500000,2000000"
 CHUNK = 1000  # valid messages per transfer from the simulator
 
 
+def _option(name: str) -> int:
+    return cast(int, ROCKSDB_OPTIONS[name])
+
+
 class RocksStore:
     """A processors.store.KeyValueStore over one rocksdict.Rdict (raw bytes), opened with the
     worker's RocksDB options (streams.table_store.ROCKSDB_OPTIONS, as Faust applies them)."""
@@ -52,11 +57,11 @@ class RocksStore:
     def __init__(self, path: Path) -> None:
         options = Options(raw_mode=True)
         options.create_if_missing(True)
-        options.set_write_buffer_size(int(ROCKSDB_OPTIONS["write_buffer_size"]))
-        options.set_max_write_buffer_number(int(ROCKSDB_OPTIONS["max_write_buffer_number"]))
+        options.set_write_buffer_size(_option("write_buffer_size"))
+        options.set_max_write_buffer_number(_option("max_write_buffer_number"))
         table = BlockBasedOptions()
         table.set_bloom_filter(3, block_based=True)  # Faust's default
-        table.set_block_cache(Cache(int(ROCKSDB_OPTIONS["block_cache_size"])))
+        table.set_block_cache(Cache(_option("block_cache_size")))
         options.set_block_based_table_factory(table)
         self.path = path
         self.db = Rdict(str(path), options=options)

@@ -78,7 +78,8 @@ def _processes(args: argparse.Namespace, brokers: str, logs: Path) -> Iterator[s
     app_id = f"sunes-demo-{uuid.uuid4().hex[:6]}"
     worker = subprocess.Popen(
         [*cli, "worker", "--brokers", brokers, "--broker-kind", "tansu", "--app-id", app_id,
-         "--web-port", str(args.web_port), "--data-dir", str(logs / "data"), "--loglevel", "info"],
+         "--web-port", str(args.web_port), "--data-dir", str(logs / "data"), "--loglevel", "info",
+         "--store", "memory://"],  # the broker is in memory too: nothing to keep
         stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     simulator: subprocess.Popen[bytes] | None = None
@@ -147,7 +148,7 @@ def render(rows: list[dict[str, Any]], health: dict[str, Any], url: str, elapsed
     )
     lines = [
         f"sunes-stream demo — {elapsed:5.0f} s — {health.get('establishments', 0)} establishment(s), "
-        f"{health.get('open_entities', 0)} stays/documents/recipients in state",
+        f"{health.get('cached_entries', 0)} state entries cached",
         f"indicators: {url}/indicators   metrics: {url}/metrics   (Ctrl-C to stop)",
         "",
         "Taux sur la fenêtre de financement (▼ sous la cible, – pas de dénominateur)",

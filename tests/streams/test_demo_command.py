@@ -40,6 +40,6 @@ def test_render_marks_rates_under_target() -> None:
         {"finess": "750000001", "indicator": "DS1.1", "period": "2023-01", "numerator": 0,
          "denominator": 1, "ratio": 0.0, "target": 0.55},
     ]  # fmt: skip
-    screen = render(rows, {"establishments": 1, "open_entities": 5}, "http://x", 3.0)
+    screen = render(rows, {"establishments": 1, "cached_entries": 5}, "http://x", 3.0)
     line = next(li for li in screen.splitlines() if li.startswith("750000001"))
     assert "25.0 % ▼" in line and "75.0 %" in line and "75.0 % ▼" not in line

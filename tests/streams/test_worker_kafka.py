@@ -18,6 +18,7 @@ import pytest
 from processors.report import compute_report
 from simulator.config import SimulationConfig
 from simulator.generator import generate
+from tests.builders import discharged
 from tests.streams.worker_process import WorkerProcess, publish, rows_of
 from topics.names import STAYS
 from topics.validation import InvalidRecord, parse_record
@@ -162,15 +163,26 @@ def test_malformed_events_go_to_the_dead_letter_topic_and_valid_ones_count(
                                     "stay_id": "S"})),
         (STAYS, None, b"\xff\xfe" + marker.encode()),
     ]  # fmt: skip
-    mixed = messages[:10] + bad + messages[10:]
+    too_old = discharged(marker + "-old", admitted="2012-03-01T08:00:00+01:00",
+                         discharged="2012-03-04T10:00:00+01:00")  # fmt: skip
+    typo = discharged(marker + "-typo", discharged="2031-01-12T10:00:00+01:00",
+                      occurred="2023-01-12T10:00:00+01:00")  # fmt: skip
+    refused: list[Message] = [(STAYS, None, orjson.dumps(o)) for o in (too_old, typo)]
+    mixed = messages[:10] + bad + messages[10:20] + refused + messages[20:]
     worker = workers(f"it-{uuid.uuid4().hex[:8]}")
     publish(kafka_bootstrap_servers, mixed)
     wait_for_rows([worker], finess, expected)
     letters = read_deadletters(
-        kafka_bootstrap_servers, lambda value: marker.encode() in value, len(bad)
+        kafka_bootstrap_servers, lambda value: marker.encode() in value, len(bad) + len(refused)
     )
     by_value = {bytes(value): headers for value, headers in letters}
-    assert sorted(by_value) == sorted(v for _, _, v in bad)  # the original bytes, each once
+    # the original bytes, each once
+    assert sorted(by_value) == sorted(v for _, _, v in bad + refused)
+    old_headers, typo_headers = (by_value[v] for _, _, v in refused)
+    assert old_headers["sunes-reason-code"] == "too_late"
+    assert "(period 2012-03) is before the retention horizon" in old_headers["sunes-reason"]
+    assert typo_headers["sunes-reason-code"] == "future_timestamp"
+    assert "field 'discharged_at'" in typo_headers["sunes-reason"]
     for _, _, value in bad:
         headers = by_value[value]
         with pytest.raises(InvalidRecord) as caught:
