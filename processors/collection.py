@@ -54,6 +54,13 @@ class Establishments:
         if est is not None:
             est.set_registry(record)
 
+    def delete_registry(self, finess: str) -> None:
+        """A tombstone on the compacted registry topic: the FINESS has no entry any more."""
+        self.registry.pop(finess, None)
+        est = self.by_finess.get(finess)
+        if est is not None:
+            est.set_registry(None)
+
     def flush(self) -> int:
         """Write every changed entry to the store once; the number written."""
         return self.cache.flush()

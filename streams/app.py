@@ -23,6 +23,7 @@ from typing import Any, cast
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer
+from faust.exceptions import ConsumerNotStarted
 from faust.types import EventT, StreamT
 from faust.web import Request, Response, View
 from prometheus_client import (
@@ -35,17 +36,18 @@ from prometheus_client import (
 from monitoring.collector import IndicatorCollector
 from monitoring.pipeline import PipelineMetrics
 from processors.collection import Establishments
+from processors.figures import IndicatorRow, rows_of
 from streams import faust_patch
-from streams.bundles import decode_bundle
+from streams.bundles import MAX_EVENT_BYTES, decode_bundle
 from streams.config import WorkerConfig
-from streams.deadletter import deadletter_headers
+from streams.deadletter import deadletter_headers, internal_error
 from streams.ingest import Ingestor
 from streams.kafka_clients import aiokafka_security
 from streams.offset_guard import OffsetGuard
 from streams.table_store import ROCKSDB_OPTIONS, TableStore, partition_of
 from topics import names
-from topics.records import EstablishmentRecord, Event
-from topics.validation import InvalidRecord, parse_record, trusted_record
+from topics.records import EstablishmentRecord, Event, RegistryTombstone
+from topics.validation import InvalidRecord, parse_for_topic, trusted_record
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ class SunesWorker:
         self.recovering = True  # until the table's first recovery has ended
         # per partition of the internal topic: applied offsets contiguous from the committed one
         self.guard = OffsetGuard()
+        self._holes_logged: dict[int, int] = {}
+        # FINESS whose event or figures failed: isolated, logged, counted, shown in /health
+        self.failing: dict[str, str] = {}
         self.app = self._create_app()
         self._define_streams()
         self._define_views()
@@ -110,6 +115,13 @@ class SunesWorker:
             key_serializer="raw",
             value_serializer="raw",
             autodiscover=False,
+            # Only the product's own views: Faust's would serve the table's stays (patient
+            # ids, dates, MSSanté addresses), the assignment and sensor counters unauthenticated.
+            web_router_enabled=False,
+            web_tables_enabled=False,
+            web_graph_enabled=False,
+            web_stats_enabled=False,
+            web_metrics_enabled=False,
         )
         settings.update(c.faust_overrides)
         return faust.App(c.app_id, **settings)
@@ -185,10 +197,12 @@ class SunesWorker:
                 # A record the consumer skipped (streams/faust_patch.py): read it again and
                 # hold the commit below it, never apply past it.
                 self.pipeline.offset_holes.labels(str(message.partition)).inc()
-                log.error(
-                    "offset hole on %s[%d]: expected %d, got %d; seeking back",
-                    message.topic, message.partition, expected, message.offset,
-                )  # fmt: skip
+                if self._holes_logged.get(message.partition) != expected:
+                    self._holes_logged[message.partition] = expected  # once per hole
+                    log.error(
+                        "offset hole on %s[%d]: expected %d, got %d; seeking back",
+                        message.topic, message.partition, expected, message.offset,
+                    )  # fmt: skip
                 await faust_patch.rewind(self.app.consumer, message.tp, expected)
                 continue
             try:
@@ -200,22 +214,35 @@ class SunesWorker:
                 continue
             events: list[Event] = []
             stamps: list[float | None] = []
+            originals: list[Any] = []
             for obj, timestamp in items:
                 try:
                     record = trusted_record(obj)  # validated by the ingest stage
                     if not isinstance(record, Event):
                         raise TypeError("a registry record among the events")
                 except Exception as exc:  # only a foreign writer on our internal topic
-                    error = InvalidRecord("invalid_field", f"not a validated event: {exc!r}")
+                    error = InvalidRecord(
+                        "invalid_field", f"not a validated event: {type(exc).__name__}"
+                    )
                     await self._deadletter(orjson.dumps(obj), message.key, error, message)
                     continue
                 events.append(record)
                 stamps.append(timestamp)
+                originals.append(obj)
             # No await from here to the flush: a rebalance callback never sees half a bundle.
-            for record in events:
-                self.establishments.apply(record)
+            failed = []
+            for record, obj in zip(events, originals, strict=True):
+                try:
+                    self.establishments.apply(record)
+                except Exception as exc:  # one event, not the bundle; never expected
+                    self.failing[record.finess] = type(exc).__name__
+                    failed.append((record.finess, obj, exc))
             # One write per changed entry per bundle: its state after the whole bundle.
             self.establishments.flush()
+            for finess, obj, failure in failed:
+                error = internal_error(failure)
+                log.error("applying an event of %s failed: %s", finess, error.reason)
+                await self._deadletter(orjson.dumps(obj), message.key, error, message)
             self.guard.applied(message.partition, message.offset)
             for timestamp in stamps:
                 self.pipeline.applied(timestamp)
@@ -234,12 +261,13 @@ class SunesWorker:
 
     async def _rebuild_from_table(self) -> None:
         """After recovery (start, restart, rebalance): derive everything from the table."""
-        topic = self.by_finess.get_topic_name()
-        assigned = {tp for tp in self.app.consumer.assignment() if tp.topic == topic}
+        assigned = self._assigned()
         owned = {tp.partition for tp in assigned}
-        committed = self._committed()
         for tp in assigned:
-            self.guard.expect(tp.partition, committed.get(tp))
+            # The first offset delivered after a recovery is Kafka's committed position: Faust's
+            # cached committed offsets can be a former generation's (measured: a false hole
+            # at offset 1 of a partition another worker had committed to 65).
+            self.guard.expect(tp.partition, None)
         units = self.establishments.recover(self._owned_by(owned))
         self.recovering = False
         log.info(
@@ -271,7 +299,7 @@ class SunesWorker:
                 batches = await consumer.getmany(timeout_ms=1000)
                 for records in batches.values():
                     for message in records:
-                        self._apply_registry(message.value)
+                        self._apply_registry(message.key, message.value)
                 if not self.registry_loaded.is_set() and await self._caught_up(consumer):
                     self.registry_loaded.set()
         finally:
@@ -285,14 +313,17 @@ class SunesWorker:
         ends = await consumer.end_offsets(tps)
         return all([await consumer.position(tp) >= ends[tp] for tp in tps])
 
-    def _apply_registry(self, raw: bytes | None) -> None:
-        if raw is None:
-            return  # a tombstone: nothing to apply, the last entry stays until replaced
+    def _apply_registry(self, key: bytes | None, raw: bytes | None) -> None:
+        """The same judgement as the ingest stage, which dead-letters what is refused here."""
+        if raw is not None and len(raw) > MAX_EVENT_BYTES:
+            return
         try:
-            record = parse_record(raw)
+            record = parse_for_topic(raw, names.ESTABLISHMENTS, key)
         except InvalidRecord:
-            return  # dead-lettered by the ingest stage of whichever worker reads it
-        if isinstance(record, EstablishmentRecord):
+            return
+        if isinstance(record, RegistryTombstone):
+            self.establishments.delete_registry(record.finess)
+        elif isinstance(record, EstablishmentRecord):
             self.establishments.set_registry(record)
 
     # --- web views -------------------------------------------------------------------------
@@ -304,7 +335,7 @@ class SunesWorker:
         class Indicators(View):
             async def get(self, request: Request) -> Response:
                 finess = request.query.get("finess")
-                rows = [r.as_json() for r in worker.establishments.rows(finess)]
+                rows = [r.as_json() for r in worker.rows(finess)]
                 return self.bytes(orjson.dumps(rows), content_type="application/json")
 
         @self.app.page("/metrics")
@@ -325,15 +356,35 @@ class SunesWorker:
                     orjson.dumps(body), content_type="application/json", status=status
                 )
 
-    def health(self) -> dict[str, Any]:
+    def rows(self, finess: str | None = None) -> list[IndicatorRow]:
+        """The figures, one establishment's failure never hiding another's."""
+        picked = [finess] if finess is not None else list(self.establishments.by_finess)
+        rows: list[IndicatorRow] = []
+        for key in picked:
+            try:
+                rows.extend(self.establishments.rows(key))
+            except Exception as exc:
+                log.error("the figures of %s failed: %s", key, type(exc).__name__)
+                self.failing[key] = type(exc).__name__
+        return rows_of(rows)
+
+    def _assigned(self) -> set[Any]:
+        """The internal topic's partitions this worker owns ([] before its consumer starts)."""
         topic = self.by_finess.get_topic_name()
-        consumer = self.app.consumer if self.app.consumer else None
-        assigned = sorted(
-            tp for tp in (consumer.assignment() if consumer else set()) if tp.topic == topic
-        )
-        committed = self._committed() if consumer else {}
+        try:
+            assignment = self.app.consumer.assignment()
+        except ConsumerNotStarted:
+            return set()
+        return {tp for tp in assignment if tp.topic == topic}
+
+    def health(self) -> dict[str, Any]:
+        assigned = sorted(self._assigned())
+        committed = self._committed() if assigned else {}
+        unregistered = [
+            f for f in self.establishments.by_finess if f not in self.establishments.registry
+        ]
         return {
-            "status": "recovering" if self.recovering else "ok",
+            "status": "recovering" if self.recovering else "failing" if self.failing else "ok",
             # partitions of the internal topic this worker owns (its establishments), with
             # the next offset committed and the last one applied by the establishment agent
             "partitions": [tp.partition for tp in assigned],
@@ -347,5 +398,8 @@ class SunesWorker:
             "input_partitions": self.ingestor.assigned(),
             "registry_loaded": self.registry_loaded.is_set(),
             "establishments": len(self.establishments.by_finess),
+            # events counted for a FINESS the registry does not know (no window, no target)
+            "unregistered_establishments": len(unregistered),
             "cached_entries": len(self.establishments.cache.entries),
+            "failing_establishments": sorted(self.failing),
         }

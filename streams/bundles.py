@@ -12,6 +12,17 @@ from typing import Any
 
 import orjson
 
+# The largest value of a bundle on the internal topic: under the producer's default
+# max_request_size (1,048,576) and Kafka's default message.max.bytes (1,048,588), with room
+# for the key, the record and batch headers.
+MAX_BUNDLE_VALUE_BYTES = 1_000_000
+# What a bundle of one event adds to it: '{"ts":[<float>],"events":[' and ']}' (a float is at
+# most 24 characters: 45 bytes), rounded up.
+BUNDLE_OVERHEAD_BYTES = 64
+# The largest input message the worker can carry (alone in its bundle, if need be). A larger
+# one is dead-lettered as `too_large`; `sunes publish` refuses to send it.
+MAX_EVENT_BYTES = MAX_BUNDLE_VALUE_BYTES - BUNDLE_OVERHEAD_BYTES
+
 
 def encode_bundle(events: Sequence[bytes], timestamps: Sequence[float | None]) -> bytes:
     """`{"ts": [...], "events": [...]}` without decoding the events again."""

@@ -6,37 +6,137 @@ together. Each poll of up to INGEST_BATCH messages becomes one bundle per FINESS
 internal topic (key = FINESS); offsets are committed only once the bundles and dead letters
 are acknowledged by Kafka, so a crash replays, never loses (at-least-once; the establishment
 stage merges idempotently).
+
+No input can stop it: every record is bundled (alone, if it is big) or dead-lettered. One
+over streams.bundles.MAX_EVENT_BYTES is dead-lettered as `too_large`, truncated; an
+unexpected exception dead-letters its record as `internal_error`; a size Kafka refuses
+(MessageSizeTooLargeError) splits the bundle, or truncates the dead letter, never escapes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    MessageSizeTooLargeError,
+    RebalanceInProgressError,
+)
 
 from monitoring.pipeline import PipelineMetrics
 from processors.retention import time_bounds_error
-from streams.bundles import encode_bundle
+from streams.bundles import MAX_EVENT_BYTES, encode_bundle
 from streams.config import WorkerConfig
-from streams.deadletter import deadletter_headers
+from streams.deadletter import (
+    INTERNAL_ERROR,
+    TOO_LARGE,
+    VALUE_PREFIX_BYTES,
+    full_deadletter,
+    internal_error,
+    too_large_error,
+    truncated_deadletter,
+)
 from streams.kafka_clients import aiokafka_security
 from topics import names
-from topics.records import EstablishmentRecord
-from topics.validation import InvalidRecord, parse_record
+from topics.records import EstablishmentRecord, RegistryTombstone
+from topics.validation import InvalidRecord, parse_for_topic
 
 log = logging.getLogger(__name__)
 
 INGESTED_TOPICS = (names.STAYS, names.DMP, names.MSS, names.ESTABLISHMENTS)
 INGEST_BATCH = 5000  # messages per poll at most: one bundle per FINESS per poll
-# Kafka refuses messages over 1 MB by default (message.max.bytes): bundles stay well under.
+# Events of one FINESS per bundle, at most (an event bigger than this travels alone, up to
+# streams.bundles.MAX_EVENT_BYTES): Kafka refuses messages over 1 MB by default.
 MAX_BUNDLE_BYTES = 256 * 1024
+
+
+class Producer(Protocol):
+    """What the ingest stage needs of an AIOKafkaProducer (tests give a fake)."""
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[Any]: ...
+
+
+OnTooLarge = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A valid event on its way to a bundle, with the record it came from."""
+
+    raw: bytes
+    stamp: float | None
+    record: ConsumerRecord[Any, Any]
+
+
+class _Batch:
+    """The sends of one poll: what to do when one is refused for its size, the valid count."""
+
+    def __init__(self, producer: Producer) -> None:
+        self.producer = producer
+        self.pending: list[tuple[asyncio.Future[Any], OnTooLarge]] = []
+        self.valid: Counter[str] = Counter()
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+        refused: OnTooLarge,
+    ) -> None:
+        """Queue one message; `refused` runs instead if it is too large, now (the producer's
+        max_request_size) or once the broker answers (the topic's max.message.bytes)."""
+        try:
+            future = await self.producer.send(topic, value, key=key, headers=headers)
+        except MessageSizeTooLargeError:
+            await refused()
+            return
+        self.pending.append((future, refused))
+
+    async def settle(self) -> None:
+        """Wait for every acknowledgement, sending the replacements of refused messages;
+        raise the first other failure (the poll is then replayed)."""
+        while self.pending:
+            pending, self.pending = self.pending, []
+            await asyncio.wait([future for future, _ in pending])
+            failure: BaseException | None = None
+            retries: list[OnTooLarge] = []
+            for future, refused in pending:
+                error = future.exception()
+                if isinstance(error, MessageSizeTooLargeError):
+                    retries.append(refused)
+                elif error is not None and failure is None:
+                    failure = error
+            if failure is not None:
+                raise failure
+            for retry in retries:
+                await retry()
+
+
+async def _undeliverable(record: ConsumerRecord[Any, Any], error: InvalidRecord) -> None:
+    log.error(
+        "cannot dead-letter %s[%d]@%d (%s): the dead-letter topic refuses even a dead letter "
+        "without value; the original stays at its source offset",
+        record.topic, record.partition, record.offset, error.code,
+    )  # fmt: skip
 
 
 def chunks(events: list[bytes], limit: int) -> list[tuple[int, int]]:
@@ -120,61 +220,137 @@ class Ingestor:
     async def _process(
         self,
         batches: Mapping[TopicPartition, list[ConsumerRecord[Any, Any]]],
-        producer: AIOKafkaProducer,
+        producer: Producer,
     ) -> None:
-        bundles: dict[str, tuple[list[bytes], list[float | None]]] = {}
-        pending: list[asyncio.Future[Any]] = []
-        valid: Counter[str] = Counter()
+        """Bundle or dead-letter every record of a poll; return once Kafka acknowledged all.
+
+        No record can stop it: one too big for a bundle of its own is dead-lettered as
+        `too_large`, an unexpected exception dead-letters its record as `internal_error`,
+        a dead letter the topic refuses whole is sent truncated. Only Kafka failing to take
+        the sends raises (the poll is then not committed, and replayed)."""
+        batch = _Batch(producer)
+        bundles: dict[str, list[_Pending]] = {}
         now = time.time()
         for tp, records in batches.items():
             for record in records:
-                raw: bytes = record.value if record.value is not None else b""
-                try:
-                    parsed = parse_record(raw)
-                    if not isinstance(parsed, EstablishmentRecord):
-                        error = time_bounds_error(parsed, received_at(record, now), self.rules)
-                        if error is not None:
-                            raise error
-                except InvalidRecord as exc:
-                    pending.append(await self._deadletter(producer, record, raw, exc))
-                    continue
-                valid[tp.topic] += 1
-                if isinstance(parsed, EstablishmentRecord):
-                    continue  # the registry reader of every worker applies it
-                events, stamps = bundles.setdefault(parsed.finess, ([], []))
-                events.append(raw)
-                stamps.append(record.timestamp / 1000 if record.timestamp else None)
-            self.positions[(tp.topic, tp.partition)] = records[-1].offset + 1
-        for finess, (events, stamps) in bundles.items():
-            for start, end in chunks(events, MAX_BUNDLE_BYTES):
-                value = encode_bundle(events[start:end], stamps[start:end])
-                pending.append(await producer.send(self.internal_topic, value, key=finess.encode()))
-        await asyncio.gather(*pending)  # acknowledged before the offsets are committed
-        for topic, count in valid.items():
-            self.pipeline.consumed_valid(topic, count)
+                item = await self._ingest(batch, record, now)
+                if item is not None:
+                    bundles.setdefault(item[0], []).append(item[1])
+            if records:
+                self.positions[(tp.topic, tp.partition)] = records[-1].offset + 1
+        for finess, items in bundles.items():
+            for start, end in chunks([item.raw for item in items], MAX_BUNDLE_BYTES):
+                await self._send_bundle(batch, finess, items[start:end])
+        await batch.settle()  # acknowledged before the offsets are committed
+        for topic, count in batch.valid.items():
+            if count > 0:
+                self.pipeline.consumed_valid(topic, count)
 
-    async def _deadletter(
-        self,
-        producer: AIOKafkaProducer,
-        record: ConsumerRecord[Any, Any],
-        raw: bytes,
-        error: InvalidRecord,
-    ) -> asyncio.Future[Any]:
-        self.pipeline.consumed_invalid(record.topic, error.code)
-        log.warning(
-            "dead-lettered %s[%d]@%d: %s",
+    async def _ingest(
+        self, batch: _Batch, record: ConsumerRecord[Any, Any], now: float
+    ) -> tuple[str, _Pending] | None:
+        """(FINESS, event) to bundle; None when dead-lettered or a registry record."""
+        raw: bytes = record.value if record.value is not None else b""
+        if len(raw) > MAX_EVENT_BYTES:  # not even parsed: the worker could not carry it
+            too_large = too_large_error(
+                len(raw), record.topic, record.partition, record.offset, limit=MAX_EVENT_BYTES
+            )
+            await self._deadletter(batch, record, raw, too_large)
+            return None
+        try:
+            parsed = parse_for_topic(record.value, record.topic, record.key)
+            if isinstance(parsed, EstablishmentRecord | RegistryTombstone):
+                batch.valid[record.topic] += 1
+                return None  # the registry reader of every worker applies it
+            error = time_bounds_error(parsed, received_at(record, now), self.rules)
+            if error is not None:
+                raise error
+            stamp = record.timestamp / 1000 if record.timestamp else None
+            pending = (parsed.finess, _Pending(raw, stamp, record))
+        except InvalidRecord as exc:
+            await self._deadletter(batch, record, raw, exc)
+            return None
+        except Exception as exc:  # a bug, or an input nobody foresaw: this record only
+            log.error(
+                "internal error (%s) while ingesting %s[%d]@%d: dead-lettered as %s",
+                type(exc).__name__, record.topic, record.partition, record.offset,
+                INTERNAL_ERROR,
+            )  # fmt: skip
+            await self._deadletter(batch, record, raw, internal_error(exc))
+            return None
+        batch.valid[record.topic] += 1
+        return pending
+
+    async def _send_bundle(self, batch: _Batch, finess: str, items: list[_Pending]) -> None:
+        value = encode_bundle([item.raw for item in items], [item.stamp for item in items])
+        refused = functools.partial(self._bundle_refused, batch, finess, items)
+        await batch.send(self.internal_topic, value, finess.encode(), None, refused)
+
+    async def _bundle_refused(self, batch: _Batch, finess: str, items: list[_Pending]) -> None:
+        """The internal topic (or the producer) refused a bundle for its size: its events
+        travel alone; one that cannot is dead-lettered as too_large."""
+        if len(items) > 1:
+            for item in items:
+                await self._send_bundle(batch, finess, [item])
+            return
+        item = items[0]
+        record = item.record
+        batch.valid[record.topic] -= 1
+        error = too_large_error(
+            len(item.raw),
             record.topic,
             record.partition,
             record.offset,
-            error.reason,
+            refused_by=self.internal_topic,
         )
-        future: asyncio.Future[Any] = await producer.send(
-            names.DEADLETTER,
-            raw,
-            key=record.key,
-            headers=deadletter_headers(error, record.topic, record.partition, record.offset),
+        await self._deadletter(batch, record, item.raw, error)
+
+    async def _deadletter(
+        self,
+        batch: _Batch,
+        record: ConsumerRecord[Any, Any],
+        raw: bytes,
+        error: InvalidRecord,
+    ) -> None:
+        self.pipeline.consumed_invalid(record.topic, error.code)
+        if error.code != INTERNAL_ERROR:  # logged already, without the exception's message
+            log.warning(
+                "dead-lettered %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                error.reason,
+            )
+        if error.code == TOO_LARGE or len(raw) > MAX_EVENT_BYTES:
+            await self._send_truncated(batch, record, raw, error, VALUE_PREFIX_BYTES)
+            return
+        letter = full_deadletter(
+            error, raw, record.key, record.topic, record.partition, record.offset
         )
-        return future
+        refused = functools.partial(
+            self._send_truncated, batch, record, raw, error, VALUE_PREFIX_BYTES
+        )
+        await batch.send(names.DEADLETTER, letter.value, letter.key, letter.headers, refused)
+
+    async def _send_truncated(
+        self,
+        batch: _Batch,
+        record: ConsumerRecord[Any, Any],
+        raw: bytes,
+        error: InvalidRecord,
+        prefix: int,
+    ) -> None:
+        """A prefix of the value; if even that is refused, no value at all; if even that is
+        refused, the error log says where the original stays."""
+        letter = truncated_deadletter(
+            error, raw, record.key, record.topic, record.partition, record.offset, prefix=prefix
+        )
+        refused: OnTooLarge
+        if prefix > 0:
+            refused = functools.partial(self._send_truncated, batch, record, raw, error, 0)
+        else:
+            refused = functools.partial(_undeliverable, record, error)
+        await batch.send(names.DEADLETTER, letter.value, letter.key, letter.headers, refused)
 
     def assigned(self) -> list[str]:
         """The input partitions this worker's ingest stage reads, as "topic/partition"."""

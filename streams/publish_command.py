@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from streams.bundles import MAX_EVENT_BYTES
+from streams.deadletter import TOO_LARGE
 from streams.kafka_clients import TopicSetupError, ensure_topics
 from streams.producer import (
     Publisher,
@@ -36,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Validate each line against the event contract v1 and publish the valid "
         "ones, keyed by FINESS, to the topic of their type (establishment records to the "
         "compacted registry topic). Invalid lines are reported with their line number and "
-        "are not published unless --include-invalid is given.",
+        "are not published unless --include-invalid is given; a line over "
+        f"{MAX_EVENT_BYTES:,} bytes, which a worker could not carry, is never published.",
         epilog="exit status: 0 all published; 1 invalid lines were found; 2 usage error "
         "(missing file, no brokers); 3 Kafka error; 130 interrupted",
     )
@@ -69,6 +72,7 @@ class PublishResult:
     published: Counter[str] = field(default_factory=Counter)
     lines: int = 0
     invalid: int = 0
+    too_large: int = 0  # of the invalid lines: over MAX_EVENT_BYTES, never sent
     elapsed: float = 0.0
     interrupted: bool = False
 
@@ -139,12 +143,17 @@ async def publish_file(
                         continue
                     result.lines += 1
                     try:
+                        if len(value) > MAX_EVENT_BYTES:
+                            raise _too_large(len(value))
                         topic, key = route(parse_record(value))
                     except InvalidRecord as exc:
                         result.invalid += 1
                         if result.invalid <= max_reported:
                             progress.clear()
                             print(f"{path}:{number}: invalid ({exc.code}): {exc.reason}", file=out)
+                        if exc.code == TOO_LARGE:
+                            result.too_large += 1
+                            continue  # not even with --include-invalid: it cannot be carried
                         if not include_invalid:
                             continue
                         topic, key = invalid_topic, None
@@ -162,6 +171,14 @@ async def publish_file(
     return result
 
 
+def _too_large(size: int) -> InvalidRecord:
+    return InvalidRecord(
+        TOO_LARGE,
+        f"the line is {size:,} bytes, more than the {MAX_EVENT_BYTES:,} bytes a worker can "
+        "carry (streams.bundles.MAX_EVENT_BYTES): not published; split the event",
+    )
+
+
 def _print_summary(
     result: PublishResult, path: Path, bootstrap: str, include_invalid: bool, invalid_topic: str
 ) -> None:
@@ -173,14 +190,20 @@ def _print_summary(
         f"({rate:,.0f} events/s){state}"
     ]
     lines += [f"  {topic:<28}{count:>10,}" for topic, count in sorted(result.published.items())]
-    if result.invalid and include_invalid:
+    if result.too_large:
         lines.append(
-            f"{result.invalid:,} invalid line(s) published as they are to {invalid_topic} "
+            f"{result.too_large:,} line(s) over {MAX_EVENT_BYTES:,} bytes not published: a "
+            "worker could not carry them"
+        )
+    sent_invalid = result.invalid - result.too_large
+    if sent_invalid and include_invalid:
+        lines.append(
+            f"{sent_invalid:,} invalid line(s) published as they are to {invalid_topic} "
             "(for the dead-letter path)"
         )
-    elif result.invalid:
+    elif sent_invalid:
         lines.append(
-            f"{result.invalid:,} invalid line(s) not published; fix them at the producer, or "
+            f"{sent_invalid:,} invalid line(s) not published; fix them at the producer, or "
             "pass --include-invalid to exercise the dead-letter path"
         )
     print("\n".join(lines), file=sys.stderr)

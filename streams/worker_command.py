@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from streams.config import ConfigError, WorkerConfig, add_worker_options, config_from_args
 
@@ -46,6 +47,7 @@ def _use_uvloop() -> None:
 def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     import faust  # heavy: only when a worker really starts
 
+    from streams import local_state
     from streams.app import SunesWorker
     from streams.kafka_clients import TopicSetupError, ensure_topics
     from topics.names import ALL_TOPICS, TopicSpec
@@ -71,5 +73,13 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
         return 3
     config.data_dir.mkdir(parents=True, exist_ok=True)
     worker = SunesWorker(config)
-    faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    on_disk = config.store.startswith("rocksdb")
+    if on_disk:
+        local_state.prepare(config.data_dir, config.app_id, Path(worker.app.conf.tabledir))
+    try:
+        faust.Worker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    except SystemExit as stop:
+        if on_disk and stop.code in (0, None):
+            local_state.mark_clean(config.data_dir, config.app_id)
+        raise
     return 0

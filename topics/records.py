@@ -3,6 +3,9 @@
 Each field is `Annotated[python type, field kind]`; `topics.validation` parses JSON into these
 records and `topics.schema` writes the JSON Schemas from the same annotations. A field with a
 dataclass default may be absent from the JSON.
+
+Reasons never quote a wrong value of a `Text` field (identifiers, addresses, names) unless it
+is declared `CODE`: a closed vocabulary (record type, LOINC type code, region, failure code).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, ClassVar
 
-from topics.fields import Boolean, Choice, Finess, IntChoice, ListOf, Text, Timestamp
+from topics.fields import Boolean, Choice, Display, Finess, IntChoice, ListOf, Text, Timestamp
 
 STAY_KINDS = (
     "hospitalisation_complete",
@@ -27,6 +30,9 @@ CDA_LEVELS = (1, 3)
 MSS_CHANNELS = ("pro", "citoyenne")
 WINDOWS = ("F1", "F2", "F3", "F4")
 
+# A text field whose values are codes of a closed vocabulary: a reason may quote a short one.
+CODE = Text(display=Display.VOCABULARY)
+
 
 @dataclass(frozen=True, slots=True)
 class Correspondent:
@@ -37,7 +43,7 @@ class Correspondent:
 @dataclass(frozen=True, slots=True)
 class Attachment:
     document_id: Annotated[str, Text()]
-    type_code: Annotated[str, Text()]
+    type_code: Annotated[str, CODE]
     ins_status: Annotated[str, Choice(INS_STATUSES)]
     cda_level: Annotated[int | None, IntChoice(CDA_LEVELS, nullable=True)] = None
 
@@ -47,7 +53,7 @@ class Event:
     """Fields every event carries."""
 
     TYPE: ClassVar[str] = ""
-    type: Annotated[str, Text()]
+    type: Annotated[str, CODE]
     event_id: Annotated[str, Text()]
     occurred_at: Annotated[datetime, Timestamp()]
     finess: Annotated[str, Finess()]
@@ -78,7 +84,7 @@ class StayDischargeCancelled(Event):
 class DocumentProduced(Event):
     TYPE: ClassVar[str] = "document.produced"
     document_id: Annotated[str, Text()]
-    type_code: Annotated[str, Text()]
+    type_code: Annotated[str, CODE]
     patient_id: Annotated[str, Text()]
     produced_at: Annotated[datetime, Timestamp()]
     stay_id: Annotated[str | None, Text(nullable=True)] = None
@@ -88,7 +94,7 @@ class DocumentProduced(Event):
 class DocumentDeposited(Event):
     TYPE: ClassVar[str] = "document.deposited"
     document_id: Annotated[str, Text()]
-    type_code: Annotated[str, Text()]
+    type_code: Annotated[str, CODE]
     patient_id: Annotated[str, Text()]
     cda_level: Annotated[int, IntChoice(CDA_LEVELS)]
     ins_status: Annotated[str, Choice(INS_STATUSES)]
@@ -102,7 +108,7 @@ class DocumentDeposited(Event):
 class DocumentDepositFailed(Event):
     TYPE: ClassVar[str] = "document.deposit_failed"
     document_id: Annotated[str, Text()]
-    reason: Annotated[str, Text()]
+    reason: Annotated[str, CODE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,16 +134,24 @@ class EstablishmentRecord:
     """The registry entry of a FINESS géographique (compacted topic, key = FINESS)."""
 
     TYPE: ClassVar[str] = "establishment"
-    type: Annotated[str, Text()]
+    type: Annotated[str, CODE]
     finess: Annotated[str, Finess()]
     name: Annotated[str, Text()]
     finess_ej: Annotated[str, Finess()]
-    region: Annotated[str, Text()]
+    region: Annotated[str, CODE]
     window: Annotated[str, Choice(WINDOWS)]
     postponed: Annotated[bool, Boolean()] = False
     has_lab: Annotated[bool, Boolean()] = False
     has_imaging: Annotated[bool, Boolean()] = False
     cme_presentation: Annotated[bool, Boolean()] = False
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryTombstone:
+    """A message without value on the compacted registry topic: the deletion of the entry of
+    the FINESS given by the message key. Not a JSON record: no schema describes it."""
+
+    finess: str
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

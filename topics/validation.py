@@ -2,17 +2,45 @@
 
 Every defect is reported: `InvalidRecord.reason` lists each bad field with what was expected
 and what was found; `InvalidRecord.code` is the first defect's short code (a metrics label).
+Reasons go to logs and dead-letter headers: they describe a wrong value by JSON type and size
+and quote it only where `topics.fields.displayable` allows (codes, date typos), and never
+quote the bytes of a message that is not JSON.
+
+`parse_for_topic` also checks that a record came on its topic (registry records on the
+registry topic only) and turns a message without value on the registry topic (a tombstone of
+the compacted topic) into a `RegistryTombstone`, the deletion of the FINESS of its key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, NamedTuple, TypeVar, get_type_hints
 
 import orjson
 
-from topics.fields import MISSING_FIELD, FieldError, Kind, ListOf, Timestamp, shown
-from topics.records import RECORD_TYPES, Record, StayDischarged
+from topics.fields import (
+    INVALID_FINESS,
+    MISSING_FIELD,
+    Display,
+    FieldError,
+    Kind,
+    ListOf,
+    Timestamp,
+    described,
+    displayable,
+    found,
+    is_finess,
+    shown,
+)
+from topics.names import ESTABLISHMENTS, TOPIC_OF_TYPE
+from topics.records import (
+    RECORD_TYPES,
+    EstablishmentRecord,
+    Record,
+    RegistryTombstone,
+    StayDischarged,
+)
 
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
@@ -21,6 +49,8 @@ INCONSISTENT_DATES = "inconsistent_dates"
 # Refused by the retention rules (processors.retention), against the time it was received.
 TOO_LATE = "too_late"
 FUTURE_TIMESTAMP = "future_timestamp"
+# A registry record on an event topic, or an event on the registry topic.
+WRONG_TOPIC = "wrong_topic"
 
 REASON_CODES = (
     INVALID_JSON,
@@ -33,6 +63,7 @@ REASON_CODES = (
     INCONSISTENT_DATES,
     TOO_LATE,
     FUTURE_TIMESTAMP,
+    WRONG_TOPIC,
 )
 
 T = TypeVar("T")
@@ -76,7 +107,7 @@ def parse_fields(cls: type[T], obj: Any, path: str = "") -> T:
     """Build `cls` from a decoded JSON object, or raise `InvalidRecord` listing every defect."""
     if not isinstance(obj, dict):
         where = f"field '{path}': " if path else ""
-        raise InvalidRecord(NOT_AN_OBJECT, f"{where}expected a JSON object, found {shown(obj)}")
+        raise InvalidRecord(NOT_AN_OBJECT, f"{where}expected a JSON object, found {found(obj)}")
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
     for spec in field_specs(cls):
@@ -125,27 +156,64 @@ def _trusted(cls: type, obj: dict[str, Any]) -> Any:
     return cls(**values)
 
 
-def parse_record(raw: bytes | str) -> Record:
-    """Decode JSON bytes (UTF-8) and validate them as one record of the contract v1."""
+# orjson's messages are fixed texts (yyjson's). Keep one only if it quotes nothing longer
+# than a token such as 'true' or '}', has no number of two digits or more, and no word of it
+# occurs in the input: no fragment of the message can get through.
+_SAFE_JSON_ERROR_RE = re.compile(r"[A-Za-z0-9 ,;()-]*(?:(?:'[^'\n]{1,5}'|:)[A-Za-z0-9 ,;()-]*)*")
+_NUMBER_RE = re.compile(r"[0-9]{2,}")
+_WORD_RE = re.compile(r"[A-Za-z0-9]{4,}")
+
+
+def json_error_reason(exc: orjson.JSONDecodeError) -> str:
+    """Why bytes are not JSON, with the position but never a fragment of the bytes."""
+    message = exc.msg if isinstance(exc.msg, str) else ""
+    doc = exc.doc if isinstance(exc.doc, str) else ""
+    if (
+        len(message) > 80
+        or not _SAFE_JSON_ERROR_RE.fullmatch(message)
+        or _NUMBER_RE.search(message)
+        or any(word in doc for word in _WORD_RE.findall(message))
+    ):
+        message = "malformed JSON"
+    return (
+        f"not valid JSON (UTF-8): {message} at line {int(exc.lineno)} column {int(exc.colno)} "
+        f"(char {int(exc.pos)})"
+    )
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """The decoded JSON value, or `InvalidRecord` (invalid_json) without quoting `raw`."""
+    if not raw:
+        raise InvalidRecord(INVALID_JSON, "not valid JSON (UTF-8): empty message (no value)")
     try:
-        obj = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRecord(INVALID_JSON, f"not valid JSON (UTF-8): {exc}") from None
-    return record_from_object(obj)
+        raise InvalidRecord(INVALID_JSON, json_error_reason(exc)) from None
+
+
+def parse_record(raw: bytes | str) -> Record:
+    """Decode JSON bytes (UTF-8) and validate them as one record of the contract v1.
+    Does not know the topic: consumers of topics use `parse_for_topic`."""
+    return record_from_object(decode_json(raw))
 
 
 def record_from_object(obj: Any) -> Record:
     """Validate an already-decoded JSON value as one record of the contract v1."""
     if not isinstance(obj, dict):
-        raise InvalidRecord(NOT_AN_OBJECT, f"expected a JSON object, found {shown(obj)}")
+        raise InvalidRecord(NOT_AN_OBJECT, f"expected a JSON object, found {found(obj)}")
     type_name = obj.get("type")
     if type_name is None:
         raise InvalidRecord(MISSING_FIELD, "field 'type': is required but missing")
     cls = RECORD_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
+        unknown = (
+            shown(type_name)
+            if displayable(type_name, Display.VOCABULARY)
+            else f"({described(type_name)})"
+        )
         raise InvalidRecord(
             UNKNOWN_TYPE,
-            f"field 'type': unknown record type {shown(type_name)}; expected one of "
+            f"field 'type': unknown record type {unknown}; expected one of "
             + ", ".join(RECORD_TYPES),
         )
     record: Record = parse_fields(cls, obj)
@@ -157,3 +225,80 @@ def record_from_object(obj: Any) -> Record:
             "check the PV1-44/PV1-45 mapping",
         )
     return record
+
+
+def is_registry_tombstone(topic: str, value: bytes | str | None) -> bool:
+    """Whether a message is a tombstone of the compacted registry topic: no value (None, or
+    empty bytes as some clients hand it), meaning "delete the entry of the key's FINESS".
+    On an event topic an empty message is simply invalid JSON."""
+    return topic == ESTABLISHMENTS and not value
+
+
+def registry_tombstone(key: bytes | str | None) -> RegistryTombstone:
+    """The deletion a registry tombstone stands for, or `InvalidRecord` when its key is not
+    a FINESS (then nothing can be deleted)."""
+    finess: str | None = None
+    if isinstance(key, bytes):
+        try:
+            finess = key.decode()
+        except UnicodeDecodeError:
+            finess = None
+    else:
+        finess = key
+    if finess is None or not is_finess(finess):
+        if key is None:
+            what = "no key"
+        elif isinstance(key, bytes):
+            what = f"a key of {len(key)} bytes that is not a FINESS"
+        else:
+            what = f"a key that is not a FINESS ({described(key)})"
+        raise InvalidRecord(
+            INVALID_FINESS,
+            f"message key: a tombstone (message without value) on {ESTABLISHMENTS} deletes "
+            f"the registry entry of the FINESS given by its key, found {what}",
+        )
+    return RegistryTombstone(finess)
+
+
+def _topic_defect(obj: Any, topic: str) -> str | None:
+    """Why a decoded message does not belong on `topic`, if its type says so."""
+    type_name = obj.get("type") if isinstance(obj, dict) else None
+    if not isinstance(type_name, str) or type_name not in RECORD_TYPES:
+        return None  # no known type: record_from_object says what is wrong
+    on_registry = topic == ESTABLISHMENTS
+    if type_name == EstablishmentRecord.TYPE and not on_registry:
+        return (
+            f"field 'type': an {type_name} record belongs on the registry topic "
+            f"{ESTABLISHMENTS}, not on the event topic {topic}"
+        )
+    if type_name != EstablishmentRecord.TYPE and on_registry:
+        return (
+            f"field 'type': a {type_name} event belongs on {TOPIC_OF_TYPE[type_name]}, "
+            f"not on the registry topic {ESTABLISHMENTS}"
+        )
+    return None
+
+
+def parse_for_topic(
+    raw: bytes | str | None, topic: str, key: bytes | str | None = None
+) -> Record | RegistryTombstone:
+    """Validate one message read from `topic` (a topic of `topics.names`).
+
+    - On the registry topic, a message without value is a `RegistryTombstone` for the
+      FINESS of `key` (`InvalidRecord` if the key is not one).
+    - An establishment record on any other topic, or an event on the registry topic, is
+      refused with code `wrong_topic` (its other defects, if any, are listed after).
+    - Otherwise as `parse_record`. Any topic other than the registry is an event topic;
+      an event on another event topic than its own is accepted (events are routed by type).
+    """
+    if is_registry_tombstone(topic, raw):
+        return registry_tombstone(key)
+    obj = decode_json(raw or b"")
+    misplaced = _topic_defect(obj, topic)
+    if misplaced is None:
+        return record_from_object(obj)
+    try:
+        record_from_object(obj)
+    except InvalidRecord as exc:
+        raise InvalidRecord(WRONG_TOPIC, f"{misplaced}; {exc.reason}") from None
+    raise InvalidRecord(WRONG_TOPIC, misplaced)

@@ -45,7 +45,7 @@ DEADLINE = 120.0  # seconds, for each wait on the worker or on Prometheus
 
 
 def random_finess(rng: random.Random) -> str:
-    return f"{rng.randrange(10, 96):02d}{rng.randrange(10**7):07d}"
+    return f"{rng.randrange(21, 96):02d}{rng.randrange(10**7):07d}"
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 No Docker engine runs here: the test starts `sunes worker` with the compose file's worker
 environment, only the addresses and the data dir's root changed, and checks that the state
-is on disk and that a worker killed with SIGKILL and restarted on that disk serves the batch
-figures again.
+is on disk, that a worker killed with SIGKILL and restarted serves the batch figures again
+(its tables rebuilt from the changelog: streams/local_state.py), and that one stopped cleanly
+restarts on its disk.
 """
 
 from __future__ import annotations
@@ -50,12 +51,15 @@ def test_compose_settings_keep_the_state_on_disk_and_restart_on_it(
     assert databases, "RocksDB files under the compose data dir"
     worker.kill()
 
-    restarted = WorkerProcess(kafka_bootstrap_servers, env["SUNES_APP_ID"], tmp_path)
-    began = time.monotonic()
-    restarted.start(env)
-    try:
-        wait_for_rows([restarted], finess, expected)
-        print(f"restart on the intact store → exact figures in {time.monotonic() - began:.1f} s")
-        assert rows_of(restarted.indicators(), finess) == expected
-    finally:
-        restarted.stop()
+    for how in ("after SIGKILL", "after a clean stop"):
+        restarted = WorkerProcess(kafka_bootstrap_servers, env["SUNES_APP_ID"], tmp_path)
+        began = time.monotonic()
+        restarted.start(env)
+        try:
+            wait_for_rows([restarted], finess, expected)
+            print(f"restart {how} → exact figures in {time.monotonic() - began:.1f} s")
+            assert rows_of(restarted.indicators(), finess) == expected
+        finally:
+            restarted.stop()
+        rebuilt = "not clean: its local tables are rebuilt" in restarted.log_tail(400)
+        assert rebuilt == (how == "after SIGKILL")

@@ -31,7 +31,7 @@ Message = tuple[str, bytes | None, bytes]
 def unique_finess_map(originals: set[str]) -> dict[str, str]:
     """Fresh FINESS numbers for this test: no other test's establishments."""
     rng = random.Random(uuid.uuid4().int)
-    return {f: f"{rng.randrange(10, 96):02d}{rng.randrange(10**7):07d}" for f in sorted(originals)}
+    return {f: f"{rng.randrange(21, 96):02d}{rng.randrange(10**7):07d}" for f in sorted(originals)}
 
 
 def dataset(seed: int, establishments: int = 3, days: int = 20) -> tuple[list[Message], set[str]]:

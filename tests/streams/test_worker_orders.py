@@ -4,7 +4,7 @@ On a real Kafka broker, with the worker's default store (RocksDB): the simulator
 history of 20 establishments published live, as a backfill from three systems (all stays,
 then all documents, then all messages) and fully shuffled; then the shuffled feed read by
 three workers while a fourth joins, one leaves and one is killed with SIGKILL and restarted
-on its local store. Each time the union of the workers' /indicators must equal `sunes report`
+on its data dir. Each time the union of the workers' /indicators must equal `sunes report`
 on the same events, cell for cell, with no FINESS reported by two workers.
 """
 
@@ -111,5 +111,6 @@ def test_scale_out_leave_and_kill_during_a_shuffled_feed(
     second.stop()  # leaves
     third.kill()  # SIGKILL: no clean shutdown, offsets and changelog as they were
     publish(kafka_bootstrap_servers, events[2 * third_size :])
-    restarted = workers(app_id, data_dir=third.data_dir)  # on its intact local store
+    # on its data dir: after a crash its local tables are rebuilt from the changelog
+    restarted = workers(app_id, data_dir=third.data_dir)
     wait_for_exact_union([first, fourth, restarted], finess, expected)

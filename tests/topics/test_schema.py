@@ -72,3 +72,30 @@ def test_schemas_reject_what_the_validator_rejects(
 
 def test_schema_files_are_package_data() -> None:
     assert sorted(p.name for p in Path(SCHEMA_DIR).glob("*.json")) == sorted(rendered_schemas())
+
+
+# The same cases as tests/topics/test_finess.py: the schema and the validator agree on each.
+FINESS_CASES = [
+    ("750000013", True), ("2A0000012", True), ("2B0000012", True), ("971234567", True),
+    ("010000000", True), ("980000000", True),
+    ("750000013\n", False), (" 750000013", False), ("750000013 ", False), ("000000000", False),
+    ("200000000", False), ("960000000", False), ("990000000", False), ("2C0000001", False),
+    ("2a0000012", False), ("75000001", False), ("7500000133", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("finess", "valid"), FINESS_CASES, ids=repr)
+@pytest.mark.parametrize("field", ["finess", "finess_ej"])
+def test_schema_and_validator_agree_on_finess_numbers(finess: str, valid: bool, field: str) -> None:
+    from topics.validation import InvalidRecord, record_from_object
+
+    obj = {**establishment(), field: finess}
+    schema_ok = _validator(TOPIC_OF_TYPE["establishment"]).is_valid(obj)
+    try:
+        record_from_object(obj)
+        validator_ok = True
+    except InvalidRecord:
+        validator_ok = False
+    assert schema_ok == validator_ok == valid
+    event = {**discharged("S1"), "finess": finess}
+    assert _validator(TOPIC_OF_TYPE["stay.discharged"]).is_valid(event) == valid

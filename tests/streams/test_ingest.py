@@ -1,0 +1,495 @@
+"""The ingest stage in process: no input can stop it, every record is bundled or dead-lettered.
+
+`Ingestor._process` is driven with fake ConsumerRecords and a fake producer that acknowledges
+at once, records what it was given, and refuses messages over a size the way aiokafka does:
+at `send` above its max_request_size, or in the future (a topic's max.message.bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+from unittest import mock
+
+import orjson
+import pytest
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from monitoring.pipeline import PipelineMetrics
+from streams import ingest as ingest_module
+from streams import publish_command
+from streams.bundles import MAX_BUNDLE_VALUE_BYTES, MAX_EVENT_BYTES, decode_bundle
+from streams.config import WorkerConfig
+from streams.deadletter import INTERNAL_ERROR, TOO_LARGE, VALUE_PREFIX_BYTES, describe
+from streams.ingest import Ingestor
+from tests.builders import (
+    F1,
+    F2,
+    cancelled,
+    cda_attachment,
+    deleted,
+    deposit_failed,
+    deposited,
+    discharged,
+    establishment,
+    mss_sent,
+    produced,
+)
+from topics.names import DEADLETTER, DMP, ESTABLISHMENTS, MSS, STAYS
+from topics.validation import REASON_CODES, InvalidRecord, parse_for_topic
+
+INTERNAL = "test-events-by-finess"
+PRODUCER_MAX_REQUEST = 1_048_576  # aiokafka's default max_request_size
+TOPIC_MAX_MESSAGE = 1_048_588  # Kafka's default message.max.bytes
+CODES = {*REASON_CODES, TOO_LARGE, INTERNAL_ERROR}
+MB = 1_000_000
+
+
+@dataclass
+class Sent:
+    topic: str
+    value: bytes
+    key: bytes | None
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeProducer:
+    """Acknowledges at once; refuses like aiokafka: at send over `max_request_size`, in the
+    future over a topic's limit in `topic_limits` (max.message.bytes)."""
+
+    max_request_size: int = PRODUCER_MAX_REQUEST
+    topic_limits: Mapping[str, int] = field(default_factory=dict)
+    fail_with: BaseException | None = None  # every future fails with it (a broker outage)
+    sent: list[Sent] = field(default_factory=list)
+    refused: list[tuple[str, int]] = field(default_factory=list)
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[Any]:
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers or [])
+        if size > self.max_request_size:
+            self.refused.append((topic, size))
+            raise MessageSizeTooLargeError(f"The message is {size} bytes when serialized")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.fail_with is not None:
+            future.set_exception(self.fail_with)
+        elif size > self.topic_limits.get(topic, TOPIC_MAX_MESSAGE):
+            self.refused.append((topic, size))
+            future.set_exception(MessageSizeTooLargeError())
+        else:
+            self.sent.append(Sent(topic, value or b"", key, describe(headers or [])))
+            future.set_result(None)
+        return future
+
+    def bundles(self) -> list[tuple[str, list[Any]]]:
+        """(key, decoded events) of each bundle sent to the internal topic."""
+        out = []
+        for sent in self.sent:
+            if sent.topic == INTERNAL:
+                assert len(sent.value) <= MAX_BUNDLE_VALUE_BYTES
+                assert sent.key is not None
+                out.append((sent.key.decode(), [obj for obj, _ in decode_bundle(sent.value)]))
+        return out
+
+    def deadletters(self) -> list[Sent]:
+        return [sent for sent in self.sent if sent.topic == DEADLETTER]
+
+
+NOW_MS = int(time.time() * 1000)
+
+
+def record(
+    topic: str, value: bytes | None, offset: int, key: bytes | None = None, partition: int = 0
+) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=NOW_MS,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key) if key is not None else -1,
+        serialized_value_size=len(value) if value is not None else -1,
+        headers=[],
+    )
+
+
+def batches_of(
+    messages: Iterable[tuple[str, bytes | None]],
+) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """One partition per topic, offsets in order: the position of a message is its index."""
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+    for offset, (topic, value) in enumerate(messages):
+        batches.setdefault(TopicPartition(topic, 0), []).append(record(topic, value, offset))
+    return batches
+
+
+def run_ingest(
+    messages: Iterable[tuple[str, bytes | None]], producer: FakeProducer | None = None
+) -> tuple[FakeProducer, PipelineMetrics, CollectorRegistry]:
+    producer = producer or FakeProducer()
+    registry = CollectorRegistry()
+    pipeline = PipelineMetrics(registry)
+    ingestor = Ingestor(WorkerConfig(store="memory://"), INTERNAL, pipeline, {})
+    asyncio.run(ingestor._process(batches_of(messages), producer))
+    return producer, pipeline, registry
+
+
+def consumed(registry: CollectorRegistry, topic: str, outcome: str) -> float:
+    labels = {"topic": topic, "outcome": outcome}
+    return registry.get_sample_value("sunes_events_consumed_total", labels) or 0.0
+
+
+def padded(obj: dict[str, Any], size: int) -> bytes:
+    """`obj` as JSON of exactly `size` bytes, padded with an extra field (which the contract
+    accepts) placed last, so that a prefix of the bytes keeps the real fields."""
+    base = orjson.dumps({**obj, "padding": ""})
+    assert len(base) <= size
+    return orjson.dumps({**obj, "padding": "x" * (size - len(base))})
+
+
+# --- examples -----------------------------------------------------------------------------
+
+
+def test_valid_events_are_bundled_per_finess() -> None:
+    events = [
+        (STAYS, discharged("S1")),
+        (DMP, deposited("D1", "11490-0", stay_id="S1")),
+        (STAYS, discharged("S2", finess=F2)),
+        (MSS, mss_sent("pro", "dr@x.mssante.fr", attachments=[cda_attachment()])),
+        (DMP, deleted("D9", finess=F2)),
+    ]
+    messages = [(topic, orjson.dumps(obj)) for topic, obj in events]
+    producer, _, registry = run_ingest([(ESTABLISHMENTS, orjson.dumps(establishment())), *messages])
+
+    assert producer.deadletters() == []
+    by_finess = dict(producer.bundles())
+    assert sorted(by_finess) == [F1, F2]  # one bundle per FINESS for the whole poll
+    for finess, objs in by_finess.items():
+        wanted = [obj for _, obj in events if obj["finess"] == finess]
+        assert sorted(objs, key=orjson.dumps) == sorted(wanted, key=orjson.dumps)
+    assert consumed(registry, STAYS, "valid") == 2
+    assert consumed(registry, ESTABLISHMENTS, "valid") == 1  # counted, not bundled
+
+
+def test_an_event_of_the_largest_size_travels_alone() -> None:
+    big = padded(discharged("S-big"), MAX_EVENT_BYTES)
+    small = [orjson.dumps(discharged(f"S{i}")) for i in range(3)]
+    producer, _, registry = run_ingest([(STAYS, v) for v in (small[0], big, *small[1:])])
+
+    assert producer.deadletters() == [] and producer.refused == []
+    bundles = producer.bundles()
+    alone = [objs for _, objs in bundles if any(o["stay_id"] == "S-big" for o in objs)]
+    assert len(alone) == 1 and len(alone[0]) == 1
+    assert sum(len(objs) for _, objs in bundles) == 4
+    assert consumed(registry, STAYS, "valid") == 4
+
+
+def test_an_event_of_1_mb_minus_10_bytes_is_too_large() -> None:
+    """1 MB − 10 bytes is over MAX_EVENT_BYTES (1 MB less the bundle overhead): the worker
+    could not carry it, so it is dead-lettered as too_large, truncated, not bundled."""
+    big = padded(discharged("S-big"), MB - 10)
+    assert len(big) > MAX_EVENT_BYTES
+    others = [orjson.dumps(discharged(f"S{i}")) for i in range(2)]
+    producer, _, registry = run_ingest([(STAYS, others[0]), (STAYS, big), (STAYS, others[1])])
+
+    (letter,) = producer.deadletters()
+    assert letter.value == big[:VALUE_PREFIX_BYTES]
+    headers = letter.headers
+    assert headers["sunes-reason-code"] == TOO_LARGE
+    assert headers["sunes-value-truncated"] == "true"
+    assert headers["sunes-original-size"] == str(MB - 10)
+    assert headers["sunes-source-topic"] == STAYS
+    assert headers["sunes-source-offset"] == "1"
+    assert f"{MB - 10:,} bytes" in headers["sunes-reason"]
+    assert f"{MAX_EVENT_BYTES:,} bytes" in headers["sunes-reason"]
+    assert f"the original stays at {STAYS}/0/1" in headers["sunes-reason"]
+    assert [o["stay_id"] for _, objs in producer.bundles() for o in objs] == ["S0", "S1"]
+    assert consumed(registry, STAYS, "invalid") == 1
+
+
+def test_a_2_mb_invalid_message_is_dead_lettered_truncated() -> None:
+    value = b'{"type": "stay.discharged", "broken": "' + b"y" * (2 * MB) + b"]"
+    producer, _, _ = run_ingest([(STAYS, value)])
+    (letter,) = producer.deadletters()
+    assert letter.value == value[:VALUE_PREFIX_BYTES]
+    assert letter.headers["sunes-reason-code"] == TOO_LARGE
+    assert letter.headers["sunes-original-size"] == str(len(value))
+    assert letter.headers["sunes-value-truncated"] == "true"
+
+
+def test_an_exception_in_one_record_dead_letters_it_alone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    poison = discharged("S-poison", patient="PATIENT-SECRET")
+    real = parse_for_topic
+
+    def parse(raw: bytes | None, topic: str, key: bytes | None = None) -> Any:
+        if raw is not None and b"S-poison" in raw:
+            raise RuntimeError("a bug somewhere")
+        return real(raw, topic, key)
+
+    monkeypatch.setattr(ingest_module, "parse_for_topic", parse)
+    values = [orjson.dumps(discharged("S1")), orjson.dumps(poison), orjson.dumps(discharged("S2"))]
+    with caplog.at_level(logging.INFO):
+        producer, _, registry = run_ingest([(STAYS, v) for v in values])
+
+    (letter,) = producer.deadletters()
+    assert letter.value == values[1]  # the original bytes, replayable once the bug is fixed
+    assert letter.headers["sunes-reason-code"] == INTERNAL_ERROR
+    assert letter.headers["sunes-reason"] == "internal error: RuntimeError"  # no message: it may quote data
+    assert "PATIENT-SECRET" not in letter.headers["sunes-reason"]
+    assert [o["stay_id"] for _, objs in producer.bundles() for o in objs] == ["S1", "S2"]
+    assert consumed(registry, STAYS, "valid") == 2
+    assert consumed(registry, STAYS, "invalid") == 1
+    assert f"{STAYS}[0]@1" in caplog.text
+    assert "PATIENT-SECRET" not in caplog.text and "a bug somewhere" not in caplog.text
+
+
+def test_a_dead_letter_the_topic_refuses_whole_is_sent_truncated() -> None:
+    bad = b'{"type": "stay.discharged", "pad": "' + b"z" * 5000 + b'"}'  # invalid, 5 kB
+    for producer in (
+        FakeProducer(topic_limits={DEADLETTER: 4000}),  # the broker refuses it
+        FakeProducer(max_request_size=4000),  # the producer does
+    ):
+        run_ingest([(STAYS, bad)], producer)
+        (letter,) = producer.deadletters()
+        assert letter.value == bad[:VALUE_PREFIX_BYTES]
+        assert letter.headers["sunes-reason-code"] == "missing_field"
+        assert letter.headers["sunes-value-truncated"] == "true"
+        assert letter.headers["sunes-original-size"] == str(len(bad))
+        assert f"the original stays at {STAYS}/0/0" in letter.headers["sunes-reason"]
+
+
+def test_even_a_dead_letter_topic_that_refuses_everything_does_not_stop_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    producer = FakeProducer(topic_limits={DEADLETTER: 10})
+    good = orjson.dumps(discharged("S1"))
+    run_ingest([(STAYS, b"not json"), (STAYS, good)], producer)
+    assert producer.deadletters() == []
+    assert len(producer.refused) == 3  # whole, truncated, without value
+    assert f"cannot dead-letter {STAYS}[0]@0" in caplog.text
+    assert len(producer.bundles()) == 1
+
+
+def test_a_bundle_the_internal_topic_refuses_is_split_then_too_large() -> None:
+    """An internal topic with a lower max.message.bytes than ours: the bundle's events travel
+    alone; the one too big even alone is dead-lettered as too_large."""
+    big = padded(discharged("S-big"), 300_000)
+    values = [orjson.dumps(discharged("S1")), big, orjson.dumps(discharged("S2"))]
+    producer = FakeProducer(topic_limits={INTERNAL: 200_000})
+    _, _, registry = run_ingest([(STAYS, v) for v in values], producer)
+    (letter,) = producer.deadletters()
+    assert letter.headers["sunes-reason-code"] == TOO_LARGE
+    assert f"refused by {INTERNAL}" in letter.headers["sunes-reason"]
+    assert letter.value == big[:VALUE_PREFIX_BYTES]
+    assert sorted(o["stay_id"] for _, objs in producer.bundles() for o in objs) == ["S1", "S2"]
+    assert consumed(registry, STAYS, "valid") == 2
+    assert consumed(registry, STAYS, "invalid") == 1
+
+
+def test_kafka_failing_still_fails_the_poll_so_that_it_is_replayed() -> None:
+    producer = FakeProducer(fail_with=KafkaTimeoutError())
+    with pytest.raises(KafkaTimeoutError):
+        run_ingest([(STAYS, orjson.dumps(discharged("S1")))], producer)
+
+
+# --- sunes publish refuses what a worker could not carry -----------------------------------
+
+
+class FakePublisher:
+    sent: ClassVar[list[tuple[str, bytes, bytes | None]]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.published: Counter[str] = Counter()
+
+    async def __aenter__(self) -> FakePublisher:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+    async def send(self, topic: str, value: bytes, key: bytes | None) -> None:
+        FakePublisher.sent.append((topic, value, key))
+        self.published[topic] += 1
+
+
+@pytest.mark.parametrize("include_invalid", [False, True])
+def test_publish_refuses_a_line_over_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, include_invalid: bool
+) -> None:
+    monkeypatch.setattr(publish_command, "Publisher", FakePublisher)
+    FakePublisher.sent = []
+    fits = padded(discharged("S-fits"), MAX_EVENT_BYTES)
+    over = padded(discharged("S-over"), MB - 10)
+    small = orjson.dumps(discharged("S1"))
+    path = tmp_path / "big.ndjson"
+    path.write_bytes(b"\n".join([small, over, fits]) + b"\n")
+    out = io.StringIO()
+    result = asyncio.run(
+        publish_command.publish_file(
+            path, "127.0.0.1:9", {}, create_topics=False, include_invalid=include_invalid, out=out
+        )
+    )
+    assert result.invalid == 1 and result.too_large == 1  # exit status 1, as invalid lines
+    report = out.getvalue()
+    assert f"{path}:2: invalid ({TOO_LARGE}): the line is {MB - 10:,} bytes" in report
+    assert f"{MAX_EVENT_BYTES:,} bytes" in report
+    assert [value for _, value, _ in FakePublisher.sent] == [small, fits]  # never the big one
+
+
+# --- the property: whatever comes in, nothing raises, each record lands once ---------------
+
+TIMEZONES = [None, UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))]
+timestamps = st.builds(
+    lambda moment, tz: moment.replace(tzinfo=tz).isoformat(),
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    st.sampled_from(TIMEZONES),
+)
+strings = st.one_of(
+    st.text(max_size=20),
+    timestamps,
+    st.sampled_from([F1, F2, "2A0000001", "75000000", "750000001\n", "000000000", ""]),
+    st.sampled_from(["stay.discharged", "mss.sent", "establishment", "qualifiee", "pro"]),
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    strings,
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+BUILDERS: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+    (ESTABLISHMENTS, establishment),
+    (STAYS, lambda: discharged("S1", correspondents=[{"rpps": "R1", "mss_address": "a@b.fr"}])),
+    (STAYS, lambda: cancelled("S1", "2023-01-13T10:00:00+01:00")),
+    (DMP, lambda: produced("D1", "11490-0", stay_id="S1")),
+    (DMP, lambda: deposited("D1", "11490-0", stay_id="S1", replaces="D0")),
+    (DMP, lambda: deposit_failed("D1")),
+    (DMP, lambda: deleted("D1")),
+    (MSS, lambda: mss_sent("pro", "dr@x.mssante.fr", attachments=[cda_attachment()])),
+]
+
+
+@st.composite
+def mutated_event(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A valid event of any type with some fields (nested ones too) deleted, replaced by any
+    JSON value, or added."""
+    topic, build = draw(st.sampled_from(BUILDERS))
+    topic = draw(st.sampled_from([topic, topic, topic, topic, STAYS, ESTABLISHMENTS]))
+    obj = build()
+    stamps = [k for k, v in obj.items() if k.endswith("_at") and isinstance(v, str)]
+    redate: bool = draw(st.booleans())
+    if stamps and redate:  # a date anywhere in 0001–9999, any offset
+        obj[draw(st.sampled_from(stamps))] = draw(timestamps)
+    for _ in range(draw(st.integers(0, 3))):
+        target = obj
+        nested = [k for k, v in obj.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        descend: bool = draw(st.booleans())
+        if nested and descend:
+            target = obj[draw(st.sampled_from(nested))][0]
+        name = draw(st.sampled_from([*sorted(target), "extra"]))
+        if draw(st.integers(0, 3)) == 0:
+            target.pop(name, None)
+        else:
+            target[name] = draw(st.one_of(timestamps, json_values))
+    return topic, orjson.dumps(obj)
+
+
+messages = st.one_of(
+    st.tuples(st.sampled_from([STAYS, DMP, MSS, ESTABLISHMENTS]), st.binary(max_size=300)),
+    st.tuples(st.sampled_from([STAYS, ESTABLISHMENTS]), json_values.map(orjson.dumps)),
+    st.tuples(st.sampled_from([STAYS, ESTABLISHMENTS]), st.none()),  # no value (a tombstone)
+    mutated_event(),
+    mutated_event(),  # twice as likely: the valid path matters most
+)
+
+
+def canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(messages, st.integers(0, 9)), min_size=1, max_size=12))
+def test_no_input_raises_and_each_is_bundled_or_dead_lettered_once(
+    inputs: list[tuple[tuple[str, bytes | None], int]],
+) -> None:
+    listed = [message for message, _ in inputs]
+    # about one input in ten also hits a bug of the parser (an injected exception)
+    faulty = {value for (_, value), dice in inputs if dice == 0 and value is not None}
+    real = parse_for_topic
+
+    def parse(raw: bytes | None, topic: str, key: bytes | None = None) -> Any:
+        if raw in faulty:
+            raise ValueError("injected")
+        return real(raw, topic, key)
+
+    with mock.patch.object(ingest_module, "parse_for_topic", parse):
+        producer, _, registry = run_ingest(listed)  # never raises
+
+    letters = {}
+    for letter in producer.deadletters():
+        position = (
+            letter.headers["sunes-source-topic"],
+            int(letter.headers["sunes-source-offset"]),
+        )
+        assert position not in letters, "dead-lettered twice"
+        assert letter.headers["sunes-reason-code"] in CODES
+        assert letter.headers["sunes-reason"]
+        letters[position] = letter
+    bundled = Counter(
+        canonical(obj)
+        for finess, objs in producer.bundles()
+        for obj in objs
+        if obj["finess"] == finess or pytest.fail("an event in another FINESS's bundle")
+    )
+    expected_bundled: Counter[bytes] = Counter()
+    for offset, (topic, value) in enumerate(listed):
+        found = letters.get((topic, offset))
+        if found is not None:
+            assert found.value == (value or b"")  # small: the original bytes, whole
+            if value in faulty:
+                assert found.headers["sunes-reason-code"] == INTERNAL_ERROR
+            continue
+        assert value not in faulty
+        parsed = parse_for_topic(value, topic)  # not dead-lettered: it must be valid
+        if not isinstance(parsed, InvalidRecord) and topic != ESTABLISHMENTS:
+            expected_bundled[canonical(orjson.loads(value or b""))] += 1
+    assert bundled == expected_bundled  # every valid event once, nothing else
+    for code in {letter.headers["sunes-reason-code"] for letter in letters.values()}:
+        event(f"dead-lettered as {code}")  # shown by --hypothesis-show-statistics
+    if bundled:
+        event("some events bundled")
+    topics = {topic for topic, _ in listed}
+    total = sum(consumed(registry, t, o) for t in topics for o in ("valid", "invalid"))
+    assert total == len(listed)
