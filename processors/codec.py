@@ -109,12 +109,12 @@ def decode_recipient(raw: bytes) -> RecipientFacts:
     return RecipientFacts(rpps, {k: date.fromisoformat(d) for k, d in days.items()})
 
 
-def encode_ids(ids: set[str]) -> bytes:
+def encode_ids(ids: frozenset[str]) -> bytes:
     return _dumps(sorted(ids))
 
 
-def decode_ids(raw: bytes) -> set[str]:
-    return set(orjson.loads(raw))
+def decode_ids(raw: bytes) -> frozenset[str]:
+    return frozenset(orjson.loads(raw))
 
 
 _KEY_TAGS: dict[type, str] = {RateKey: "r", PeopleKey: "p", DischargeDay: "d"}

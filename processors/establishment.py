@@ -61,22 +61,35 @@ class Establishment:
 
     # --- what the rules read (processors.rules.Facts) ---------------------------------------
 
+    # An index entry may name an entity that no longer matches it (a write lost with a
+    # crash: see apply): each read checks the entity's own facts.
+
     def documents_of_stay(self, stay_id: str) -> Iterator[DocumentFacts]:
-        return self._documents(self.state.ids(kinds.DOCS_OF_STAY, stay_id))
+        for doc in self._documents(self.state.ids(kinds.DOCS_OF_STAY, stay_id)):
+            if doc.stay_id == stay_id:
+                yield doc
 
     def documents_of_patient(self, patient_id: str) -> Iterator[DocumentFacts]:
-        return self._documents(self.state.ids(kinds.DOCS_OF_PATIENT, patient_id))
+        for doc in self._documents(self.state.ids(kinds.DOCS_OF_PATIENT, patient_id)):
+            if doc.patient_id == patient_id:
+                yield doc
 
     def stays_of_patient(self, patient_id: str) -> Iterator[StayFacts]:
         for stay_id in self.state.ids(kinds.STAYS_OF_PATIENT, patient_id):
             stay = self.state.stay(stay_id)
-            if stay is not None:
-                yield stay
+            if stay is not None and stay.version is not None:
+                if stay.version.patient_id == patient_id:
+                    yield stay
 
     def is_replaced(self, document_id: str) -> bool:
-        return bool(self.state.ids(kinds.REPLACED_BY, document_id))
+        return any(True for _ in self._replacements(document_id))
 
-    def _documents(self, ids: set[str]) -> Iterator[DocumentFacts]:
+    def _replacements(self, document_id: str) -> Iterator[str]:
+        for doc in self._documents(self.state.ids(kinds.REPLACED_BY, document_id)):
+            if doc.deposit is not None and doc.deposit.replaces == document_id:
+                yield doc.document_id
+
+    def _documents(self, ids: frozenset[str]) -> Iterator[DocumentFacts]:
         for document_id in ids:
             doc = self.state.document(document_id)
             if doc is not None:
@@ -85,7 +98,11 @@ class Establishment:
     # --- events ------------------------------------------------------------------------------
 
     def apply(self, event: Event) -> bool:
-        """Merge one event; False when it changed nothing (a duplicate, an older version)."""
+        """Merge one event; False when it changed no fact (a duplicate, an older version).
+
+        The indexes and contributions the event touches are derived again even then: after a
+        crash, a replayed bundle may find its facts stored but not all that derives from
+        them (the changelog got part of the bundle's writes), and this puts them right."""
         if event.finess != self.finess:
             raise ValueError(f"event for FINESS {event.finess} applied to {self.finess}")
         match event:
@@ -124,33 +141,38 @@ class Establishment:
             self._rows = None
 
     def _change_stay(self, stay_id: str, merge: Callable[[StayFacts], bool]) -> bool:
-        stay = self.state.stay(stay_id) or StayFacts(stay_id)
+        known = self.state.stay(stay_id)
+        stay = known or StayFacts(stay_id)
         before = stay.version.patient_id if stay.version else None
-        if not merge(stay):
-            return False
-        self.state.put(kinds.STAY, stay_id, stay)
+        changed = merge(stay)
+        if not changed and known is None:
+            return False  # nothing stored, nothing derived
+        if changed:
+            self.state.put(kinds.STAY, stay_id, stay)
         after = stay.version.patient_id if stay.version else None
-        if before != after:
-            if before is not None:
-                self.state.discard_id(kinds.STAYS_OF_PATIENT, before, stay_id)
-            if after is not None:
-                self.state.add_id(kinds.STAYS_OF_PATIENT, after, stay_id)
+        if before is not None and before != after:
+            self.state.discard_id(kinds.STAYS_OF_PATIENT, before, stay_id)
+        if after is not None:
+            self.state.add_id(kinds.STAYS_OF_PATIENT, after, stay_id)  # idempotent
         self._refresh_stays({stay_id}, {before, after})
-        return True
+        return changed
 
     def _change_document(self, document_id: str, merge: Callable[[DocumentFacts], bool]) -> bool:
-        doc = self.state.document(document_id) or DocumentFacts(document_id)
+        known = self.state.document(document_id)
+        doc = known or DocumentFacts(document_id)
         before = _links(doc)
-        if not merge(doc):
+        changed = merge(doc)
+        if not changed and known is None:
             return False
-        self.state.put(kinds.DOCUMENT, document_id, doc)
+        if changed:
+            self.state.put(kinds.DOCUMENT, document_id, doc)
         after = _links(doc)
         if before != after:
             self._index_document(document_id, before, self.state.discard_id)
-            self._index_document(document_id, after, self.state.add_id)
+        self._index_document(document_id, after, self.state.add_id)  # idempotent
         self._refresh_reports({document_id, before[2], after[2]})
         self._refresh_stays({before[0], after[0]}, {before[1], after[1]})
-        return True
+        return changed
 
     def _apply_message(self, event: MssSent) -> bool:
         if event.channel == "citoyenne":
@@ -161,16 +183,19 @@ class Establishment:
             )
         if not qualifying_pro_message(event):
             return False
-        recipient = self.state.recipient(event.recipient) or RecipientFacts(event.recipient)
-        if not recipient.merge_message(event.message_id, event.sent_at):
+        known = self.state.recipient(event.recipient)
+        recipient = known or RecipientFacts(event.recipient)
+        changed = recipient.merge_message(event.message_id, event.sent_at)
+        if not changed and known is None:
             return False
-        self.state.put(kinds.RECIPIENT, recipient.rpps, recipient)
+        if changed:
+            self.state.put(kinds.RECIPIENT, recipient.rpps, recipient)
         self._set_contribution(
             kinds.CORRESPONDENT_UNIT,
             recipient.rpps,
             recipient_contribution(recipient, self.settings),
         )
-        return True
+        return changed
 
     # --- indexes and contributions -------------------------------------------------------------
 
@@ -226,7 +251,7 @@ class Establishment:
             doc = self.state.document(current)
             if doc is not None and doc.deposit is not None and doc.deposit.replaces:
                 pending.append(doc.deposit.replaces)
-            pending.extend(self.state.ids(kinds.REPLACED_BY, current))
+            pending.extend(self._replacements(current))
         return seen
 
     def _refresh_report(self, chain: set[str]) -> None:

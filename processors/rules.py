@@ -65,20 +65,21 @@ def _excluded(version: StayVersion, settings: Settings) -> bool:
     )
 
 
-def _has_stay_document(stay: StayFacts, version: StayVersion, type_code: str, facts: Facts) -> bool:
-    """Rule 4: ≥1 qualifying deposit of this type for the stay, within discharge + grace."""
+def _stay_document_types(stay: StayFacts, version: StayVersion, facts: Facts) -> set[str]:
+    """Rule 4: the type codes of the stay's qualifying deposits within discharge + grace."""
+    found = set()
     for doc in facts.documents_of_stay(stay.stay_id):
         deposit = doc.deposit
         if (
             deposit is not None
-            and deposit.type_code == type_code
+            and deposit.type_code not in found
             and counts_for_stay(doc, facts)
             and within_grace(
                 deposit.deposited_day, version.discharge_day, facts.settings.grace_days
             )
         ):
-            return True
-    return False
+            found.add(deposit.type_code)
+    return found
 
 
 def is_returning(stay: StayFacts, version: StayVersion, facts: Facts) -> bool:
@@ -134,10 +135,11 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
         return watermark
     flags: dict[str, tuple[bool, bool]] = {}  # indicator → (in denominator, in numerator)
     if not _excluded(version, settings):
+        deposited = _stay_document_types(stay, version, facts)
         for indicator, type_code in STAY_DOCUMENT_INDICATORS.items():
             if indicator == "DS1.3" and not version.surgical:
                 continue
-            flags[indicator] = (True, _has_stay_document(stay, version, type_code, facts))
+            flags[indicator] = (True, type_code in deposited)
         if is_returning(stay, version, facts):
             flags["DS1.4"] = (True, has_history_deposit(version, facts))
     flags["DS4.2"] = (True, _has_citizen_message(stay, version, settings))

@@ -377,6 +377,13 @@ class SunesWorker:
             return set()
         return {tp for tp in assignment if tp.topic == topic}
 
+    def _status(self) -> str:
+        if self.ingestor.broker_error is not None:
+            return "broker_unreachable"
+        if self.recovering:
+            return "recovering"
+        return "failing" if self.failing else "ok"
+
     def health(self) -> dict[str, Any]:
         assigned = sorted(self._assigned())
         committed = self._committed() if assigned else {}
@@ -384,7 +391,8 @@ class SunesWorker:
             f for f in self.establishments.by_finess if f not in self.establishments.registry
         ]
         return {
-            "status": "recovering" if self.recovering else "failing" if self.failing else "ok",
+            "status": self._status(),
+            "broker": self.ingestor.broker_error or "ok",
             # partitions of the internal topic this worker owns (its establishments), with
             # the next offset committed and the last one applied by the establishment agent
             "partitions": [tp.partition for tp in assigned],

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
@@ -159,6 +165,27 @@ def received_at(record: ConsumerRecord[Any, Any], now: float) -> datetime:
     return datetime.fromtimestamp(min(stamp, now), UTC)
 
 
+BROKER_PROBE_SECONDS = 5.0
+
+
+class _FromCommitted(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, a partition's progress is its committed offset: after a restart with
+    nothing new, the lag is 0, not the partition's whole length."""
+
+    def __init__(self, ingestor: Ingestor, consumer: AIOKafkaConsumer) -> None:
+        self.ingestor = ingestor
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self.ingestor.positions.pop((tp.topic, tp.partition), None)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        for tp in assigned:
+            committed = await self.consumer.committed(tp)
+            self.ingestor.positions[(tp.topic, tp.partition)] = committed or 0
+
+
 class Ingestor:
     def __init__(
         self,
@@ -173,13 +200,14 @@ class Ingestor:
         self.pipeline = pipeline
         self.client_overrides = dict(client_overrides)
         self.consumer: AIOKafkaConsumer | None = None
-        # (topic, partition) → next offset to process, for the lag gauge
+        # (topic, partition) → next offset to process, for the lag gauge: the committed
+        # offset at assignment, then the position after each batch
         self.positions: dict[tuple[str, int], int] = {}
+        self.broker_error: str | None = None  # why the last broker probe failed
 
     async def run(self) -> None:
         security = aiokafka_security(self.config.security)
         consumer = AIOKafkaConsumer(
-            *INGESTED_TOPICS,
             bootstrap_servers=self.config.bootstrap_servers,
             group_id=f"{self.config.app_id}-ingest",
             enable_auto_commit=False,
@@ -197,7 +225,9 @@ class Ingestor:
         )
         await producer.start()
         await consumer.start()
+        consumer.subscribe(INGESTED_TOPICS, listener=_FromCommitted(self, consumer))
         self.consumer = consumer
+        probe = asyncio.create_task(self._probe_broker(consumer))
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=INGEST_BATCH)
@@ -213,9 +243,27 @@ class Ingestor:
                     # those messages again (a replay, which the state absorbs), never a loss.
                     log.warning("ingest commit skipped after a rebalance: %s", exc)
         finally:
+            probe.cancel()
             self.consumer = None
             await consumer.stop()
             await producer.stop()
+
+    async def _probe_broker(self, consumer: AIOKafkaConsumer) -> None:
+        """Whether the brokers answer, for /health: aiokafka itself retries silently."""
+        while True:
+            try:
+                await asyncio.wait_for(consumer._client.fetch_all_metadata(), BROKER_PROBE_SECONDS)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.broker_error is None:
+                    log.error("the Kafka brokers do not answer: %s", type(exc).__name__)
+                self.broker_error = type(exc).__name__ or "no answer"
+            else:
+                if self.broker_error is not None:
+                    log.warning("the Kafka brokers answer again")
+                self.broker_error = None
+            await asyncio.sleep(BROKER_PROBE_SECONDS)
 
     async def _process(
         self,

@@ -50,12 +50,14 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     from streams import local_state
     from streams.app import SunesWorker
     from streams.kafka_clients import TopicSetupError, ensure_topics
+    from streams.log_limits import limit_kafka_client_logs
     from topics.names import ALL_TOPICS, TopicSpec
 
     _use_uvloop()
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    limit_kafka_client_logs()
     try:
         # The internal topic too: the ingest stage may write to it before Faust declares it.
         internal = TopicSpec(config.internal_topic, config.partitions, False, "bundles by FINESS")

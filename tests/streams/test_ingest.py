@@ -259,7 +259,9 @@ def test_an_exception_in_one_record_dead_letters_it_alone(
     (letter,) = producer.deadletters()
     assert letter.value == values[1]  # the original bytes, replayable once the bug is fixed
     assert letter.headers["sunes-reason-code"] == INTERNAL_ERROR
-    assert letter.headers["sunes-reason"] == "internal error: RuntimeError"  # no message: it may quote data
+    assert (
+        letter.headers["sunes-reason"] == "internal error: RuntimeError"
+    )  # no message: it may quote data
     assert "PATIENT-SECRET" not in letter.headers["sunes-reason"]
     assert [o["stay_id"] for _, objs in producer.bundles() for o in objs] == ["S1", "S2"]
     assert consumed(registry, STAYS, "valid") == 2
