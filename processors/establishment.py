@@ -77,9 +77,8 @@ class Establishment:
     def stays_of_patient(self, patient_id: str) -> Iterator[StayFacts]:
         for stay_id in self.state.ids(kinds.STAYS_OF_PATIENT, patient_id):
             stay = self.state.stay(stay_id)
-            if stay is not None and stay.version is not None:
-                if stay.version.patient_id == patient_id:
-                    yield stay
+            if stay is not None and stay.version and stay.version.patient_id == patient_id:
+                yield stay
 
     def is_replaced(self, document_id: str) -> bool:
         return any(True for _ in self._replacements(document_id))
