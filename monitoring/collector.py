@@ -62,9 +62,21 @@ class IndicatorCollector(Collector):
             "latest discharge seen.",
             labels=["finess"],
         )
+        unregistered = 0
         for est in self._establishments():
+            if est.registry is None:
+                # Counted (as `sunes report` does) but not exported per FINESS: made-up or
+                # mistyped numbers must not grow /metrics; the alert names the problem.
+                unregistered += 1
+                continue
             self._collect_establishment(est, numerator, denominator, target, info, cme, watermark)
         yield from (numerator, denominator, target, info, cme, watermark)
+        yield GaugeMetricFamily(
+            "sunes_establishments_unregistered",
+            "Establishments with events but no registry record (no window, no target): "
+            "their figures are in /indicators, not in these metrics.",
+            value=unregistered,
+        )
         if self._lag is not None:
             lag = GaugeMetricFamily(
                 "sunes_consumer_lag",

@@ -44,6 +44,8 @@ CONTRACT_METRICS: frozenset[str] = frozenset(
         "sunes_deadletter_events_total",
         "sunes_last_event_timestamp_seconds",
         "sunes_consumer_lag",
+        "sunes_establishments_unregistered",
+        "sunes_offset_holes_total",
         "sunes_processing_latency_seconds_bucket",
         "sunes_processing_latency_seconds_sum",
         "sunes_processing_latency_seconds_count",

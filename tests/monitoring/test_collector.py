@@ -252,15 +252,17 @@ def test_current_month_is_the_watermark_month_in_paris_time() -> None:
     }
 
 
-def test_an_establishment_without_registry_entry_has_months_only() -> None:
-    # Not enrolled yet: no window to count in, no target, no registry labels to export.
+def test_an_establishment_without_registry_entry_is_only_counted() -> None:
+    # Not enrolled yet, or a mistyped FINESS: no window, no target, and no series of its own
+    # (2,000 made-up numbers must not grow /metrics); the count says it is there.
     est = build(EVENTS, registry=None)
     metrics = scrape(lambda: [est])
-    assert fractions(metrics) == {k: v for k, v in EXPECTED.items() if k[2] != "funding_window"}
+    assert fractions(metrics) == {}
     for name in ("sunes_indicator_target_ratio", "sunes_establishment_info"):
         assert metrics[name].samples == [], name
     assert metrics["sunes_cme_presentation"].samples == []
-    assert metrics["sunes_establishment_watermark_timestamp_seconds"].samples != []
+    assert metrics["sunes_establishment_watermark_timestamp_seconds"].samples == []
+    assert [s.value for s in metrics["sunes_establishments_unregistered"].samples] == [1]
 
 
 def test_an_empty_worker_exports_empty_families() -> None:
@@ -291,10 +293,9 @@ def test_the_store_of_a_worker_exports_each_establishment_it_holds() -> None:
         store.apply(event)
     metrics = scrape(store.all)
     assert {k: v for k, v in fractions(metrics).items() if k[0] == F1} == EXPECTED
-    # F2 has no registry entry: its only month is its watermark's, no window.
-    assert {k: v for k, v in fractions(metrics).items() if k[0] == F2} == {
-        (F2, indicator, "current_month"): (0, 1) for indicator in ("DS1.1", "DS1.2", "DS4.2")
-    }
+    # F2 has no registry entry: counted (in /indicators), not exported per FINESS here.
+    assert {k: v for k, v in fractions(metrics).items() if k[0] == F2} == {}
+    assert [s.value for s in metrics["sunes_establishments_unregistered"].samples] == [1]
     assert by_labels(metrics["sunes_establishment_info"], "finess").keys() == {(F1,)}
 
 
