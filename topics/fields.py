@@ -1,156 +1,41 @@
-"""Field kinds of the event contract.
+"""The event contract's fields: their kinds, and how a record class is read and described.
 
-Each kind both checks a decoded JSON value (raising `FieldError` with a reason a person can
-act on) and describes itself as JSON Schema, so validation and the published schemas come
-from one definition.
-
-Reasons travel to logs and dead-letter headers, which are not patient data stores: a kind's
-`display` says whether a wrong value may be quoted. Identifying fields and free text
-(`Display.HIDDEN`, the default) are described by JSON type and size only ("a string of 14
-characters", "a number of 13 digits"); closed vocabularies quote a short code-like value
-and timestamps quote a short date-like string, since a typo there is what a person needs
-to see.
+A record class (`topics.records`) annotates each field `Annotated[python type, kind]`. A kind
+both checks a decoded JSON value (raising `FieldError` with a reason a person can act on,
+showing of a wrong value only what `topics.display` allows) and describes itself as JSON
+Schema, with the field's `description`; `parse_fields` and `object_schema` do the same for a
+whole record class from its `field_specs`. Validation and the published schemas come from
+this one definition, nested records (`ListOf`) included.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple, TypeVar, get_type_hints
 
-import orjson
+from topics.display import (
+    Display,
+    described,
+    found,
+    quoted_or_described,
+    shown,
+    typo,
+)
+from topics.errors import (
+    INVALID_FIELD,
+    INVALID_FINESS,
+    INVALID_TIMESTAMP,
+    MISSING_FIELD,
+    NOT_AN_OBJECT,
+    FieldError,
+    InvalidRecord,
+)
 
-# Reason codes: a short, low-cardinality label for metrics; the text says the rest.
-MISSING_FIELD = "missing_field"
-INVALID_FIELD = "invalid_field"
-INVALID_TIMESTAMP = "invalid_timestamp"
-INVALID_FINESS = "invalid_finess"
-
-
-class FieldError(ValueError):
-    """A field of an event is missing or has the wrong shape."""
-
-    def __init__(self, code: str, path: str, message: str, *, nested: bool = False) -> None:
-        # A nested record's reason already names its fields: keep it as it is.
-        super().__init__(message if nested else f"field '{path}': {message}")
-        self.code = code
-        self.path = path
-
-
-class Display(Enum):
-    """What a reason may show of a wrong value of a field."""
-
-    HIDDEN = "hidden"  # may identify a patient or a stay, or is free text: type and size only
-    VOCABULARY = "vocabulary"  # a closed vocabulary: a short code-like string or small integer
-    TIMESTAMP = "timestamp"  # a short string of digits and date/time separators
-
-
-# A vocabulary value worth quoting: short, word characters and a few separators, no '@',
-# and no run of more than MAX_DIGIT_RUN digits (INS, RPPS, phone numbers, dates of birth).
-MAX_SHOWN_LENGTH = 40
-MAX_DIGIT_RUN = 5
-_VOCABULARY_RE = re.compile(r"[\w.:/+ -]+")
-_LONG_DIGIT_RUN_RE = re.compile(rf"[0-9]{{{MAX_DIGIT_RUN + 1},}}")
-# A date typo worth quoting: digits, separators and punctuation, no letter but T and Z.
-_DATE_LIKE_RE = re.compile(r"[0-9TtZz:/.,;_+ -]*[0-9][0-9TtZz:/.,;_+ -]*")
-_DATE_SEPARATOR_RE = re.compile(r"[-:/]")
-
-
-def shown(value: Any) -> str:
-    """The value as the producer sent it, shortened. Only for values `displayable` allows."""
-    text = orjson.dumps(value).decode() if _jsonable(value) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        orjson.dumps(value)
-    except TypeError:
-        return False
-    return True
-
-
-def json_type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def described(value: Any) -> str:
-    """What was found by JSON type and size, never the value: 'a string of 14 characters',
-    'a number of 13 digits', 'an object with 2 keys', 'an array of 1 item'."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean true" if value else "a boolean false"
-    if isinstance(value, int):
-        return f"a number of {_count(len(str(abs(value))), 'digit')}"
-    if isinstance(value, float):
-        return "a decimal number"
-    if isinstance(value, str):
-        if not value:
-            return "an empty string"
-        blank = "" if value.strip() else "blank "
-        return f"a {blank}string of {_count(len(value), 'character')}"
-    if isinstance(value, list):
-        return f"an array of {_count(len(value), 'item')}" if value else "an empty array"
-    if isinstance(value, dict):
-        return f"an object with {_count(len(value), 'key')}" if value else "an empty object"
-    return f"a value of type {type(value).__name__}"
-
-
-def displayable(value: Any, display: Display) -> bool:
-    """Whether a reason may quote `value` found in a field shown as `display`."""
-    if display is Display.VOCABULARY:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return len(str(abs(value))) <= MAX_DIGIT_RUN
-        return (
-            isinstance(value, str)
-            and len(value) <= MAX_SHOWN_LENGTH
-            and _VOCABULARY_RE.fullmatch(value) is not None
-            and _LONG_DIGIT_RUN_RE.search(value) is None
-        )
-    if display is Display.TIMESTAMP:
-        return (
-            isinstance(value, str)
-            and len(value) <= MAX_SHOWN_LENGTH
-            and _DATE_LIKE_RE.fullmatch(value) is not None
-            and _DATE_SEPARATOR_RE.search(value) is not None
-        )
-    return False
-
-
-def found(value: Any, display: Display = Display.HIDDEN) -> str:
-    """'a string "abc"' when `display` allows quoting it, else 'a string of 3 characters'."""
-    if value is None or isinstance(value, bool) or not displayable(value, display):
-        return described(value)
-    return f"{json_type_name(value)} {shown(value)}"
-
-
-def _quoted_or_described(value: Any, display: Display) -> str:
-    """'"2023-01-12"' or '(a string of 50 characters)': to name a value inside a sentence."""
-    return shown(value) if displayable(value, display) else f"({described(value)})"
-
-
-def _typo(value: str, display: Display) -> str:
-    """'"12/01/2023"' or 'a string of 50 characters': a string found instead of a format."""
-    return shown(value) if displayable(value, display) else described(value)
+T = TypeVar("T")
 
 
 def _wrong(path: str, expected: str, value: Any, display: Display) -> FieldError:
@@ -159,10 +44,12 @@ def _wrong(path: str, expected: str, value: Any, display: Display) -> FieldError
 
 class Kind:
     """Base of field kinds. `nullable` kinds accept JSON null and an absent key; `display`
-    says what a reason may show of a wrong value."""
+    says what a reason may show of a wrong value; `description` says in one English
+    sentence what the field means (the JSON Schemas publish it)."""
 
     nullable: bool = False
     display: Display = Display.HIDDEN
+    description: str = ""
 
     def parse(self, value: Any, path: str) -> Any:
         raise NotImplementedError
@@ -235,6 +122,7 @@ def _finess_defect(value: Any) -> str:
 @dataclass(frozen=True)
 class Finess(Kind):
     nullable: bool = False
+    description: str = ""
 
     def parse(self, value: Any, path: str) -> str:
         if not is_finess(value):
@@ -266,6 +154,7 @@ _HAS_TIME_RE = re.compile(
 @dataclass(frozen=True)
 class Timestamp(Kind):
     nullable: bool = False
+    description: str = ""
     display: Display = Display.TIMESTAMP
 
     def parse(self, value: Any, path: str) -> datetime:
@@ -274,13 +163,13 @@ class Timestamp(Kind):
         if not _TIMESTAMP_RE.fullmatch(value):
             if _HAS_TIME_RE.fullmatch(value):
                 message = (
-                    f"timestamp {_quoted_or_described(value, self.display)} has no UTC offset; "
+                    f"timestamp {quoted_or_described(value, self.display)} has no UTC offset; "
                     "add one, e.g. 2023-03-01T10:00:00+01:00 or 2023-03-01T09:00:00Z"
                 )
             else:
                 message = (
                     "expected an RFC 3339 timestamp with offset "
-                    f"(e.g. 2023-03-01T10:00:00+01:00), found {_typo(value, self.display)}"
+                    f"(e.g. 2023-03-01T10:00:00+01:00), found {typo(value, self.display)}"
                 )
             raise FieldError(INVALID_TIMESTAMP, path, message)
         try:
@@ -290,7 +179,7 @@ class Timestamp(Kind):
             raise FieldError(
                 INVALID_TIMESTAMP,
                 path,
-                f"{_quoted_or_described(value, self.display)} is not a real date and time{why}",
+                f"{quoted_or_described(value, self.display)} is not a real date and time{why}",
             ) from None
 
     def schema(self) -> dict[str, Any]:
@@ -300,6 +189,7 @@ class Timestamp(Kind):
 @dataclass(frozen=True)
 class Boolean(Kind):
     nullable: bool = False
+    description: str = ""
     display: Display = Display.VOCABULARY
 
     def parse(self, value: Any, path: str) -> bool:
@@ -317,6 +207,7 @@ class Choice(Kind):
 
     values: tuple[str, ...]
     nullable: bool = False
+    description: str = ""
     display: Display = Display.VOCABULARY
 
     def parse(self, value: Any, path: str) -> str:
@@ -334,6 +225,7 @@ class IntChoice(Kind):
 
     values: tuple[int, ...]
     nullable: bool = False
+    description: str = ""
     display: Display = Display.VOCABULARY
 
     def parse(self, value: Any, path: str) -> int:
@@ -351,10 +243,9 @@ class ListOf(Kind):
 
     item: type
     nullable: bool = False
+    description: str = ""
 
     def parse(self, value: Any, path: str) -> tuple[Any, ...]:
-        from topics.validation import parse_fields  # circular: records use this kind
-
         if not isinstance(value, list):
             raise _wrong(path, "an array", value, self.display)
         return tuple(
@@ -363,6 +254,92 @@ class ListOf(Kind):
         )
 
     def schema(self) -> dict[str, Any]:
-        from topics.schema import object_schema
-
         return {"type": "array", "items": object_schema(self.item)}
+
+
+class FieldSpec(NamedTuple):
+    name: str
+    kind: Kind
+    required: bool
+    default: Any
+
+
+_SPECS: dict[type, tuple[FieldSpec, ...]] = {}
+
+
+def field_specs(cls: type) -> tuple[FieldSpec, ...]:
+    """The contract fields of a record class, from its `Annotated` hints (cached)."""
+    cached = _SPECS.get(cls)
+    if cached is not None:
+        return cached
+    hints = get_type_hints(cls, include_extras=True)
+    specs = []
+    for field in dataclasses.fields(cls):
+        kind = next(m for m in hints[field.name].__metadata__ if isinstance(m, Kind))
+        has_default = field.default is not dataclasses.MISSING
+        specs.append(FieldSpec(field.name, kind, not has_default, field.default))
+    _SPECS[cls] = tuple(specs)
+    return _SPECS[cls]
+
+
+def parse_fields(cls: type[T], obj: Any, path: str = "") -> T:
+    """Build `cls` from a decoded JSON object, or raise `InvalidRecord` listing every defect."""
+    if not isinstance(obj, dict):
+        where = f"field '{path}': " if path else ""
+        raise InvalidRecord(NOT_AN_OBJECT, f"{where}expected a JSON object, found {found(obj)}")
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for spec in field_specs(cls):
+        field_path = f"{path}.{spec.name}" if path else spec.name
+        value = obj.get(spec.name)
+        if value is None:
+            if spec.name not in obj:
+                if spec.required:
+                    errors.append(FieldError(MISSING_FIELD, field_path, "is required but missing"))
+                else:
+                    values[spec.name] = spec.default
+                continue
+            if spec.kind.nullable:
+                values[spec.name] = None
+                continue
+        try:
+            values[spec.name] = spec.kind.parse(value, field_path)
+        except FieldError as exc:
+            errors.append(exc)
+        except InvalidRecord as exc:  # a nested object's own defects
+            errors.append(FieldError(exc.code, field_path, exc.reason, nested=True))
+    if errors:
+        raise InvalidRecord(errors[0].code, "; ".join(str(e) for e in errors))
+    return cls(**values)
+
+
+def record_description(cls: type) -> str:
+    """What a record class stands for, from its docstring as one line ('' without one:
+    `dataclass` writes the signature into a class that has none)."""
+    doc = cls.__doc__
+    if not doc or doc.startswith(f"{cls.__name__}("):
+        return ""
+    return " ".join(inspect.cleandoc(doc).split())
+
+
+def object_schema(cls: type, type_name: str | None = None) -> dict[str, Any]:
+    """The JSON Schema of one record class: each field's kind, its description, and which
+    fields are required; `type_name` pins the `type` field of a record type."""
+    properties: dict[str, Any] = {}
+    for spec in field_specs(cls):
+        if spec.name == "type" and type_name is not None:
+            schema: dict[str, Any] = {"const": type_name}
+        elif spec.kind.nullable:
+            schema = {"anyOf": [spec.kind.schema(), {"type": "null"}]}
+        else:
+            schema = spec.kind.schema()
+        if spec.kind.description:
+            schema = {"description": spec.kind.description, **schema}
+        properties[spec.name] = schema
+    if type_name is not None and "type" not in properties:
+        properties["type"] = {"const": type_name}
+    required = [spec.name for spec in field_specs(cls) if spec.required]
+    # Unknown fields are allowed: producers may send more than v1 needs.
+    description = record_description(cls)
+    result: dict[str, Any] = {"description": description} if description else {}
+    return {**result, "type": "object", "required": required, "properties": properties}

@@ -1,5 +1,8 @@
 """JSON Schemas of the input topics, written from the same records that validation uses.
 
+Each record type's schema is `topics.fields.object_schema` (its fields' kinds and
+descriptions); this module gathers them per topic into the published documents.
+
 `python -m topics.schema` rewrites `topics/schemas/*.json`; a test checks the shipped files
 are current. Integration engines can validate with them before publishing.
 """
@@ -12,27 +15,12 @@ from typing import Any
 
 import orjson
 
+from topics.fields import object_schema
 from topics.names import TOPIC_OF_TYPE
 from topics.records import RECORD_TYPES
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-
-
-def object_schema(cls: type, type_name: str | None = None) -> dict[str, Any]:
-    from topics.validation import field_specs
-
-    properties: dict[str, Any] = {}
-    for spec in field_specs(cls):
-        schema = spec.kind.schema()
-        if spec.kind.nullable:
-            schema = {"anyOf": [schema, {"type": "null"}]}
-        properties[spec.name] = schema
-    if type_name is not None:
-        properties["type"] = {"const": type_name}
-    required = [spec.name for spec in field_specs(cls) if spec.required]
-    # Unknown fields are allowed: producers may send more than v1 needs.
-    return {"type": "object", "required": required, "properties": properties}
 
 
 def topic_schema(topic: str) -> dict[str, Any]:
@@ -46,7 +34,9 @@ def topic_schema(topic: str) -> dict[str, Any]:
     if len(variants) == 1:
         schema.update(variants[0])
     else:
-        schema["oneOf"] = variants
+        schema["oneOf"] = [
+            {"title": name, **variant} for name, variant in zip(types, variants, strict=True)
+        ]
     return schema
 
 

@@ -3,7 +3,7 @@
 Every defect is reported: `InvalidRecord.reason` lists each bad field with what was expected
 and what was found; `InvalidRecord.code` is the first defect's short code (a metrics label).
 Reasons go to logs and dead-letter headers: they describe a wrong value by JSON type and size
-and quote it only where `topics.fields.displayable` allows (codes, date typos), and never
+and quote it only where `topics.display.displayable` allows (codes, date typos), and never
 quote the bytes of a message that is not JSON.
 
 `parse_for_topic` also checks that a record came on its topic (registry records on the
@@ -13,26 +13,33 @@ the compacted topic) into a `RegistryTombstone`, the deletion of the FINESS of i
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from typing import Any, NamedTuple, TypeVar, get_type_hints
+from typing import Any
 
 import orjson
 
-from topics.fields import (
+from topics.display import Display, described, found, quoted_or_described
+from topics.errors import (
+    CONTRACT_CODES,
+    FUTURE_TIMESTAMP,
+    INCONSISTENT_DATES,
+    INGEST_CODES,
+    INTERNAL_ERROR,
+    INVALID_FIELD,
     INVALID_FINESS,
+    INVALID_JSON,
+    INVALID_TIMESTAMP,
     MISSING_FIELD,
-    Display,
-    FieldError,
-    Kind,
-    ListOf,
-    Timestamp,
-    described,
-    displayable,
-    found,
-    is_finess,
-    shown,
+    NOT_AN_OBJECT,
+    REASON_CODES,
+    RETENTION_CODES,
+    TOO_LARGE,
+    TOO_LATE,
+    UNKNOWN_TYPE,
+    WRONG_TOPIC,
+    InvalidRecord,
 )
+from topics.fields import ListOf, Timestamp, field_specs, is_finess, parse_fields
 from topics.names import ESTABLISHMENTS, TOPIC_OF_TYPE
 from topics.records import (
     RECORD_TYPES,
@@ -42,96 +49,38 @@ from topics.records import (
     StayDischarged,
 )
 
-INVALID_JSON = "invalid_json"
-NOT_AN_OBJECT = "not_an_object"
-UNKNOWN_TYPE = "unknown_type"
-INCONSISTENT_DATES = "inconsistent_dates"
-# Refused by the retention rules (processors.retention), against the time it was received.
-TOO_LATE = "too_late"
-FUTURE_TIMESTAMP = "future_timestamp"
-# A registry record on an event topic, or an event on the registry topic.
-WRONG_TOPIC = "wrong_topic"
-
-REASON_CODES = (
-    INVALID_JSON,
-    NOT_AN_OBJECT,
-    UNKNOWN_TYPE,
-    MISSING_FIELD,
-    "invalid_field",
-    "invalid_timestamp",
-    "invalid_finess",
-    INCONSISTENT_DATES,
-    TOO_LATE,
-    FUTURE_TIMESTAMP,
-    WRONG_TOPIC,
-)
-
-T = TypeVar("T")
-
-
-class InvalidRecord(ValueError):
-    """The message breaks the contract; `reason` says how, for a person to fix it."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-class FieldSpec(NamedTuple):
-    name: str
-    kind: Kind
-    required: bool
-    default: Any
-
-
-_SPECS: dict[type, tuple[FieldSpec, ...]] = {}
-
-
-def field_specs(cls: type) -> tuple[FieldSpec, ...]:
-    """The contract fields of a record class, from its `Annotated` hints (cached)."""
-    cached = _SPECS.get(cls)
-    if cached is not None:
-        return cached
-    hints = get_type_hints(cls, include_extras=True)
-    specs = []
-    for field in dataclasses.fields(cls):
-        kind = next(m for m in hints[field.name].__metadata__ if isinstance(m, Kind))
-        has_default = field.default is not dataclasses.MISSING
-        specs.append(FieldSpec(field.name, kind, not has_default, field.default))
-    _SPECS[cls] = tuple(specs)
-    return _SPECS[cls]
-
-
-def parse_fields(cls: type[T], obj: Any, path: str = "") -> T:
-    """Build `cls` from a decoded JSON object, or raise `InvalidRecord` listing every defect."""
-    if not isinstance(obj, dict):
-        where = f"field '{path}': " if path else ""
-        raise InvalidRecord(NOT_AN_OBJECT, f"{where}expected a JSON object, found {found(obj)}")
-    values: dict[str, Any] = {}
-    errors: list[FieldError] = []
-    for spec in field_specs(cls):
-        field_path = f"{path}.{spec.name}" if path else spec.name
-        value = obj.get(spec.name)
-        if value is None:
-            if spec.name not in obj:
-                if spec.required:
-                    errors.append(FieldError(MISSING_FIELD, field_path, "is required but missing"))
-                else:
-                    values[spec.name] = spec.default
-                continue
-            if spec.kind.nullable:
-                values[spec.name] = None
-                continue
-        try:
-            values[spec.name] = spec.kind.parse(value, field_path)
-        except FieldError as exc:
-            errors.append(exc)
-        except InvalidRecord as exc:  # a nested object's own defects
-            errors.append(FieldError(exc.code, field_path, exc.reason, nested=True))
-    if errors:
-        raise InvalidRecord(errors[0].code, "; ".join(str(e) for e in errors))
-    return cls(**values)
+# Other packages import these from here: the reason codes and the error (topics.errors),
+# the fields of a record class (topics.fields), and this module's own functions.
+__all__ = [
+    "CONTRACT_CODES",
+    "FUTURE_TIMESTAMP",
+    "INCONSISTENT_DATES",
+    "INGEST_CODES",
+    "INTERNAL_ERROR",
+    "INVALID_FIELD",
+    "INVALID_FINESS",
+    "INVALID_JSON",
+    "INVALID_TIMESTAMP",
+    "MISSING_FIELD",
+    "NOT_AN_OBJECT",
+    "REASON_CODES",
+    "RETENTION_CODES",
+    "TOO_LARGE",
+    "TOO_LATE",
+    "UNKNOWN_TYPE",
+    "WRONG_TOPIC",
+    "InvalidRecord",
+    "decode_json",
+    "field_specs",
+    "is_registry_tombstone",
+    "json_error_reason",
+    "parse_fields",
+    "parse_for_topic",
+    "parse_record",
+    "record_from_object",
+    "registry_tombstone",
+    "trusted_record",
+]
 
 
 def trusted_record(obj: dict[str, Any]) -> Record:
@@ -206,11 +155,7 @@ def record_from_object(obj: Any) -> Record:
         raise InvalidRecord(MISSING_FIELD, "field 'type': is required but missing")
     cls = RECORD_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
-        unknown = (
-            shown(type_name)
-            if displayable(type_name, Display.VOCABULARY)
-            else f"({described(type_name)})"
-        )
+        unknown = quoted_or_described(type_name, Display.VOCABULARY)
         raise InvalidRecord(
             UNKNOWN_TYPE,
             f"field 'type': unknown record type {unknown}; expected one of "

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from topics.fields import FINESS_PATTERN, FieldError, Finess, is_finess
+from topics.errors import INVALID_FINESS, FieldError
+from topics.fields import FINESS_PATTERN, Finess, is_finess
 
 VALID = [
     "750000013",
@@ -57,7 +58,7 @@ def test_anything_else_is_refused(value: Any) -> None:
     assert not is_finess(value)
     with pytest.raises(FieldError) as caught:
         Finess().parse(value, "finess")
-    assert caught.value.code == "invalid_finess"
+    assert caught.value.code == INVALID_FINESS
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,11 @@ from tests.builders import (
     mss_sent,
     produced,
 )
-from topics.fields import Display, ListOf
+from topics.display import Display
+from topics.errors import InvalidRecord
+from topics.fields import ListOf, field_specs
 from topics.records import RECORD_TYPES, Attachment, Correspondent
-from topics.validation import InvalidRecord, field_specs, parse_record
+from topics.validation import json_error_reason, parse_record
 
 INS = "185077512345678"
 ADDRESS = "jean.dupont@patient.mssante.fr"
@@ -290,8 +292,6 @@ def test_identifying_fields_are_hidden_and_only_the_allow_list_is_shown() -> Non
      "expected value near 'jean.dupont@patient.mssante.fr'"],
 )  # fmt: skip
 def test_a_decoder_message_quoting_the_input_is_replaced(message: str) -> None:
-    from topics.validation import json_error_reason
-
     doc = f'{{"patient": {INS}}}'
     reason = json_error_reason(orjson.JSONDecodeError(message, doc, 12))
     assert reason == "not valid JSON (UTF-8): malformed JSON at line 1 column 13 (char 12)"
@@ -306,7 +306,5 @@ def test_a_fixed_decoder_message_is_kept_with_its_position() -> None:
 
 
 def test_a_decoder_message_naming_a_word_of_the_input_is_replaced() -> None:
-    from topics.validation import json_error_reason
-
     exc = orjson.JSONDecodeError("unexpected character DUPONT", '{"nom": DUPONT}', 8)
     assert "DUPONT" not in json_error_reason(exc)

@@ -19,8 +19,12 @@ from tests.builders import (
     mss_sent,
     produced,
 )
+from topics.errors import InvalidRecord
+from topics.fields import ListOf, field_specs
 from topics.names import TOPIC_OF_TYPE
+from topics.records import RECORD_TYPES
 from topics.schema import SCHEMA_DIR, rendered_schemas
+from topics.validation import record_from_object
 
 VALID = [
     discharged("S1", correspondents=[{"rpps": "1", "mss_address": None}]),
@@ -87,8 +91,6 @@ FINESS_CASES = [
 @pytest.mark.parametrize(("finess", "valid"), FINESS_CASES, ids=repr)
 @pytest.mark.parametrize("field", ["finess", "finess_ej"])
 def test_schema_and_validator_agree_on_finess_numbers(finess: str, valid: bool, field: str) -> None:
-    from topics.validation import InvalidRecord, record_from_object
-
     obj = {**establishment(), field: finess}
     schema_ok = _validator(TOPIC_OF_TYPE["establishment"]).is_valid(obj)
     try:
@@ -99,3 +101,54 @@ def test_schema_and_validator_agree_on_finess_numbers(finess: str, valid: bool, 
     assert schema_ok == validator_ok == valid
     event = {**discharged("S1"), "finess": finess}
     assert _validator(TOPIC_OF_TYPE["stay.discharged"]).is_valid(event) == valid
+
+
+def _record_schemas() -> list[tuple[str, dict[str, Any]]]:
+    """(record type, its object schema) from every shipped file."""
+    found = []
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        document = orjson.loads(path.read_bytes())
+        for variant in document.get("oneOf", [document]):
+            found.append((variant["properties"]["type"]["const"], variant))
+    return found
+
+
+def _described_objects(where: str, schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(path, object schema) of a record and of the objects nested in its arrays."""
+    objects = [(where, schema)]
+    for name, prop in schema["properties"].items():
+        if prop.get("type") == "array":
+            objects += _described_objects(f"{where}.{name}[]", prop["items"])
+    return objects
+
+
+def _is_a_sentence(text: Any) -> bool:
+    return isinstance(text, str) and text.strip() == text and len(text) > 10 and text[-1] == "."
+
+
+def test_every_record_type_and_every_field_has_a_description() -> None:
+    records = _record_schemas()
+    assert sorted(name for name, _ in records) == sorted(RECORD_TYPES)
+    missing = []
+    for type_name, variant in records:
+        for where, schema in _described_objects(type_name, variant):
+            if not _is_a_sentence(schema.get("description")):
+                missing.append(where)
+            for name, prop in schema["properties"].items():
+                if not _is_a_sentence(prop.get("description")):
+                    missing.append(f"{where}.{name}")
+    assert not missing, f"no description (one sentence ending in a period): {missing}"
+
+
+def test_descriptions_come_from_the_records() -> None:
+    stays = orjson.loads((SCHEMA_DIR / "sunes.stays.v1.schema.json").read_bytes())
+    discharged_schema = stays["oneOf"][0]
+    assert discharged_schema["title"] == "stay.discharged"
+    assert discharged_schema["properties"]["patient_id"]["description"] == (
+        "Pseudonymous patient identifier (IPP) at this FINESS, never the INS."
+    )
+    for cls in RECORD_TYPES.values():
+        for spec in field_specs(cls):
+            assert spec.kind.description, f"{cls.__name__}.{spec.name}"
+            if isinstance(spec.kind, ListOf):
+                assert all(item.kind.description for item in field_specs(spec.kind.item))

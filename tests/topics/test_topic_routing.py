@@ -19,13 +19,11 @@ from tests.builders import (
     mss_sent,
     produced,
 )
+from topics.errors import REASON_CODES, WRONG_TOPIC, InvalidRecord
 from topics.names import DMP, ESTABLISHMENTS, INPUT_TOPICS, MSS, STAYS, TOPIC_OF_TYPE
 from topics.records import RECORD_TYPES, EstablishmentRecord, RegistryTombstone, StayDischarged
 from topics.schema import rendered_schemas
 from topics.validation import (
-    REASON_CODES,
-    WRONG_TOPIC,
-    InvalidRecord,
     is_registry_tombstone,
     parse_for_topic,
     registry_tombstone,
@@ -148,4 +146,4 @@ def test_whitespace_is_no_tombstone() -> None:
 def test_tombstones_leave_the_json_schemas_alone() -> None:
     assert RegistryTombstone.__name__ not in {cls.__name__ for cls in RECORD_TYPES.values()}
     registry = orjson.loads(rendered_schemas()["sunes.establishments.v1.schema.json"])
-    assert registry["properties"]["type"] == {"const": "establishment"}
+    assert registry["properties"]["type"]["const"] == "establishment"

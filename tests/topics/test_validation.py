@@ -10,7 +10,7 @@ import pytest
 
 from tests.builders import deposited, discharged, establishment, mss_sent
 from topics.records import DocumentDeposited, EstablishmentRecord, MssSent, StayDischarged
-from topics.validation import InvalidRecord, parse_record
+from topics.validation import InvalidRecord, parse_record, record_from_object, trusted_record
 
 
 def reason_of(raw: bytes) -> tuple[str, str]:
@@ -167,6 +167,4 @@ def test_timestamps_keep_their_offset() -> None:
     ids=lambda o: o["type"],
 )  # fmt: skip
 def test_trusted_rebuild_equals_validation(obj: dict[str, Any]) -> None:
-    from topics.validation import record_from_object, trusted_record
-
     assert trusted_record(obj) == record_from_object(obj)
