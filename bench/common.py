@@ -25,7 +25,7 @@ from topics import names
 
 Message = tuple[str, bytes, bytes]  # (topic, key, value)
 
-# What the worker's ingest agent reads (streams.app.INGESTED_TOPICS, without importing Faust).
+# What the worker's ingest agent reads (streams.worker.app.INGESTED_TOPICS, without importing Faust).
 INPUT_TOPICS = (names.STAYS, names.DMP, names.MSS, names.ESTABLISHMENTS)
 
 

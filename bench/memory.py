@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from bench.common import Http, dir_bytes, rss_bytes
-from tests.streams.worker_process import WorkerProcess
+from streams.testing import WorkerProcess
 
 # The worker's default store: the facts table on RocksDB, one DB per partition under
 # --data-dir. Every bench worker gets its own data dir (a fresh app id must not find another

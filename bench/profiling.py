@@ -164,7 +164,7 @@ OWNERS: tuple[tuple[str, str], ...] = (
     ("Indicators.get (", "GET /indicators"),
     ("Health.get (", "GET /health"),
     ("SunesWorker._ingest (", "ingest agent"),
-    ("(streams/ingest.py", "ingest stage (streams/ingest.py)"),
+    ("(streams/worker/ingest.py", "ingest stage (streams/worker/ingest.py)"),
     ("SunesWorker._establishments (", "establishments agent"),
     ("SunesWorker._rebuild_from_table (", "recovery (aggregates from the table)"),
     ("SunesWorker._read_registry (", "registry reader"),
@@ -180,7 +180,7 @@ OWNERS: tuple[tuple[str, str], ...] = (
 # What it does there: the first of these frames from the top of the stack.
 LEAVES: tuple[tuple[str, str], ...] = (
     ("(faust/stores/", "faust RocksDB store (rocksdict)"),
-    ("(streams/table_store.py", "domain: table store (Faust table)"),
+    ("(streams/worker/table_store.py", "domain: table store (Faust table)"),
     ("(processors/codec.py", "domain: state codec"),
     ("(processors/", "domain: processors (facts, rules, aggregates, cache)"),
     ("parse_record (", "domain: validation"),

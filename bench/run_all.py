@@ -51,7 +51,7 @@ from bench.profiling import (
 from bench.throughput import WorkerThroughput, follow_worker, raw_consume
 from processors.settings import Settings
 from streams.brokers import BOOTSTRAP_ENV, make_broker
-from tests.streams.worker_process import WorkerProcess
+from streams.testing import WorkerProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_RATE, GOAL_RATE, GOAL_RATIO = 10_000, 20_000, 0.3

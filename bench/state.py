@@ -37,7 +37,7 @@ from processors.settings import Settings
 from processors.state import STAY, UNIT_KINDS
 from simulator.config import SimulationConfig
 from simulator.generator import generate
-from streams.table_store import ROCKSDB_OPTIONS
+from streams.worker.table_store import ROCKSDB_OPTIONS
 from topics import names
 from topics.records import EstablishmentRecord, Event
 from topics.validation import parse_record
@@ -52,7 +52,7 @@ def _option(name: str) -> int:
 
 class RocksStore:
     """A processors.store.KeyValueStore over one rocksdict.Rdict (raw bytes), opened with the
-    worker's RocksDB options (streams.table_store.ROCKSDB_OPTIONS, as Faust applies them)."""
+    worker's RocksDB options (streams.worker.table_store.ROCKSDB_OPTIONS, as Faust applies them)."""
 
     def __init__(self, path: Path) -> None:
         options = Options(raw_mode=True)

@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from streams.config import Security
+from streams.worker.config import Security
 from topics.names import ALL_TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ WRONG_TOPIC = "wrong_topic"
 TOO_LATE = "too_late"
 FUTURE_TIMESTAMP = "future_timestamp"
 # Refused by the ingest stage itself.
-TOO_LARGE = "too_large"  # bigger than the worker can carry (streams.bundles.MAX_EVENT_BYTES)
+TOO_LARGE = "too_large"  # bigger than the worker can carry (streams.worker.bundles.MAX_EVENT_BYTES)
 INTERNAL_ERROR = "internal_error"  # an unexpected exception while processing this record
 
 # What contract validation (topics.validation) may answer.

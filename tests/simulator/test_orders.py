@@ -16,7 +16,7 @@ from simulator.orders import (
     FeedOrder,
     in_order,
 )
-from streams import simulate_command
+from streams.cli import simulate as simulate_command
 from topics.names import ESTABLISHMENTS
 
 CONFIG = SimulationConfig(establishments=3, stays_per_day=6, days=20, seed=3)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 
-from streams.deadletter import describe
+from streams.worker.deadletter import describe
 from topics.names import DEADLETTER
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from processors.settings import Settings
-from streams.options import add_rule_options, settings_from_args
+from streams.cli.options import add_rule_options, settings_from_args
 
-# Faust store URLs: RocksDB through rocksdict (streams.table_store sets the driver), or memory.
+# Faust store URLs: RocksDB through rocksdict (streams.worker.table_store sets the driver), or memory.
 STORES = ("rocksdb://", "memory://")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 

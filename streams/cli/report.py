@@ -9,7 +9,7 @@ from pathlib import Path
 from processors.collection import Establishments
 from processors.formatting import to_csv, to_json, to_table
 from processors.report import InvalidLine, read_ndjson
-from streams.options import add_rule_options, settings_from_args
+from streams.cli.options import add_rule_options, settings_from_args
 
 EXIT_INVALID_LINES = 1
 

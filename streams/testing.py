@@ -1,4 +1,4 @@
-"""A real `sunes worker` process for integration tests: start, query, kill, restart."""
+"""A real `sunes worker` process for tests and benchmarks: start, query, kill, restart."""
 
 from __future__ import annotations
 

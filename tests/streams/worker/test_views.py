@@ -6,8 +6,8 @@ MSSanté addresses), the partition assignment and sensor counters, unauthenticat
 
 from __future__ import annotations
 
-from streams.app import SunesWorker
-from streams.config import WorkerConfig
+from streams.worker.app import SunesWorker
+from streams.worker.config import WorkerConfig
 
 
 async def test_the_worker_serves_only_its_own_views() -> None:

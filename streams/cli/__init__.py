@@ -1,4 +1,11 @@
-"""The `sunes` command. Each subcommand lives in its own module; heavy imports stay lazy."""
+"""The `sunes` command: one module per subcommand in this package; heavy imports stay lazy.
+
+report    the batch reference calculator (processors/)
+simulate  synthetic hospital traffic, to a file or to Kafka
+publish   validate a file and publish it
+worker    a stream worker (streams/worker/)
+demo      broker, worker and simulator on one machine
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from streams import (
-    demo_command,
-    publish_command,
-    report_command,
-    simulate_command,
-    worker_command,
-)
+from streams.cli import demo, publish, report, simulate, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,11 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="sunes-stream: live SUN-ES (Ségur) indicators from hospital events.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    report_command.add_parser(subparsers)
-    simulate_command.add_parser(subparsers)
-    publish_command.add_parser(subparsers)
-    worker_command.add_parser(subparsers)
-    demo_command.add_parser(subparsers)
+    for command in (report, simulate, publish, worker, demo):
+        command.add_parser(subparsers)
     return parser
 
 

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from streams.config import ConfigError, WorkerConfig, add_worker_options, config_from_args
+from streams.worker.config import ConfigError, WorkerConfig, add_worker_options, config_from_args
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,10 +47,10 @@ def _use_uvloop() -> None:
 def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     import faust  # heavy: only when a worker really starts
 
-    from streams import local_state
-    from streams.app import SunesWorker
     from streams.kafka_clients import TopicSetupError, ensure_topics
-    from streams.log_limits import limit_kafka_client_logs
+    from streams.worker import local_state
+    from streams.worker.app import SunesWorker
+    from streams.worker.log_limits import limit_kafka_client_logs
     from topics.names import ALL_TOPICS, TopicSpec
 
     _use_uvloop()

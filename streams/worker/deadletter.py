@@ -13,11 +13,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from topics.validation import InvalidRecord
-
-# Reason codes of the ingest stage itself, beside those of topics.validation.REASON_CODES.
-TOO_LARGE = "too_large"  # bigger than the worker can carry (streams.bundles.MAX_EVENT_BYTES)
-INTERNAL_ERROR = "internal_error"  # an unexpected exception while processing this record
+from topics.errors import INTERNAL_ERROR, TOO_LARGE, InvalidRecord
 
 MAX_REASON_BYTES = 4000
 VALUE_PREFIX_BYTES = 1024  # of a truncated dead letter's value (and key)

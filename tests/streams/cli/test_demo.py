@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from streams.brokers._common import free_port
-from streams.demo_command import render
+from streams.cli.demo import render
 
 pytestmark = pytest.mark.kafka
 

@@ -18,8 +18,8 @@ import pytest
 from processors.report import compute_report
 from simulator.config import SimulationConfig
 from simulator.generator import generate
+from streams.testing import WorkerProcess, publish, rows_of
 from tests.builders import discharged
-from tests.streams.worker_process import WorkerProcess, publish, rows_of
 from topics.names import STAYS
 from topics.validation import InvalidRecord, parse_record
 

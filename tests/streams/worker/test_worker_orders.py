@@ -22,8 +22,8 @@ import pytest
 from simulator.config import SimulationConfig
 from simulator.generator import generate
 from simulator.orders import ORDERS, FeedOrder, in_order
-from tests.streams.test_worker_kafka import Message, reference, unique_finess_map
-from tests.streams.worker_process import WorkerProcess, publish, rows_of
+from streams.testing import WorkerProcess, publish, rows_of
+from tests.streams.worker.test_worker_kafka import Message, reference, unique_finess_map
 
 pytestmark = pytest.mark.kafka
 

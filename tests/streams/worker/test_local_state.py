@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams import local_state
+from streams.worker import local_state
 
 
 def tables_in(tmp_path: Path) -> Path:

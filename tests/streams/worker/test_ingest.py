@@ -29,12 +29,12 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from monitoring.pipeline import PipelineMetrics
-from streams import ingest as ingest_module
-from streams import publish_command
-from streams.bundles import MAX_BUNDLE_VALUE_BYTES, MAX_EVENT_BYTES, decode_bundle
-from streams.config import WorkerConfig
-from streams.deadletter import INTERNAL_ERROR, TOO_LARGE, VALUE_PREFIX_BYTES, describe
-from streams.ingest import Ingestor
+from streams.cli import publish as publish_command
+from streams.worker import ingest as ingest_module
+from streams.worker.bundles import MAX_BUNDLE_VALUE_BYTES, MAX_EVENT_BYTES, decode_bundle
+from streams.worker.config import WorkerConfig
+from streams.worker.deadletter import VALUE_PREFIX_BYTES, describe
+from streams.worker.ingest import Ingestor
 from tests.builders import (
     F1,
     F2,
@@ -48,6 +48,7 @@ from tests.builders import (
     mss_sent,
     produced,
 )
+from topics.errors import INTERNAL_ERROR, TOO_LARGE
 from topics.names import DEADLETTER, DMP, ESTABLISHMENTS, MSS, STAYS
 from topics.validation import REASON_CODES, InvalidRecord, parse_for_topic
 

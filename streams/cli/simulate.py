@@ -14,14 +14,14 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from streams.kafka_clients import TopicSetupError, ensure_topics
-from streams.producer import (
+from streams.cli.producer import (
     Publisher,
     PublishError,
     add_kafka_options,
     bootstrap_from,
     overrides_from,
 )
+from streams.kafka_clients import TopicSetupError, ensure_topics
 from topics.names import INPUT_TOPICS
 from topics.records import WINDOWS
 

@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.brokers.apache_kafka import ApacheKafkaBroker
-from tests.streams.test_worker_kafka import dataset, reference, wait_for_rows
-from tests.streams.worker_process import WorkerProcess, publish
+from streams.testing import WorkerProcess, publish
+from tests.streams.worker.test_worker_kafka import dataset, reference, wait_for_rows
 
 pytestmark = pytest.mark.kafka
 

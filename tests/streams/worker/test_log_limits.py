@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from streams.log_limits import RepeatLimit
+from streams.worker.log_limits import RepeatLimit
 
 
 def test_repeated_warnings_are_held_back_and_counted(caplog: pytest.LogCaptureFixture) -> None:

@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.brokers import Broker, start_broker
 from streams.cli import main
-from streams.producer import BROKER_KIND_ENV
-from streams.publish_command import Progress
+from streams.cli.producer import BROKER_KIND_ENV
+from streams.cli.publish import Progress
 from topics.names import ESTABLISHMENTS, INPUT_TOPICS, TOPIC_OF_TYPE
 from topics.validation import InvalidRecord, parse_record
 

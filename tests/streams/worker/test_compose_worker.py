@@ -3,7 +3,7 @@
 No Docker engine runs here: the test starts `sunes worker` with the compose file's worker
 environment, only the addresses and the data dir's root changed, and checks that the state
 is on disk, that a worker killed with SIGKILL and restarted serves the batch figures again
-(its tables rebuilt from the changelog: streams/local_state.py), and that one stopped cleanly
+(its tables rebuilt from the changelog: streams/worker/local_state.py), and that one stopped cleanly
 restarts on its disk.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from streams.brokers._common import free_port
+from streams.testing import WorkerProcess, publish, rows_of
 from tests.monitoring.conftest import REPO_ROOT, load_yaml
-from tests.streams.test_worker_kafka import dataset, reference, wait_for_rows
-from tests.streams.worker_process import WorkerProcess, publish, rows_of
+from tests.streams.worker.test_worker_kafka import dataset, reference, wait_for_rows
 
 pytestmark = pytest.mark.kafka
 

@@ -1,4 +1,4 @@
-"""streams.faust_patch: the end of a table recovery must not skip stream records.
+"""streams.worker.faust_patch: the end of a table recovery must not skip stream records.
 
 The scenario runs Faust's real ``Consumer.getmany`` -> ``_wait_next_records`` ->
 ``AIOKafkaConsumerThread.getmany`` -> ``_fetch_records`` over a real, unstarted
@@ -39,7 +39,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
-from streams import faust_patch
+from streams.worker import faust_patch
 
 # Faust's TP for the Faust calls; aiokafka gets its own TopicPartition (equal tuples).
 S = TP("sunes-events-by-finess", 0)  # stream partition

@@ -11,10 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from streams.bundles import MAX_EVENT_BYTES
-from streams.deadletter import TOO_LARGE
-from streams.kafka_clients import TopicSetupError, ensure_topics
-from streams.producer import (
+from streams.cli.producer import (
     Publisher,
     PublishError,
     add_kafka_options,
@@ -22,6 +19,9 @@ from streams.producer import (
     overrides_from,
     route,
 )
+from streams.kafka_clients import TopicSetupError, ensure_topics
+from streams.worker.bundles import MAX_EVENT_BYTES
+from topics.errors import TOO_LARGE
 from topics.names import INPUT_TOPICS, STAYS
 from topics.validation import InvalidRecord, parse_record
 
@@ -175,7 +175,7 @@ def _too_large(size: int) -> InvalidRecord:
     return InvalidRecord(
         TOO_LARGE,
         f"the line is {size:,} bytes, more than the {MAX_EVENT_BYTES:,} bytes a worker can "
-        "carry (streams.bundles.MAX_EVENT_BYTES): not published; split the event",
+        "carry (streams.worker.bundles.MAX_EVENT_BYTES): not published; split the event",
     )
 
 

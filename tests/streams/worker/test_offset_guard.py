@@ -1,8 +1,8 @@
-"""streams.offset_guard: applied offsets must be contiguous from the committed one."""
+"""streams.worker.offset_guard: applied offsets must be contiguous from the committed one."""
 
 from __future__ import annotations
 
-from streams.offset_guard import OffsetGuard
+from streams.worker.offset_guard import OffsetGuard
 
 
 def test_contiguous_offsets_from_the_committed_one_are_accepted() -> None:

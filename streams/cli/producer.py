@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from streams.config import client_overrides_for
+from streams.worker.config import client_overrides_for
 from topics.names import TOPIC_OF_TYPE
 from topics.records import Record
 

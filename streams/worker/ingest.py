@@ -8,7 +8,7 @@ are acknowledged by Kafka, so a crash replays, never loses (at-least-once; the e
 stage merges idempotently).
 
 No input can stop it: every record is bundled (alone, if it is big) or dead-lettered. One
-over streams.bundles.MAX_EVENT_BYTES is dead-lettered as `too_large`, truncated; an
+over streams.worker.bundles.MAX_EVENT_BYTES is dead-lettered as `too_large`, truncated; an
 unexpected exception dead-letters its record as `internal_error`; a size Kafka refuses
 (MessageSizeTooLargeError) splits the bundle, or truncates the dead letter, never escapes.
 """
@@ -41,19 +41,18 @@ from aiokafka.errors import (
 
 from monitoring.pipeline import PipelineMetrics
 from processors.retention import time_bounds_error
-from streams.bundles import MAX_EVENT_BYTES, encode_bundle
-from streams.config import WorkerConfig
-from streams.deadletter import (
-    INTERNAL_ERROR,
-    TOO_LARGE,
+from streams.kafka_clients import aiokafka_security
+from streams.worker.bundles import MAX_EVENT_BYTES, encode_bundle
+from streams.worker.config import WorkerConfig
+from streams.worker.deadletter import (
     VALUE_PREFIX_BYTES,
     full_deadletter,
     internal_error,
     too_large_error,
     truncated_deadletter,
 )
-from streams.kafka_clients import aiokafka_security
 from topics import names
+from topics.errors import INTERNAL_ERROR, TOO_LARGE
 from topics.records import EstablishmentRecord, RegistryTombstone
 from topics.validation import InvalidRecord, parse_for_topic
 
@@ -62,7 +61,7 @@ log = logging.getLogger(__name__)
 INGESTED_TOPICS = (names.STAYS, names.DMP, names.MSS, names.ESTABLISHMENTS)
 INGEST_BATCH = 5000  # messages per poll at most: one bundle per FINESS per poll
 # Events of one FINESS per bundle, at most (an event bigger than this travels alone, up to
-# streams.bundles.MAX_EVENT_BYTES): Kafka refuses messages over 1 MB by default.
+# streams.worker.bundles.MAX_EVENT_BYTES): Kafka refuses messages over 1 MB by default.
 MAX_BUNDLE_BYTES = 256 * 1024
 
 

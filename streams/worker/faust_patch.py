@@ -89,7 +89,7 @@ def apply() -> None:
     installed = _installed_versions()
     if installed != PINNED_VERSIONS:
         raise RuntimeError(
-            f"streams.faust_patch was written for {PINNED_VERSIONS}, found {installed}: "
+            f"streams.worker.faust_patch was written for {PINNED_VERSIONS}, found {installed}: "
             "re-check the patch against the installed Faust and aiokafka sources "
             "(is the skipped-records defect still there?) before changing the pins"
         )

@@ -21,9 +21,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.bundles import MAX_EVENT_BYTES
-from streams.deadletter import TOO_LARGE, VALUE_PREFIX_BYTES
 from streams.kafka_clients import ensure_topics
+from streams.testing import WorkerProcess
+from streams.worker.bundles import MAX_EVENT_BYTES
+from streams.worker.deadletter import VALUE_PREFIX_BYTES
 from tests.builders import (
     cancelled,
     cda_attachment,
@@ -36,8 +37,14 @@ from tests.builders import (
     produced,
 )
 from tests.streams.deadletters import read_deadletters
-from tests.streams.test_worker_kafka import Message, dataset, reference, wait_for_rows, workers
-from tests.streams.worker_process import WorkerProcess
+from tests.streams.worker.test_worker_kafka import (
+    Message,
+    dataset,
+    reference,
+    wait_for_rows,
+    workers,
+)
+from topics.errors import TOO_LARGE
 from topics.names import DMP, ESTABLISHMENTS, MSS, STAYS
 
 pytestmark = pytest.mark.kafka

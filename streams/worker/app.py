@@ -1,0 +1,205 @@
+"""The worker: the Faust app and its stages, in the order the data flows.
+
+    input topics ─► ingest (plain aiokafka group: validate, bundle per FINESS)
+                      ├─► dead-letter topic (original bytes + reason in headers)
+                      └─► <app>-events-by-finess (one bundle per FINESS per poll)
+    <app>-events-by-finess ─► establishments (Faust agent) ─► facts table (RocksDB on disk,
+                                                               changelogged)
+    sunes.establishments.v1 ─► registry (every worker reads it all)
+    views: /indicators, /metrics (monitoring.collector), /health
+
+At-least-once throughout: the ingest stage commits after its bundles are acknowledged, Faust
+commits after the changelog is flushed; the facts merge idempotently and a replay re-derives
+what it touches, so a replay after a crash never counts twice. The table holds the facts,
+the join indexes and each unit's contribution (processors.state); RAM holds the aggregates,
+read back from the stored contributions after every recovery, and a bounded cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, cast
+
+import faust
+from prometheus_client import CollectorRegistry, disable_created_metrics
+
+from monitoring.collector import IndicatorCollector
+from monitoring.pipeline import PipelineMetrics
+from processors.collection import Establishments
+from streams.worker import faust_patch
+from streams.worker.config import WorkerConfig
+from streams.worker.deadletter import deadletter_headers
+from streams.worker.establishments import EstablishmentStage
+from streams.worker.ingest import Ingestor
+from streams.worker.registry import RegistryReader
+from streams.worker.table_store import ROCKSDB_OPTIONS, TableStore
+from streams.worker.views import WORKERS, blueprint
+from topics import names
+from topics.validation import InvalidRecord
+
+log = logging.getLogger(__name__)
+
+# One series per counter, not a second `_created` one: simpler rules and dashboards.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class SunesWorker:
+    """One worker process: the Faust app, its stages and its metrics."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        faust_patch.apply()  # before the Faust app: see streams/worker/faust_patch.py
+        self.config = config
+        self.metrics_registry = CollectorRegistry()
+        self.pipeline = PipelineMetrics(self.metrics_registry)
+        self.app = self._create_app()
+        app = self.app
+        self.deadletter_topic = app.topic(names.DEADLETTER, value_serializer="raw")
+        self.by_finess = app.topic(
+            config.internal_topic,
+            internal=True,
+            partitions=config.partitions,
+            value_serializer="raw",
+            key_serializer="raw",
+        )
+        # bytes → the "raw" codec for the changelog and the store alike (Faust's default is
+        # JSON, which cannot read our keys back at recovery).
+        self.facts = app.Table(
+            "facts",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=config.partitions,
+            options=dict(ROCKSDB_OPTIONS) if config.store.startswith("rocksdb") else None,
+        )
+        self.establishments = Establishments(
+            config.rules, TableStore(self.facts), config.cache_entries
+        )
+        self.ingestor = Ingestor(
+            config, self.by_finess.get_topic_name(), self.pipeline, config.client_overrides
+        )
+        self.stage = EstablishmentStage(
+            app, self.by_finess, self.establishments, config.partitions, self.pipeline,
+            self.deadletter,
+        )  # fmt: skip
+        self.registry = RegistryReader(config, self.establishments)
+        self.facts.on_recover(self.stage.on_recover)
+        # mode types the handler more narrowly than it calls it (sender, assigned, signal=)
+        app.on_partitions_assigned.connect(cast(Any, self.stage.on_partitions_assigned))
+        app.task(self._run_ingest)
+        app.agent(self.by_finess, name="establishments")(self.stage.agent)
+        app.task(self.registry.run)
+        WORKERS[app] = self
+        app.web.blueprints.add("", blueprint)
+        self.metrics_registry.register(
+            IndicatorCollector(self.establishments.all, self.ingestor.lag)
+        )
+
+    def _create_app(self) -> faust.App:
+        c = self.config
+        credentials: Any = None
+        if c.security.sasl_mechanism:
+            credentials = faust.SASLCredentials(
+                username=c.security.sasl_username,
+                password=c.security.sasl_password,
+                ssl_context=c.security.ssl_context(),
+                mechanism=c.security.sasl_mechanism,
+            )
+        elif c.security.tls:
+            credentials = faust.SSLCredentials(c.security.ssl_context())
+        settings: dict[str, Any] = dict(
+            broker=c.broker_urls,
+            broker_credentials=credentials,
+            store=c.store,
+            datadir=str(c.data_dir),
+            topic_partitions=c.partitions,
+            topic_replication_factor=c.replication_factor,
+            table_standby_replicas=c.standby_replicas,
+            web_bind=c.web_host,
+            web_host=c.web_host,
+            web_port=c.web_port,
+            web_in_thread=False,
+            # Group joins in seconds, not 30 s (6 s is Kafka's minimum session timeout).
+            broker_session_timeout=6.0,
+            broker_heartbeat_interval=1.0,
+            consumer_auto_offset_reset="earliest",
+            # Changelog writes come in bursts (one per entity per bundle): batch them into
+            # fewer produce requests rather than one request per write.
+            producer_linger=0.01,
+            producer_max_batch_size=1 << 18,
+            # A message of the internal topic is a bundle of up to 256 KiB of events: a few
+            # buffered per partition keep the agent busy; Faust's default is 4096 messages.
+            stream_buffer_maxsize=32,
+            key_serializer="raw",
+            value_serializer="raw",
+            autodiscover=False,
+            # Only the product's own views: Faust's would serve the table's stays (patient
+            # ids, dates, MSSanté addresses), the assignment and sensor counters unauthenticated.
+            web_router_enabled=False,
+            web_tables_enabled=False,
+            web_graph_enabled=False,
+            web_stats_enabled=False,
+            web_metrics_enabled=False,
+        )
+        settings.update(c.faust_overrides)
+        return faust.App(c.app_id, **settings)
+
+    async def _run_ingest(self) -> None:
+        """A worker whose ingest stage died would serve stale figures forever: stop it
+        instead, so that its supervisor restarts it (and the pipeline alert says so)."""
+        try:
+            await self.ingestor.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.critical("the ingest stage failed, stopping the worker: %s", type(exc).__name__)
+            await self.app.crash(exc)
+
+    async def deadletter(
+        self, raw: bytes, key: bytes | None, error: InvalidRecord, message: Any
+    ) -> None:
+        self.pipeline.consumed_invalid(message.topic, error.code)
+        await self.deadletter_topic.send(
+            key=key,
+            value=raw,
+            headers=deadletter_headers(error, message.topic, message.partition, message.offset),
+        )
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s",
+            message.topic, message.partition, message.offset, error.reason,
+        )  # fmt: skip
+
+    def _status(self) -> str:
+        if self.ingestor.broker_error is not None:
+            return "broker_unreachable"
+        if self.stage.recovering:
+            return "recovering"
+        return "failing" if self.stage.failing else "ok"
+
+    def health(self) -> dict[str, Any]:
+        stage = self.stage
+        assigned = sorted(stage.assigned())
+        committed = stage.committed() if assigned else {}
+        unregistered = [
+            f for f in self.establishments.by_finess if f not in self.establishments.registry
+        ]
+        return {
+            "status": self._status(),
+            "broker": self.ingestor.broker_error or "ok",
+            # partitions of the internal topic this worker owns (its establishments), with
+            # the next offset committed and the last one applied by the establishment agent
+            "partitions": [tp.partition for tp in assigned],
+            "offsets": {
+                str(tp.partition): {
+                    "committed": committed.get(tp),
+                    "applied": stage.guard.last_applied.get(tp.partition),
+                }
+                for tp in assigned
+            },
+            "input_partitions": self.ingestor.assigned(),
+            "registry_loaded": self.registry.loaded.is_set(),
+            "establishments": len(self.establishments.by_finess),
+            # events counted for a FINESS the registry does not know (no window, no target)
+            "unregistered_establishments": len(unregistered),
+            "cached_entries": len(self.establishments.cache.entries),
+            "failing_establishments": sorted(stage.failing),
+        }

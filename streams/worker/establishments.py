@@ -1,0 +1,183 @@
+"""The establishment stage: a Faust agent over the internal topic, one owner per FINESS.
+
+    <app>-events-by-finess ─► this agent ─► processors.collection.Establishments
+                                              (facts, indexes, contributions in the
+                                               changelogged `facts` table; aggregates in RAM)
+
+Each bundle's events are merged, then every changed entry is written once (one flush per
+bundle, no await in between: a rebalance callback never sees half a bundle). Offsets are
+checked contiguous (streams/worker/offset_guard.py); after every recovery the aggregates are
+read back from the stored contributions, and establishments of lost partitions are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from faust.exceptions import ConsumerNotStarted
+from faust.types import AppT, EventT, StreamT, TopicT
+
+from monitoring.pipeline import PipelineMetrics
+from processors.collection import Establishments
+from processors.figures import IndicatorRow, rows_of
+from streams.worker import faust_patch
+from streams.worker.bundles import decode_bundle
+from streams.worker.deadletter import internal_error
+from streams.worker.offset_guard import OffsetGuard
+from streams.worker.table_store import partition_of
+from topics.records import Event
+from topics.validation import INVALID_FIELD, INVALID_JSON, InvalidRecord, trusted_record
+
+log = logging.getLogger(__name__)
+
+DeadLetter = Callable[[bytes, "bytes | None", InvalidRecord, Any], Awaitable[None]]
+
+
+class EstablishmentStage:
+    def __init__(
+        self,
+        app: AppT,
+        topic: TopicT,
+        establishments: Establishments,
+        partitions: int,
+        pipeline: PipelineMetrics,
+        deadletter: DeadLetter,
+    ) -> None:
+        self.app = app
+        self.topic = topic
+        self.establishments = establishments
+        self.partitions = partitions
+        self.pipeline = pipeline
+        self.deadletter = deadletter
+        self.recovering = True  # until the table's first recovery has ended
+        # per partition: applied offsets contiguous from the first one after a recovery
+        self.guard = OffsetGuard()
+        self._holes_logged: dict[int, int] = {}
+        # FINESS whose event or figures failed: isolated, logged, counted, shown in /health
+        self.failing: dict[str, str] = {}
+
+    async def agent(self, stream: StreamT[bytes]) -> None:
+        event: EventT[bytes]
+        async for event in stream.events():
+            message = event.message
+            expected = self.guard.check(message.partition, message.offset)
+            if expected is not None:
+                await self._seek_back(message, expected)
+                continue
+            try:
+                items = decode_bundle(event.value)
+            except ValueError as exc:  # only a foreign writer on our internal topic
+                error = InvalidRecord(INVALID_JSON, str(exc))
+                await self.deadletter(event.value, message.key, error, message)
+                continue
+            events: list[tuple[Event, Any]] = []
+            stamps: list[float | None] = []
+            for obj, timestamp in items:
+                try:
+                    record = trusted_record(obj)  # validated by the ingest stage
+                    if not isinstance(record, Event):
+                        raise TypeError("a registry record among the events")
+                except Exception as exc:  # only a foreign writer on our internal topic
+                    reason = f"not a validated event: {type(exc).__name__}"
+                    await self.deadletter(
+                        orjson.dumps(obj),
+                        message.key,
+                        InvalidRecord(INVALID_FIELD, reason),
+                        message,
+                    )
+                    continue
+                events.append((record, obj))
+                stamps.append(timestamp)
+            failed = self._apply(events)
+            for finess, obj, failure in failed:
+                error = internal_error(failure)
+                log.error("applying an event of %s failed: %s", finess, error.reason)
+                await self.deadletter(orjson.dumps(obj), message.key, error, message)
+            self.guard.applied(message.partition, message.offset)
+            for timestamp in stamps:
+                self.pipeline.applied(timestamp)
+
+    def _apply(self, events: list[tuple[Event, Any]]) -> list[tuple[str, Any, Exception]]:
+        """Merge a bundle and write what it changed: synchronous on purpose (no await)."""
+        failed = []
+        for record, obj in events:
+            try:
+                self.establishments.apply(record)
+            except Exception as exc:  # one event, not the bundle; never expected
+                self.failing[record.finess] = type(exc).__name__
+                failed.append((record.finess, obj, exc))
+        # One write per changed entry per bundle: its state after the whole bundle.
+        self.establishments.flush()
+        return failed
+
+    async def _seek_back(self, message: Any, expected: int) -> None:
+        """A record the consumer skipped (streams/worker/faust_patch.py): read it again and
+        hold the commit below it, never apply past it."""
+        self.pipeline.offset_holes.labels(str(message.partition)).inc()
+        if self._holes_logged.get(message.partition) != expected:
+            self._holes_logged[message.partition] = expected  # once per hole
+            log.error(
+                "offset hole on %s[%d]: expected %d, got %d; seeking back",
+                message.topic, message.partition, expected, message.offset,
+            )  # fmt: skip
+        await faust_patch.rewind(self.app.consumer, message.tp, expected)
+
+    async def on_partitions_assigned(
+        self, sender: Any, *args: Any, signal: Any = None, **kwargs: Any
+    ) -> None:
+        """A rebalance may take partitions away without a recovery to follow: drop their
+        establishments at once, or two workers would report the same FINESS."""
+        assigned = args[0] if args else kwargs.get("assigned", set())
+        topic = self.topic.get_topic_name()
+        owned = {tp.partition for tp in assigned if tp.topic == topic}
+        self.recovering = True
+        self.guard.forget(owned)
+        self.establishments.retain(self._owned_by(owned))
+
+    async def on_recover(self) -> None:
+        """After recovery (start, restart, rebalance): the aggregates from the table."""
+        assigned = self.assigned()
+        owned = {tp.partition for tp in assigned}
+        for tp in assigned:
+            # The first offset delivered after a recovery is Kafka's committed position: Faust's
+            # cached committed offsets can be a former generation's (measured: a false hole
+            # at offset 1 of a partition another worker had committed to 65).
+            self.guard.expect(tp.partition, None)
+        units = self.establishments.recover(self._owned_by(owned))
+        self.recovering = False
+        log.info(
+            "recovered %d establishment(s) from %d stored units (partitions %s)",
+            len(self.establishments.by_finess), units, sorted(owned),
+        )  # fmt: skip
+
+    def _owned_by(self, partitions: set[int]) -> Callable[[str], bool]:
+        count = self.partitions
+        return lambda finess: partition_of(finess, count) in partitions
+
+    def assigned(self) -> set[Any]:
+        """The internal topic's partitions this worker owns (none before its consumer starts)."""
+        topic = self.topic.get_topic_name()
+        try:
+            assignment = self.app.consumer.assignment()
+        except ConsumerNotStarted:
+            return set()
+        return {tp for tp in assignment if tp.topic == topic}
+
+    def committed(self) -> dict[Any, int | None]:
+        """Faust's committed offsets of this worker's partitions (read at assignment)."""
+        return dict(getattr(self.app.consumer, "_committed_offset", {}))
+
+    def rows(self, finess: str | None = None) -> list[IndicatorRow]:
+        """The figures, one establishment's failure never hiding another's."""
+        picked = [finess] if finess is not None else list(self.establishments.by_finess)
+        rows: list[IndicatorRow] = []
+        for key in picked:
+            try:
+                rows.extend(self.establishments.rows(key))
+            except Exception as exc:
+                log.error("the figures of %s failed: %s", key, type(exc).__name__)
+                self.failing[key] = type(exc).__name__
+        return rows_of(rows)

@@ -1,0 +1,55 @@
+"""The worker's own web views, on a blueprint: /indicators, /metrics, /health.
+
+Faust's built-in views (tables, router, statistics) are switched off in streams/worker/app.py:
+they would serve the table's stays unauthenticated.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
+
+import orjson
+from faust import web
+from faust.types import AppT
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from streams.worker.app import SunesWorker
+
+blueprint = web.Blueprint("sunes")
+# The worker behind each Faust app (a view is given the app, not our worker).
+WORKERS: WeakKeyDictionary[AppT, SunesWorker] = WeakKeyDictionary()
+
+
+def worker_of(view: web.View) -> SunesWorker:
+    return WORKERS[view.app]
+
+
+@blueprint.route("/indicators", name="indicators")
+class Indicators(web.View):
+    """The same rows as `sunes report`; `?finess=` for one establishment."""
+
+    async def get(self, request: web.Request) -> web.Response:
+        finess = request.query.get("finess")
+        rows = [r.as_json() for r in worker_of(self).stage.rows(finess)]
+        return self.bytes(orjson.dumps(rows), content_type="application/json")
+
+
+@blueprint.route("/metrics", name="metrics")
+class Metrics(web.View):
+    async def get(self, request: web.Request) -> web.Response:
+        # aiohttp wants the charset apart from the content type
+        content_type = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
+        registry = worker_of(self).metrics_registry
+        return self.bytes(generate_latest(registry), content_type=content_type)
+
+
+@blueprint.route("/health", name="health")
+class Health(web.View):
+    """200 when ok; 503 while recovering, with the brokers gone, or an establishment failing."""
+
+    async def get(self, request: web.Request) -> web.Response:
+        body = worker_of(self).health()
+        status = 200 if body["status"] == "ok" else 503
+        return self.bytes(orjson.dumps(body), content_type="application/json", status=status)
