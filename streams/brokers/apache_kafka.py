@@ -10,6 +10,10 @@ Each broker gets a temporary directory (data, configuration, ``broker.log``) rem
 
 `kill()` ends the JVM with SIGKILL and keeps the data: a later `start()` brings the same
 broker back (same ports, same data), as after a crash; `stop()` ends it for good.
+
+`sasl_ssl=SaslSslListener(keystore, users)` adds a second client listener, SASL_SSL with
+SCRAM, at `sasl_ssl_bootstrap_servers` (the SCRAM users are created when the storage is
+formatted); the PLAINTEXT listener and the controller's stay as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,7 @@ from streams.brokers._common import (
     wait_until_ready,
     with_log_tail,
 )
+from streams.kafka_clients import BOOTSTRAP_ENV
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +113,7 @@ def fetch_jars(version: str | None = None) -> Path:
             f"the Apache Kafka {version} jars are not in {default_jars_dir(version)} and "
             f"{FETCH_SCRIPT} is not there to fetch them (streams is not run from a checkout); "
             f"run `{FETCH_COMMAND}` from a checkout of sunes-stream with the same "
-            f"{CACHE_ENV}, or use KAFKA_BOOTSTRAP_SERVERS for a broker that already runs"
+            f"{CACHE_ENV}, or use {BOOTSTRAP_ENV} for a broker that already runs"
         )
     log.info("Apache Kafka %s jars not cached yet: running %s", version, FETCH_SCRIPT)
     env = {**os.environ, VERSION_ENV: version}
@@ -146,6 +152,61 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+# StorageTool parses `--add-scram 'MECHANISM=[name=...,password=...]'` without escapes.
+_SCRAM_UNSAFE = set(",[]=\"'")
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL client listener with SCRAM, beside the PLAINTEXT one.
+
+    keystore: a PEM file with the broker's private key (PKCS#8, unencrypted) and its
+    certificate chain; the certificate must name 127.0.0.1 (subjectAltName IP:127.0.0.1).
+    users: SCRAM user name → password, created when the storage is formatted.
+    """
+
+    keystore: Path
+    users: Mapping[str, str] = field(repr=False)
+    mechanism: str = "SCRAM-SHA-512"
+
+    def __post_init__(self) -> None:
+        if self.mechanism not in SCRAM_MECHANISMS:
+            raise BrokerSetupError(
+                f"SASL mechanism {self.mechanism!r}: use one of {', '.join(SCRAM_MECHANISMS)}"
+            )
+        if not self.users:
+            raise BrokerSetupError("a SASL_SSL listener needs at least one SCRAM user")
+        for name, password in self.users.items():
+            if not name or not password or _SCRAM_UNSAFE & set(name + password):
+                raise BrokerSetupError(
+                    f"SCRAM user {name!r}: name and password must be non-empty, without any "
+                    f"of {''.join(sorted(_SCRAM_UNSAFE))}"
+                )
+        if not Path(self.keystore).is_file():
+            raise BrokerSetupError(f"the SASL_SSL keystore {self.keystore} is not a file")
+
+    def properties(self) -> dict[str, str]:
+        """server.properties entries of the listener named SASL_SSL."""
+        prefix = "listener.name.sasl_ssl."
+        return {
+            "sasl.enabled.mechanisms": self.mechanism,
+            f"{prefix}sasl.enabled.mechanisms": self.mechanism,
+            f"{prefix}{self.mechanism.lower()}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            f"{prefix}ssl.keystore.type": "PEM",
+            f"{prefix}ssl.keystore.location": str(Path(self.keystore).resolve()),
+        }
+
+    def format_arguments(self) -> list[str]:
+        """StorageTool format arguments that create the SCRAM users."""
+        arguments = []
+        for name, password in self.users.items():
+            arguments += ["--add-scram", f"{self.mechanism}=[name={name},password={password}]"]
+        return arguments
+
+
 class ApacheKafkaBroker(LocalProcessMixin):
     """One Apache Kafka KRaft node on 127.0.0.1, started from the cached Maven jars."""
 
@@ -164,6 +225,7 @@ class ApacheKafkaBroker(LocalProcessMixin):
         stop_timeout: float = 30.0,
         fetch: bool = True,
         extra_properties: Mapping[str, str] | None = None,
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
         """
         version: Kafka version (default $SUNES_KAFKA_VERSION or DEFAULT_KAFKA_VERSION).
@@ -171,6 +233,7 @@ class ApacheKafkaBroker(LocalProcessMixin):
         num_partitions: partitions of auto-created topics.
         fetch: run scripts/fetch-kafka-jars.sh when the cache is empty (else raise).
         extra_properties: server.properties entries added last (so they win).
+        sasl_ssl: a SASL_SSL/SCRAM client listener too, on a port of its own.
         """
         self.version = version or kafka_version()
         self._explicit_jars = Path(jars_dir) if jars_dir is not None else None
@@ -180,6 +243,8 @@ class ApacheKafkaBroker(LocalProcessMixin):
         self.stop_timeout = stop_timeout
         self.fetch = fetch
         self.extra_properties = dict(extra_properties or {})
+        self.sasl_ssl = sasl_ssl
+        self._sasl_port = 0
         self._workdir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._port = 0
@@ -192,6 +257,15 @@ class ApacheKafkaBroker(LocalProcessMixin):
         if not self._port:
             raise BrokerError("the Apache Kafka broker has not been started: call start() first")
         return f"127.0.0.1:{self._port}"
+
+    @property
+    def sasl_ssl_bootstrap_servers(self) -> str:
+        """The SASL_SSL listener's address (when the broker was given `sasl_ssl`)."""
+        if self.sasl_ssl is None:
+            raise BrokerError("this Apache Kafka broker has no SASL_SSL listener (sasl_ssl=...)")
+        if not self._sasl_port:
+            raise BrokerError("the Apache Kafka broker has not been started: call start() first")
+        return f"127.0.0.1:{self._sasl_port}"
 
     def client_overrides(self) -> dict[str, Any]:
         # A real broker: aiokafka's and Faust's defaults all work.
@@ -282,7 +356,7 @@ class ApacheKafkaBroker(LocalProcessMixin):
             raise BrokerSetupError(
                 f"the Apache Kafka {self.version} jars are not in {jars}; run "
                 f"`{VERSION_ENV}={self.version} {FETCH_COMMAND}` once (needs Java 17+ and "
-                f"Maven), or set KAFKA_BOOTSTRAP_SERVERS to use a broker that already runs"
+                f"Maven), or set {BOOTSTRAP_ENV} to use a broker that already runs"
             )
         jars = fetch_jars(self.version)
         if not _has_core_jar(jars, self.version):
@@ -294,13 +368,18 @@ class ApacheKafkaBroker(LocalProcessMixin):
     def _properties(self) -> dict[str, str]:
         assert self._workdir is not None
         port, cport = self._port, self._controller_port
+        ports = {"PLAINTEXT": port, "CONTROLLER": cport}
+        protocols = {"PLAINTEXT": "PLAINTEXT", "CONTROLLER": "PLAINTEXT"}
+        if self.sasl_ssl is not None:
+            ports["SASL_SSL"], protocols["SASL_SSL"] = self._sasl_port, "SASL_SSL"
+        listeners = ",".join(f"{name}://127.0.0.1:{p}" for name, p in ports.items())
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{cport}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listeners": listeners,
+            "advertised.listeners": listeners,
+            "listener.security.protocol.map": ",".join(f"{k}:{v}" for k, v in protocols.items()),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self._workdir / "data"),
@@ -327,6 +406,8 @@ class ApacheKafkaBroker(LocalProcessMixin):
             "broker.session.timeout.ms": "4000",
             "broker.heartbeat.interval.ms": "1000",
         }
+        if self.sasl_ssl is not None:
+            props.update(self.sasl_ssl.properties())
         props.update(self.extra_properties)
         return props
 
@@ -336,6 +417,10 @@ class ApacheKafkaBroker(LocalProcessMixin):
         self._port, self._controller_port = free_port(), free_port()
         while self._controller_port == self._port:
             self._controller_port = free_port()
+        if self.sasl_ssl is not None:
+            self._sasl_port = free_port()
+            while self._sasl_port in (self._port, self._controller_port):
+                self._sasl_port = free_port()
         server_properties = self._workdir / "server.properties"
         server_properties.write_text(
             "".join(f"{key}={value}\n" for key, value in self._properties().items())
@@ -354,6 +439,7 @@ class ApacheKafkaBroker(LocalProcessMixin):
             new_cluster_id(),
             "--config",
             str(server_properties),
+            *(self.sasl_ssl.format_arguments() if self.sasl_ssl is not None else ()),
         ]
         assert self.log_path is not None
         with self.log_path.open("ab") as out:
@@ -407,7 +493,7 @@ class ApacheKafkaBroker(LocalProcessMixin):
         """After a failed first start (the error carries the log tail): remove the temp dir
         and forget the ports, so that the next start() begins afresh."""
         self._remove_workdir()
-        self._port = self._controller_port = 0
+        self._port = self._controller_port = self._sasl_port = 0
 
     def _remove_workdir(self) -> None:
         if self._workdir is not None:

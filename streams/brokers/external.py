@@ -18,10 +18,9 @@ from streams.brokers._common import (
     split_bootstrap,
     wait_until_ready,
 )
+from streams.kafka_clients import BOOTSTRAP_ENV as BOOTSTRAP_ENV  # re-exported by streams.brokers
 
 log = logging.getLogger(__name__)
-
-BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
 
 class ExternalBroker(ContextManagerMixin):

@@ -9,15 +9,23 @@ demo      broker, worker and simulator on one machine
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from streams.cli import demo, publish, report, simulate, worker
+# Only the leaf module here: the layers below the CLI (streams.kafka_clients, the worker's
+# configuration) raise its errors, and the commands import them.
+from streams.cli.errors import CliError, Exit
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from streams.cli import demo, publish, report, simulate, worker
+    from streams.cli.options import Parser
+
+    parser = Parser(
         prog="sunes",
         description="sunes-stream: live SUN-ES (Ségur) indicators from hospital events.",
     )
@@ -28,14 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every CliError becomes `error: <message>` and its exit code here."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # argparse: --help, or a usage error it has printed
+        return stop.code if isinstance(stop.code, int) else Exit.USAGE
     if not hasattr(args, "handler"):
         parser.print_help(sys.stderr)
-        return 2
-    result: int = args.handler(args)
-    return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return Exit.USAGE
+    try:
+        return int(args.handler(args))
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(exc.exit)
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED

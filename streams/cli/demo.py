@@ -26,6 +26,7 @@ import orjson
 
 from processors.catalogue import RATE_INDICATORS
 from processors.formatting import percent
+from streams.cli.errors import CliError, Exit
 
 CLEAR = "\033[H\033[2J"
 
@@ -36,6 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="run the product on its embedded default: broker, worker, simulated hospitals",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"exit status: {Exit.OK} stopped (Ctrl-C or --duration); {Exit.USAGE} usage "
+        f"error; {Exit.KAFKA} the broker or the worker did not start",
     )
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop after this many seconds [default: until Ctrl-C]")  # fmt: skip
@@ -50,22 +53,19 @@ def run(args: argparse.Namespace) -> int:
     from streams.brokers import BrokerError, make_broker
 
     if args.establishments < 1 or args.rate <= 0 or args.duration < 0:
-        print("error: --establishments and --rate must be above 0, --duration 0 or more",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        raise CliError("--establishments and --rate must be above 0, --duration 0 or more")
     logs = Path(tempfile.mkdtemp(prefix="sunes-demo-"))
     broker = make_broker("tansu")
     try:
         broker.start()
     except BrokerError as exc:
-        print(f"error: the embedded broker did not start: {exc}", file=sys.stderr)
-        return 3
+        raise CliError(f"the embedded broker did not start: {exc}", Exit.KAFKA) from exc
     print(f"broker (Tansu, in memory) on {broker.bootstrap_servers}; logs in {logs}")
     try:
         with _processes(args, broker.bootstrap_servers, logs) as worker_url:
             return _show(args, worker_url, logs)
     except KeyboardInterrupt:
-        return 0
+        return Exit.OK
     finally:
         broker.stop()
         print("\nstopped: simulator, worker and broker")
@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _processes(args: argparse.Namespace, brokers: str, logs: Path) -> Iterator[str]:
     cli = [sys.executable, "-m", "streams.cli"]
-    env = {**os.environ, "SUNES_BROKER": "tansu", "PYTHONUNBUFFERED": "1"}
+    # --broker-kind tansu: the client settings of the embedded broker, for both children.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     app_id = f"sunes-demo-{uuid.uuid4().hex[:6]}"
     worker = subprocess.Popen(
         [*cli, "worker", "--brokers", brokers, "--broker-kind", "tansu", "--app-id", app_id,
@@ -110,11 +111,11 @@ def _wait_for_worker(worker: subprocess.Popen[bytes], url: str, logs: Path) -> N
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             tail = (logs / "worker.log").read_text(errors="replace")[-2000:]
-            raise SystemExit(f"error: the worker stopped at start-up:\n{tail}")
+            raise CliError(f"the worker stopped at start-up:\n{tail}", Exit.KAFKA)
         if _get(f"{url}/health") is not None:
             return
         time.sleep(0.5)
-    raise SystemExit(f"error: the worker did not answer on {url} within 90 s; see {logs}")
+    raise CliError(f"the worker did not answer on {url} within 90 s; see {logs}", Exit.KAFKA)
 
 
 def _get(url: str) -> Any:
@@ -134,7 +135,7 @@ def _show(args: argparse.Namespace, url: str, logs: Path) -> int:
         screen = render(rows, health, url, time.monotonic() - started)
         print((CLEAR if interactive else "\n") + screen, flush=True)
         time.sleep(args.refresh)
-    return 0
+    return Exit.OK
 
 
 def render(rows: list[dict[str, Any]], health: dict[str, Any], url: str, elapsed: float) -> str:

@@ -1,68 +1,113 @@
-"""Counting-rule settings from command-line flags, defaulting to SUNES_* environment variables."""
+"""Every shared option of the `sunes` commands: counting rules, worker, Kafka.
+
+Each option may default to an environment variable. The variable is read as a string and
+converted by the option's `type=`, which argparse applies to a string default only when the
+command that owns the option runs: a bad SUNES_PARTITIONS stops `sunes worker` with one line
+naming the setting, and never `sunes report`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import NoReturn
 
 from processors.calendar import calendar_versions
 from processors.settings import DEFAULT_STAY_SCOPE, Settings
+from streams.cli.errors import ConfigError, Exit
+from streams.kafka_clients import (
+    BOOTSTRAP_ALIAS_ENV,
+    BOOTSTRAP_ENV,
+    CLIENT_PROFILE_ENV,
+    CLIENT_PROFILES,
+    LOCAL_BOOTSTRAP,
+)
 from topics.records import STAY_KINDS
 
+# "argument --partitions: SUNES_PARTITIONS / --partitions must be ...": a converter below.
+_SETTING_ERROR = re.compile(r"^argument [^:]+: [A-Z][A-Z0-9_]* / --[a-z-]+ must be ")
 
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(
-            f"error: {name}={raw!r} is not a whole number; set it to e.g. {default}"
-        ) from None
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad setting value is one line: the usage would only hide it."""
+
+    def error(self, message: str) -> NoReturn:
+        if _SETTING_ERROR.match(message):
+            self.exit(Exit.USAGE, f"{self.prog}: error: {message}\n")
+        super().error(message)
+
+
+def whole_number(env_name: str, flag: str) -> Callable[[str], int]:
+    """A `type=` converter whose error names both the variable and the flag."""
+
+    def convert(raw: str) -> int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{env_name} / {flag} must be a whole number, got {raw!r}"
+            ) from None
+
+    return convert
+
+
+def client_profile(raw: str) -> str:
+    profile = raw.strip().lower()
+    if profile not in CLIENT_PROFILES:
+        raise argparse.ArgumentTypeError(
+            f"{CLIENT_PROFILE_ENV} / --broker-kind must be {' or '.join(CLIENT_PROFILES)}, "
+            f"got {raw!r}"
+        )
+    return profile
 
 
 def _env_bool(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _number_option(
+    group: argparse._ArgumentGroup,
+    flag: str,
+    env_name: str,
+    default: int,
+    env: Mapping[str, str],
+    help: str,
+) -> None:
+    group.add_argument(
+        flag,
+        type=whole_number(env_name, flag),
+        default=env.get(env_name) or str(default),  # a string: converted only when used
+        metavar="N",
+        help=help,
+    )
+
+
+# --- counting rules: `sunes report` and `sunes worker` ------------------------------------
+
+
 def add_rule_options(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ) -> None:
     group = parser.add_argument_group("counting rules (see docs/indicators.md)")
-    group.add_argument(
-        "--grace-days",
-        type=int,
-        default=_env_int(env, "SUNES_GRACE_DAYS", 30),
-        help="days after discharge (or production) a document or message still counts "
-        "[env SUNES_GRACE_DAYS, default 30; 0 = same day]",
-    )
-    group.add_argument(
-        "--lookback-days",
-        type=int,
-        default=_env_int(env, "SUNES_LOOKBACK_DAYS", 365),
-        help="DS 1.4: how far back an earlier stay makes a returning patient "
-        "[env SUNES_LOOKBACK_DAYS, default 365]",
-    )
+    _number_option(group, "--grace-days", "SUNES_GRACE_DAYS", 30, env,
+                   "days after discharge (or production) a document or message still counts "
+                   "[env SUNES_GRACE_DAYS, default 30; 0 = same day]")  # fmt: skip
+    _number_option(group, "--lookback-days", "SUNES_LOOKBACK_DAYS", 365, env,
+                   "DS 1.4: how far back an earlier stay makes a returning patient "
+                   "[env SUNES_LOOKBACK_DAYS, default 365]")  # fmt: skip
     group.add_argument(
         "--stay-scope",
         default=env.get("SUNES_STAY_SCOPE", ",".join(sorted(DEFAULT_STAY_SCOPE))),
         help="comma-separated stay kinds counted by DS 1.x and DS 4.x, among "
         f"{', '.join(STAY_KINDS)} [env SUNES_STAY_SCOPE]",
     )
-    group.add_argument(
-        "--retention-days",
-        type=int,
-        default=_env_int(env, "SUNES_RETENTION_DAYS", 3653),
-        help="an event with a timestamp older than this before it was received is refused "
-        "as too late [env SUNES_RETENTION_DAYS, default 3653: ten years]",
-    )
-    group.add_argument(
-        "--future-skew-hours",
-        type=int,
-        default=_env_int(env, "SUNES_FUTURE_SKEW_HOURS", 24),
-        help="an event with a timestamp more than this after it was received is refused "
-        "[env SUNES_FUTURE_SKEW_HOURS, default 24]",
-    )
+    _number_option(group, "--retention-days", "SUNES_RETENTION_DAYS", 3653, env,
+                   "an event with a timestamp older than this before it was received is refused "
+                   "as too late [env SUNES_RETENTION_DAYS, default 3653: ten years]")  # fmt: skip
+    _number_option(group, "--future-skew-hours", "SUNES_FUTURE_SKEW_HOURS", 24, env,
+                   "an event with a timestamp more than this after it was received is refused "
+                   "[env SUNES_FUTURE_SKEW_HOURS, default 24]")  # fmt: skip
     for name, what in (
         ("dmp-opposition", "stays of patients who opposed DMP feeding"),
         ("deceased", "stays of deceased patients"),
@@ -98,4 +143,101 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             calendar_version=args.calendar_version,
         )
     except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise ConfigError(str(exc)) from None
+
+
+# --- Kafka: `sunes worker`, `sunes publish`, `sunes simulate` -----------------------------
+
+
+def add_kafka_options(
+    parser: argparse.ArgumentParser,
+    env: Mapping[str, str] = os.environ,
+    *,
+    fallback_brokers: str | None = None,
+    topic_creation: bool = True,
+) -> None:
+    """--brokers and --broker-kind; --no-create-topics when `topic_creation`.
+
+    --brokers has no argparse default: `brokers_from` falls back to the environment, so that
+    a command can tell a flag from a variable (`sunes simulate --output` refuses the flag).
+    """
+    group = parser.add_argument_group("Kafka")
+    default = f", default {fallback_brokers}" if fallback_brokers else ""
+    group.add_argument(
+        "--brokers",
+        metavar="HOST:PORT[,HOST:PORT]",
+        help=f"Kafka bootstrap servers, comma-separated [env {BOOTSTRAP_ENV}{default}]",
+    )
+    group.add_argument(
+        "--broker-kind",
+        type=client_profile,
+        default=env.get(CLIENT_PROFILE_ENV) or None,
+        metavar="{" + ",".join(CLIENT_PROFILES) + "}",
+        help="tansu: the client settings the embedded Tansu broker needs (one record per "
+        f"batch, no idempotence) [env {CLIENT_PROFILE_ENV}, default kafka]. TLS and SASL: the "
+        "SUNES_TLS* and SUNES_SASL_* variables (see README)",
+    )
+    if topic_creation:
+        group.add_argument(
+            "--no-create-topics",
+            dest="create_topics",
+            action="store_false",
+            help="do not create the missing input topics (by default they are created with "
+            "the partitions and compaction of topics/names.py)",
+        )
+
+
+def brokers_from(
+    args: argparse.Namespace, env: Mapping[str, str] = os.environ, fallback: str | None = None
+) -> str | None:
+    """--brokers, else $KAFKA_BOOTSTRAP_SERVERS (or $SUNES_BROKERS), else `fallback`.
+
+    None when an empty --brokers was given, or nothing and no fallback."""
+    if args.brokers is not None:
+        return str(args.brokers).strip() or None
+    for value in (env.get(BOOTSTRAP_ENV), env.get(BOOTSTRAP_ALIAS_ENV)):
+        if value and value.strip():
+            return value.strip()
+    return fallback
+
+
+def client_profile_from(args: argparse.Namespace) -> str:
+    """--broker-kind, else $SUNES_CLIENT_PROFILE (converted by argparse), else kafka."""
+    profile: str | None = args.broker_kind
+    return profile or "kafka"
+
+
+# --- the worker ---------------------------------------------------------------------------
+
+
+def add_worker_options(
+    parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ
+) -> None:
+    add_kafka_options(parser, env, fallback_brokers=LOCAL_BOOTSTRAP, topic_creation=False)
+    group = parser.add_argument_group("worker")
+    group.add_argument("--app-id", default=env.get("SUNES_APP_ID", "sunes-stream"),
+                       help="consumer group and internal topic prefix [env SUNES_APP_ID]")  # fmt: skip
+    group.add_argument(
+        "--store",
+        default=env.get("SUNES_STORE", "rocksdb://"),
+        help="state store: rocksdb:// (on disk, under --data-dir) or memory:// (tests; the "
+        "state is read back from the changelog at every start) [env SUNES_STORE, default "
+        "rocksdb://]",
+    )
+    group.add_argument("--data-dir", type=Path, default=env.get("SUNES_DATA_DIR", "var/sunes"),
+                       help="where rocksdb keeps tables [env SUNES_DATA_DIR]")  # fmt: skip
+    _number_option(group, "--partitions", "SUNES_PARTITIONS", 6, env,
+                   "partitions of the internal topics [env SUNES_PARTITIONS, default 6]")  # fmt: skip
+    _number_option(group, "--replication-factor", "SUNES_REPLICATION_FACTOR", 1, env,
+                   "of the internal topics [env SUNES_REPLICATION_FACTOR, default 1]")  # fmt: skip
+    group.add_argument("--web-host", default=env.get("SUNES_WEB_HOST", "127.0.0.1"),
+                       help="bind address of /indicators, /metrics, /health [env SUNES_WEB_HOST]")  # fmt: skip
+    _number_option(group, "--web-port", "SUNES_WEB_PORT", 6066, env,
+                   "[env SUNES_WEB_PORT, default 6066]")  # fmt: skip
+    _number_option(group, "--cache-entries", "SUNES_CACHE_ENTRIES", 100_000, env,
+                   "decoded state entries kept in RAM above the store, ~1 KB each "
+                   "[env SUNES_CACHE_ENTRIES, default 100000]")  # fmt: skip
+    group.add_argument(
+        "--loglevel", default="warning", choices=("debug", "info", "warning", "error")
+    )
+    add_rule_options(parser, env)

@@ -1,6 +1,7 @@
-"""Publishing to the input topics: routing, an aiokafka producer with periodic flushes, topics.
+"""Publishing to the input topics: routing, and an aiokafka producer with periodic flushes.
 
-    async with Publisher("127.0.0.1:9092", client_overrides_for("tansu")) as publisher:
+    async with Publisher("127.0.0.1:9092", client_overrides_for("tansu"),
+                         security=security_from_env()) as publisher:
         topic, key = route(record)
         await publisher.send(topic, raw_json, key)
     print(publisher.published)  # acknowledged messages per topic
@@ -12,22 +13,17 @@ second and memory stays bounded.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import time
 from collections import Counter
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from streams.worker.config import client_overrides_for
+from streams.cli.errors import CliError, Exit
+from streams.kafka_clients import BOOTSTRAP_ENV, Security, aiokafka_security
 from topics.names import TOPIC_OF_TYPE
 from topics.records import Record
-
-BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
-BROKER_KIND_ENV = "SUNES_BROKER"
-BROKER_KINDS = ("kafka", "tansu")
 
 # Our defaults; a broker's client_overrides() win over them.
 DEFAULT_PRODUCER_SETTINGS: dict[str, Any] = {
@@ -39,8 +35,10 @@ DEFAULT_PRODUCER_SETTINGS: dict[str, Any] = {
 ONE_RECORD_BATCH = 1024  # bytes: a max_batch_size below this holds one event per batch
 
 
-class PublishError(RuntimeError):
+class PublishError(CliError, RuntimeError):
     """Kafka could not be reached or refused messages; the text says what to check."""
+
+    exit = Exit.KAFKA
 
 
 def route(record: Record) -> tuple[str, bytes]:
@@ -54,6 +52,7 @@ class Publisher:
         bootstrap_servers: str,
         overrides: Mapping[str, Any] | None = None,
         *,
+        security: Security | None = None,
         flush_every: int = 5000,
         flush_interval: float = 1.0,
         client_id: str = "sunes-publish",
@@ -67,6 +66,7 @@ class Publisher:
         self.flush_every = flush_every
         self.flush_interval = flush_interval
         self.client_id = client_id
+        self.security = security or Security()
         self.published: Counter[str] = Counter()  # acknowledged, per topic
         self._pending: list[tuple[str, asyncio.Future[Any]]] = []
         self._last_flush = time.monotonic()
@@ -89,15 +89,23 @@ class Publisher:
         from aiokafka.errors import KafkaError
 
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers, client_id=self.client_id, **self.settings
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            **aiokafka_security(self.security),
+            **self.settings,
         )
         try:
             await producer.start()
-        except KafkaError as exc:
+        except (KafkaError, OSError) as exc:  # OSError: a TLS handshake that failed
             await producer.stop()
+            settings = ""
+            if self.security.protocol != "PLAINTEXT":
+                settings = (
+                    f", and the SUNES_TLS* / SUNES_SASL_* settings ({self.security.protocol})"
+                )
             raise PublishError(
                 f"cannot reach Kafka at {self.bootstrap_servers}: {exc}. Is the broker "
-                f"running? Check --brokers (or ${BOOTSTRAP_ENV})"
+                f"running? Check --brokers (or ${BOOTSTRAP_ENV}){settings}"
             ) from exc
         self._producer = producer
 
@@ -151,39 +159,3 @@ def _delivery_error(future: asyncio.Future[Any]) -> BaseException | str | None:
     if not future.done():
         return "not acknowledged after a flush"
     return future.exception()
-
-
-# --- command-line options shared by `sunes publish` and `sunes simulate` ------------------
-
-
-def add_kafka_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("Kafka")
-    group.add_argument(
-        "--brokers",
-        metavar="HOST:PORT[,HOST:PORT]",
-        help=f"Kafka bootstrap servers [env {BOOTSTRAP_ENV}]",
-    )
-    group.add_argument(
-        "--broker-kind",
-        choices=BROKER_KINDS,
-        default=None,
-        help="tansu: use the producer settings the Tansu broker needs (one record per "
-        f"batch, no idempotence) [default: tansu when ${BROKER_KIND_ENV}=tansu, else kafka]",
-    )
-    group.add_argument(
-        "--no-create-topics",
-        dest="create_topics",
-        action="store_false",
-        help="do not create the missing input topics (by default they are created with "
-        "the partitions and compaction of topics/names.py)",
-    )
-
-
-def bootstrap_from(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> str | None:
-    value: str | None = args.brokers or env.get(BOOTSTRAP_ENV, "").strip() or None
-    return value
-
-
-def overrides_from(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    kind = args.broker_kind or ("tansu" if env.get(BROKER_KIND_ENV) == "tansu" else "kafka")
-    return client_overrides_for(kind)

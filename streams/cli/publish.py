@@ -11,24 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from streams.cli.producer import (
-    Publisher,
-    PublishError,
-    add_kafka_options,
-    bootstrap_from,
-    overrides_from,
-    route,
+from streams.cli.errors import CliError, Exit
+from streams.cli.options import add_kafka_options, brokers_from, client_profile_from
+from streams.cli.producer import Publisher, route
+from streams.kafka_clients import (
+    BOOTSTRAP_ENV,
+    Security,
+    client_overrides_for,
+    ensure_topics,
+    security_from_env,
 )
-from streams.kafka_clients import TopicSetupError, ensure_topics
 from streams.worker.bundles import MAX_EVENT_BYTES
 from topics.errors import TOO_LARGE
 from topics.names import INPUT_TOPICS, STAYS
 from topics.validation import InvalidRecord, parse_record
-
-EXIT_INVALID_LINES = 1
-EXIT_USAGE = 2
-EXIT_KAFKA = 3
-EXIT_INTERRUPTED = 130
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,8 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "compacted registry topic). Invalid lines are reported with their line number and "
         "are not published unless --include-invalid is given; a line over "
         f"{MAX_EVENT_BYTES:,} bytes, which a worker could not carry, is never published.",
-        epilog="exit status: 0 all published; 1 invalid lines were found; 2 usage error "
-        "(missing file, no brokers); 3 Kafka error; 130 interrupted",
+        epilog=f"exit status: {Exit.OK} all published; {Exit.INVALID_INPUT} invalid lines were "
+        f"found; {Exit.USAGE} usage error (missing file, no brokers, a bad setting); "
+        f"{Exit.KAFKA} Kafka error; {Exit.INTERRUPTED} interrupted. TLS and SASL: the "
+        "SUNES_TLS* and SUNES_SASL_* variables, as for the worker",
     )
     parser.add_argument("file", type=Path, help="NDJSON file, e.g. from `sunes simulate --output`")
     add_kafka_options(parser)
@@ -81,38 +79,29 @@ def run(args: argparse.Namespace) -> int:
     path: Path = args.file
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
-        print(
-            f"error: {path} {what}: give the NDJSON file to publish, e.g. one written by "
-            f"`sunes simulate --output {path}`",
-            file=sys.stderr,
+        raise CliError(
+            f"{path} {what}: give the NDJSON file to publish, e.g. one written by "
+            f"`sunes simulate --output {path}`"
         )
-        return EXIT_USAGE
-    bootstrap = bootstrap_from(args)
+    bootstrap = brokers_from(args)
     if bootstrap is None:
-        print(
-            "error: no Kafka brokers: give --brokers HOST:PORT or set KAFKA_BOOTSTRAP_SERVERS",
-            file=sys.stderr,
+        raise CliError(f"no Kafka brokers: give --brokers HOST:PORT or set {BOOTSTRAP_ENV}")
+    result = asyncio.run(
+        publish_file(
+            path,
+            bootstrap,
+            client_overrides_for(client_profile_from(args)),
+            security=security_from_env(),
+            include_invalid=args.include_invalid,
+            invalid_topic=args.invalid_topic,
+            create_topics=args.create_topics,
+            max_reported=args.max_reported,
         )
-        return EXIT_USAGE
-    try:
-        result = asyncio.run(
-            publish_file(
-                path,
-                bootstrap,
-                overrides_from(args),
-                include_invalid=args.include_invalid,
-                invalid_topic=args.invalid_topic,
-                create_topics=args.create_topics,
-                max_reported=args.max_reported,
-            )
-        )
-    except (PublishError, TopicSetupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_KAFKA
+    )
     _print_summary(result, path, bootstrap, args.include_invalid, args.invalid_topic)
     if result.interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_INVALID_LINES if result.invalid else 0
+        return Exit.INTERRUPTED
+    return Exit.INVALID_INPUT if result.invalid else Exit.OK
 
 
 async def publish_file(
@@ -120,6 +109,7 @@ async def publish_file(
     bootstrap_servers: str,
     overrides: dict[str, Any],
     *,
+    security: Security | None = None,
     include_invalid: bool = False,
     invalid_topic: str = STAYS,
     create_topics: bool = True,
@@ -130,10 +120,10 @@ async def publish_file(
     result = PublishResult()
     began = time.monotonic()
     if create_topics:
-        await ensure_topics(bootstrap_servers, topics=INPUT_TOPICS)
+        await ensure_topics(bootstrap_servers, security, topics=INPUT_TOPICS)
     progress = Progress(path.stat().st_size, out)
     done_bytes = 0
-    async with Publisher(bootstrap_servers, overrides) as publisher:
+    async with Publisher(bootstrap_servers, overrides, security=security) as publisher:
         try:
             with path.open("rb") as lines:
                 for number, line in enumerate(lines, start=1):

@@ -9,9 +9,8 @@ from pathlib import Path
 from processors.collection import Establishments
 from processors.formatting import to_csv, to_json, to_table
 from processors.report import InvalidLine, read_ndjson
+from streams.cli.errors import CliError, Exit
 from streams.cli.options import add_rule_options, settings_from_args
-
-EXIT_INVALID_LINES = 1
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="compute the indicators from an NDJSON file (the reference calculator)",
         description="Read establishment records and events of all topics, in any order, and "
         "print one row per (finess, indicator, period) with a denominator above 0. Invalid "
-        "lines are reported on stderr; the exit status is 1 when there were any.",
+        f"lines are reported on stderr; the exit status is {Exit.INVALID_INPUT} when there were "
+        f"any, {Exit.USAGE} on a usage error.",
     )
     parser.add_argument(
         "--input", "-i", required=True, type=Path, help="NDJSON file, or - for stdin"
@@ -36,9 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if str(path) == "-":
         path = Path("/dev/stdin")
     elif not path.is_file():
-        print(f"error: input file {path} does not exist (give an NDJSON file with --input)",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        raise CliError(f"input file {path} does not exist (give an NDJSON file with --input)")
     establishments = Establishments(settings)
     invalid = 0
     for _, item in read_ndjson(path, settings):
@@ -59,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
         print(to_table(rows, names))
     if invalid:
         print(f"{invalid} invalid line(s) skipped; fix them at the producer", file=sys.stderr)
-        return EXIT_INVALID_LINES
-    return 0
+        return Exit.INVALID_INPUT
+    return Exit.OK

@@ -14,14 +14,16 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from streams.cli.producer import (
-    Publisher,
-    PublishError,
-    add_kafka_options,
-    bootstrap_from,
-    overrides_from,
+from streams.cli.errors import CliError, Exit
+from streams.cli.options import add_kafka_options, brokers_from, client_profile_from
+from streams.cli.producer import Publisher
+from streams.kafka_clients import (
+    BOOTSTRAP_ENV,
+    Security,
+    client_overrides_for,
+    ensure_topics,
+    security_from_env,
 )
-from streams.kafka_clients import TopicSetupError, ensure_topics
 from topics.names import INPUT_TOPICS
 from topics.records import WINDOWS
 
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
 
 # The simulator is imported when used: `sunes` must start where only the processor is
 # installed (the container image).
-EXIT_USAGE = 2
-EXIT_KAFKA = 3
 DEFAULT_DAYS = 30
 # simulator.orders.ORDERS, spelled out so that the parser needs no simulator.
 ORDERS = ("live", "backfill", "shuffled")
@@ -48,7 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "out-of-order events, corrections, cancellations, replacements, deletions, refused "
         "deposits and a share of invalid messages. Establishment #1 is clearly under target, "
         "#2 clearly above.",
-        epilog="exit status: 0 done; 2 usage error; 3 Kafka error; 130 interrupted",
+        epilog=f"exit status: {Exit.OK} done; {Exit.USAGE} usage error; {Exit.KAFKA} Kafka "
+        f"error; {Exit.INTERRUPTED} interrupted. TLS and SASL towards Kafka: the SUNES_TLS* "
+        "and SUNES_SASL_* variables, as for the worker",
     )
     traffic = parser.add_argument_group("traffic")
     traffic.add_argument("--establishments", type=int, default=4, metavar="N", help="[default 4]")
@@ -193,12 +195,12 @@ def run(args: argparse.Namespace) -> int:
     from simulator.generator import generate
     from simulator.orders import in_order
 
-    bootstrap = bootstrap_from(args)
+    bootstrap = brokers_from(args)
     problem = None
     if args.output is not None and args.brokers:
         problem = "give either --output or --brokers, not both"
     elif args.output is None and bootstrap is None:
-        problem = "give --output FILE.ndjson, or --brokers HOST:PORT (or KAFKA_BOOTSTRAP_SERVERS)"
+        problem = f"give --output FILE.ndjson, or --brokers HOST:PORT (or {BOOTSTRAP_ENV})"
     elif args.rate < 0 or (args.duration is not None and args.duration <= 0):
         problem = "--rate must be 0 or more and --duration above 0"
     try:
@@ -213,8 +215,8 @@ def run(args: argparse.Namespace) -> int:
                 "(--duration then only bounds the sending time)"
             )
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        raise CliError(problem, Exit.USAGE)
+    security = None if args.output is not None else security_from_env()
     # Before the pacer starts: a backfill or a shuffle first generates the whole history.
     messages = in_order(generate(config), args.order, config.seed)
     if args.max_messages is not None:
@@ -225,22 +227,19 @@ def run(args: argparse.Namespace) -> int:
         where = "stdout" if str(args.output) == "-" else str(args.output)
     else:
         assert bootstrap is not None
-        try:
-            summary = asyncio.run(
-                publish_messages(
-                    messages,
-                    bootstrap,
-                    overrides_from(args),
-                    pacer=pacer,
-                    create_topics=args.create_topics,
-                )
+        summary = asyncio.run(
+            publish_messages(
+                messages,
+                bootstrap,
+                client_overrides_for(client_profile_from(args)),
+                security=security,
+                pacer=pacer,
+                create_topics=args.create_topics,
             )
-        except (PublishError, TopicSetupError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_KAFKA
+        )
         where = bootstrap
     print_summary(summary, where)
-    return 130 if summary.interrupted else 0
+    return Exit.INTERRUPTED if summary.interrupted else Exit.OK
 
 
 def _to_file(messages: Iterable[SimulatedMessage], path: Path, pacer: Pacer) -> SimulationSummary:
@@ -279,6 +278,7 @@ async def publish_messages(
     bootstrap_servers: str,
     overrides: dict[str, Any] | None = None,
     *,
+    security: Security | None = None,
     pacer: Pacer | None = None,
     create_topics: bool = True,
 ) -> SimulationSummary:
@@ -289,8 +289,11 @@ async def publish_messages(
     pacer = pacer or Pacer(0.0, None)
     summary = SimulationSummary()
     if create_topics:
-        await ensure_topics(bootstrap_servers, topics=INPUT_TOPICS)
-    async with Publisher(bootstrap_servers, overrides, client_id="sunes-simulate") as publisher:
+        await ensure_topics(bootstrap_servers, security, topics=INPUT_TOPICS)
+    publisher = Publisher(
+        bootstrap_servers, overrides, security=security, client_id="sunes-simulate"
+    )
+    async with publisher:
         try:
             for message in messages:
                 if pacer.expired():

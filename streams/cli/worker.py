@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 from pathlib import Path
 
-from streams.worker.config import ConfigError, WorkerConfig, add_worker_options, config_from_args
+from streams.cli.errors import CliError, Exit
+from streams.cli.options import add_worker_options
+from streams.kafka_clients import BOOTSTRAP_ENV
+from streams.worker.config import WorkerConfig, config_from_args
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,21 +20,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Consume the input topics, keep every establishment's indicators, and "
         "serve GET /indicators, /metrics and /health. Settings come from SUNES_* environment "
         "variables (see README) and these flags.",
+        epilog=f"exit status: {Exit.USAGE} a bad setting; {Exit.KAFKA} Kafka could not be "
+        "reached or the topics not created; else the worker's when it stops",
     )
     add_worker_options(parser)
-    parser.add_argument(
-        "--loglevel", default="warning", choices=("debug", "info", "warning", "error")
-    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return run_worker(config, args.loglevel)
+    return run_worker(config_from_args(args), args.loglevel)
 
 
 def _use_uvloop() -> None:
@@ -63,16 +59,14 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
         internal = TopicSpec(config.internal_topic, config.partitions, False, "bundles by FINESS")
         asyncio.run(ensure_topics(config.bootstrap_servers, config.security, (*ALL_TOPICS, internal),
                                   replication_factor=config.replication_factor))  # fmt: skip
-    except TopicSetupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+    except TopicSetupError:
+        raise  # exit code and message: streams.cli.main
     except Exception as exc:  # the broker is the usual culprit: say so plainly
-        print(
-            f"error: cannot reach Kafka at {config.bootstrap_servers} ({exc.__class__.__name__}: "
-            f"{exc}); start a broker or set KAFKA_BOOTSTRAP_SERVERS / --brokers",
-            file=sys.stderr,
-        )
-        return 3
+        raise CliError(
+            f"cannot reach Kafka at {config.bootstrap_servers} ({exc.__class__.__name__}: "
+            f"{exc}); start a broker or set {BOOTSTRAP_ENV} / --brokers",
+            Exit.KAFKA,
+        ) from exc
     config.data_dir.mkdir(parents=True, exist_ok=True)
     worker = SunesWorker(config)
     on_disk = config.store.startswith("rocksdb")

@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.brokers import Broker, start_broker
 from streams.cli import main
-from streams.cli.producer import BROKER_KIND_ENV
 from streams.cli.publish import Progress
+from streams.kafka_clients import CLIENT_PROFILE_ENV
 from topics.names import ESTABLISHMENTS, INPUT_TOPICS, TOPIC_OF_TYPE
 from topics.validation import InvalidRecord, parse_record
 
@@ -123,7 +123,7 @@ def test_include_invalid_publishes_them_raw_to_the_invalid_topic(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", tansu.bootstrap_servers)
-    monkeypatch.setenv(BROKER_KIND_ENV, "tansu")  # the Tansu producer settings, from the env
+    monkeypatch.setenv(CLIENT_PROFILE_ENV, "tansu")  # the Tansu producer settings, from the env
     _, invalid_lines = expected(traffic)
     argv = ["publish", str(traffic), "--include-invalid", "--invalid-topic", INVALID_TOPIC]
     code = main([*argv, "--max-reported", "2"])

@@ -110,17 +110,10 @@ def test_missing_input_file_says_how_to_fix(
 
 
 def test_bad_setting_is_a_clear_error(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(
-            [
-                "report",
-                "--input",
-                str(sample),
-                "--stay-scope",
-                "hospitalisation_complete,ambulatoire",
-            ]
-        )
-    assert "unknown stay kind(s) in stay_scope: ambulatoire" in str(exit_.value.code)
+    scope = "hospitalisation_complete,ambulatoire"
+    code, _, err = run(capsys, "report", "--input", str(sample), "--stay-scope", scope)
+    assert code == 2
+    assert err.startswith("error: unknown stay kind(s) in stay_scope: ambulatoire")
 
 
 def test_console_command_runs(sample: Path) -> None:
