@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from streams.brokers._common import free_port
+from streams.brokers._common import free_port, terminate
 
 SUNES = str(Path(sys.executable).with_name("sunes"))
 
@@ -80,14 +80,9 @@ class WorkerProcess:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        """A clean stop (SIGTERM; SIGKILL after 30 s)."""
+        if self.process is not None:
+            terminate(self.process, 30, "the worker")
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()

@@ -15,7 +15,7 @@ from typing import Any, Self, TypeVar
 import orjson
 import yaml
 
-from streams.brokers._common import free_port
+from streams.brokers._common import free_port, terminate
 from tests.monitoring.conftest import load_yaml
 
 T = TypeVar("T")
@@ -96,14 +96,8 @@ class PrometheusServer:
         return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        if self.process is not None:
+            terminate(self.process, 30, "Prometheus")
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

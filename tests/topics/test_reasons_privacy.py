@@ -16,16 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.builders import (
-    cancelled,
-    deleted,
-    deposit_failed,
-    deposited,
-    discharged,
-    establishment,
-    mss_sent,
-    produced,
-)
+from tests import builders
 from topics.display import Display
 from topics.errors import InvalidRecord
 from topics.fields import ListOf, field_specs
@@ -57,15 +48,15 @@ IDENTIFYING = {
 }  # fmt: skip
 
 BASES: list[dict[str, Any]] = [
-    discharged("S1", correspondents=[{"rpps": "10000000001", "mss_address": "dr@x.mssante.fr"}]),
-    cancelled("S1", "2023-01-13T10:00:00+01:00"),
-    produced("D1", "11502-2", stay_id="S1"),
-    deposited("D1", "11502-2", stay_id="S1", replaces="D0"),
-    deposit_failed("D1"),
-    deleted("D1"),
-    mss_sent("pro", "dr@x.mssante.fr", stay_id="S1", attachments=[
+    builders.discharged("S1", correspondents=[{"rpps": "10000000001", "mss_address": "dr@x.mssante.fr"}]),
+    builders.cancelled("S1", "2023-01-13T10:00:00+01:00"),
+    builders.produced("D1", "11502-2", stay_id="S1"),
+    builders.deposited("D1", "11502-2", stay_id="S1", replaces="D0"),
+    builders.deposit_failed("D1"),
+    builders.deleted("D1"),
+    builders.mss_sent("pro", "dr@x.mssante.fr", stay_id="S1", attachments=[
         {"document_id": "D1", "type_code": "11502-2", "ins_status": "qualifiee", "cda_level": 1}]),
-    establishment(),
+    builders.establishment(),
 ]  # fmt: skip
 
 

@@ -9,16 +9,7 @@ import jsonschema
 import orjson
 import pytest
 
-from tests.builders import (
-    cancelled,
-    deleted,
-    deposit_failed,
-    deposited,
-    discharged,
-    establishment,
-    mss_sent,
-    produced,
-)
+from tests import builders
 from topics.errors import InvalidRecord
 from topics.fields import ListOf, field_specs
 from topics.names import TOPIC_OF_TYPE
@@ -27,14 +18,14 @@ from topics.schema import SCHEMA_DIR, rendered_schemas
 from topics.validation import record_from_object
 
 VALID = [
-    discharged("S1", correspondents=[{"rpps": "1", "mss_address": None}]),
-    cancelled("S1", "2023-01-13T10:00:00+01:00"),
-    produced("D1", "11502-2"),
-    deposited("D1", "11502-2", replaces="D0"),
-    deposit_failed("D1"),
-    deleted("D1"),
-    mss_sent("pro", "R1", attachments=[{"document_id": "d", "type_code": "t", "ins_status": "qualifiee", "cda_level": None}]),
-    establishment(),
+    builders.discharged("S1", correspondents=[{"rpps": "1", "mss_address": None}]),
+    builders.cancelled("S1", "2023-01-13T10:00:00+01:00"),
+    builders.produced("D1", "11502-2"),
+    builders.deposited("D1", "11502-2", replaces="D0"),
+    builders.deposit_failed("D1"),
+    builders.deleted("D1"),
+    builders.mss_sent("pro", "R1", attachments=[{"document_id": "d", "type_code": "t", "ins_status": "qualifiee", "cda_level": None}]),
+    builders.establishment(),
 ]  # fmt: skip
 
 
@@ -59,12 +50,12 @@ def test_valid_events_pass_their_topic_schema(obj: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("obj", "change"),
     [
-        (discharged("S1"), {"finess": "123"}),
-        (discharged("S1"), {"occurred_at": "2023-01-12T10:00:00"}),
-        (discharged("S1"), {"stay_kind": "x"}),
-        (deposited("D1", "t"), {"cda_level": 2}),
-        (mss_sent("pro", "R1"), {"channel": "x"}),
-        (establishment(), {"window": "F9"}),
+        (builders.discharged("S1"), {"finess": "123"}),
+        (builders.discharged("S1"), {"occurred_at": "2023-01-12T10:00:00"}),
+        (builders.discharged("S1"), {"stay_kind": "x"}),
+        (builders.deposited("D1", "t"), {"cda_level": 2}),
+        (builders.mss_sent("pro", "R1"), {"channel": "x"}),
+        (builders.establishment(), {"window": "F9"}),
     ],
 )
 def test_schemas_reject_what_the_validator_rejects(
@@ -91,7 +82,7 @@ FINESS_CASES = [
 @pytest.mark.parametrize(("finess", "valid"), FINESS_CASES, ids=repr)
 @pytest.mark.parametrize("field", ["finess", "finess_ej"])
 def test_schema_and_validator_agree_on_finess_numbers(finess: str, valid: bool, field: str) -> None:
-    obj = {**establishment(), field: finess}
+    obj = {**builders.establishment(), field: finess}
     schema_ok = _validator(TOPIC_OF_TYPE["establishment"]).is_valid(obj)
     try:
         record_from_object(obj)
@@ -99,7 +90,7 @@ def test_schema_and_validator_agree_on_finess_numbers(finess: str, valid: bool, 
     except InvalidRecord:
         validator_ok = False
     assert schema_ok == validator_ok == valid
-    event = {**discharged("S1"), "finess": finess}
+    event = {**builders.discharged("S1"), "finess": finess}
     assert _validator(TOPIC_OF_TYPE["stay.discharged"]).is_valid(event) == valid
 
 

@@ -8,17 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.builders import (
-    F1,
-    cancelled,
-    deleted,
-    deposit_failed,
-    deposited,
-    discharged,
-    establishment,
-    mss_sent,
-    produced,
-)
+from tests import builders
+from tests.builders import F1
 from topics.errors import REASON_CODES, WRONG_TOPIC, InvalidRecord
 from topics.names import DMP, ESTABLISHMENTS, INPUT_TOPICS, MSS, STAYS, TOPIC_OF_TYPE
 from topics.records import RECORD_TYPES, EstablishmentRecord, RegistryTombstone, StayDischarged
@@ -30,14 +21,14 @@ from topics.validation import (
 )
 
 ALL = [
-    discharged("S1"),
-    cancelled("S1", "2023-01-13T10:00:00+01:00"),
-    produced("D1", "11502-2"),
-    deposited("D1", "11502-2"),
-    deposit_failed("D1"),
-    deleted("D1"),
-    mss_sent("pro", "R1"),
-    establishment(),
+    builders.discharged("S1"),
+    builders.cancelled("S1", "2023-01-13T10:00:00+01:00"),
+    builders.produced("D1", "11502-2"),
+    builders.deposited("D1", "11502-2"),
+    builders.deposit_failed("D1"),
+    builders.deleted("D1"),
+    builders.mss_sent("pro", "R1"),
+    builders.establishment(),
 ]
 
 
@@ -64,7 +55,7 @@ def test_each_record_type_on_each_input_topic(obj: dict[str, Any], topic: str) -
 
 @pytest.mark.parametrize("topic", [STAYS, DMP, MSS])
 def test_a_registry_record_on_an_event_topic_is_refused(topic: str) -> None:
-    error = refused(orjson.dumps(establishment()), topic)
+    error = refused(orjson.dumps(builders.establishment()), topic)
     assert error.code == "wrong_topic"
     assert error.reason == (
         f"field 'type': an establishment record belongs on the registry topic "
@@ -73,7 +64,7 @@ def test_a_registry_record_on_an_event_topic_is_refused(topic: str) -> None:
 
 
 def test_an_event_on_the_registry_topic_is_refused() -> None:
-    error = refused(orjson.dumps(discharged("S1")), ESTABLISHMENTS, F1.encode())
+    error = refused(orjson.dumps(builders.discharged("S1")), ESTABLISHMENTS, F1.encode())
     assert error.code == "wrong_topic"
     assert error.reason == (
         "field 'type': a stay.discharged event belongs on sunes.stays.v1, "
@@ -82,14 +73,14 @@ def test_an_event_on_the_registry_topic_is_refused() -> None:
 
 
 def test_a_misplaced_record_s_other_defects_are_listed_too() -> None:
-    error = refused(orjson.dumps({**establishment(), "window": "F9"}), STAYS)
+    error = refused(orjson.dumps({**builders.establishment(), "window": "F9"}), STAYS)
     assert error.code == "wrong_topic"
     assert "not on the event topic sunes.stays.v1; field 'window': expected one of" in error.reason
 
 
 def test_events_are_routed_by_type_not_refused_on_another_event_topic() -> None:
     assert TOPIC_OF_TYPE["stay.discharged"] == STAYS
-    assert isinstance(parse_for_topic(orjson.dumps(discharged("S1")), DMP), StayDischarged)
+    assert isinstance(parse_for_topic(orjson.dumps(builders.discharged("S1")), DMP), StayDischarged)
 
 
 def test_an_unknown_type_on_the_registry_topic_is_an_unknown_type() -> None:

@@ -25,17 +25,7 @@ from streams.kafka_clients import ensure_topics
 from streams.testing import WorkerProcess
 from streams.worker.bundles import MAX_EVENT_BYTES
 from streams.worker.deadletter import VALUE_PREFIX_BYTES
-from tests.builders import (
-    cancelled,
-    cda_attachment,
-    deleted,
-    deposit_failed,
-    deposited,
-    discharged,
-    establishment,
-    mss_sent,
-    produced,
-)
+from tests import builders
 from tests.streams.deadletters import read_deadletters
 from tests.streams.worker.test_worker_kafka import (
     Message,
@@ -81,21 +71,21 @@ def padded(obj: dict[str, Any], size: int) -> bytes:
 def templates(m: str, finess: str) -> list[tuple[str, str, dict[str, Any]]]:
     """A valid record of every type, for our FINESS: (name, topic, object). The marker is in
     two fields of each, so a dead letter still shows it when one of them is replaced."""
-    est = establishment(finess, name=f"{m} centre")
+    est = builders.establishment(finess, name=f"{m} centre")
     records = [
-        ("stay.discharged", STAYS, discharged(f"{m}-stay", finess=finess, event_id=f"{m}-e1",
+        ("stay.discharged", STAYS, builders.discharged(f"{m}-stay", finess=finess, event_id=f"{m}-e1",
             correspondents=[{"rpps": "R1", "mss_address": "dr@x.mssante.fr"}])),
-        ("stay.discharge_cancelled", STAYS, {**cancelled(f"{m}-stay", "2023-01-13T10:00:00+01:00",
+        ("stay.discharge_cancelled", STAYS, {**builders.cancelled(f"{m}-stay", "2023-01-13T10:00:00+01:00",
             finess=finess), "event_id": f"{m}-e2"}),
-        ("document.produced", DMP, {**produced(f"{m}-doc", "11490-0", stay_id="S1",
+        ("document.produced", DMP, {**builders.produced(f"{m}-doc", "11490-0", stay_id="S1",
             finess=finess), "event_id": f"{m}-e3"}),
-        ("document.deposited", DMP, deposited(f"{m}-doc", "11490-0", stay_id="S1",
+        ("document.deposited", DMP, builders.deposited(f"{m}-doc", "11490-0", stay_id="S1",
             finess=finess, replaces="D0", event_id=f"{m}-e4")),
-        ("document.deposit_failed", DMP, {**deposit_failed(f"{m}-doc", finess=finess),
+        ("document.deposit_failed", DMP, {**builders.deposit_failed(f"{m}-doc", finess=finess),
             "event_id": f"{m}-e5"}),
-        ("document.deleted", DMP, {**deleted(f"{m}-doc", finess=finess), "event_id": f"{m}-e6"}),
-        ("mss.sent", MSS, {**mss_sent("pro", "dr@x.mssante.fr", stay_id="S1", finess=finess,
-            attachments=[cda_attachment()]), "event_id": f"{m}-e7", "message_id": f"{m}-msg"}),
+        ("document.deleted", DMP, {**builders.deleted(f"{m}-doc", finess=finess), "event_id": f"{m}-e6"}),
+        ("mss.sent", MSS, {**builders.mss_sent("pro", "dr@x.mssante.fr", stay_id="S1", finess=finess,
+            attachments=[builders.cda_attachment()]), "event_id": f"{m}-e7", "message_id": f"{m}-msg"}),
         ("establishment", ESTABLISHMENTS, est),
     ]  # fmt: skip
     # and an extra field, which the contract accepts: the marker whatever field is replaced
@@ -121,7 +111,7 @@ def catalogue(m: str, finess: str) -> list[Hostile]:
         out.append(Hostile(name, topic, k, value, codes))
 
     def stay(**fields: Any) -> bytes:
-        return orjson.dumps(discharged(f"{m}-stay-{len(out)}", finess=finess, **fields))
+        return orjson.dumps(builders.discharged(f"{m}-stay-{len(out)}", finess=finess, **fields))
 
     mb = m.encode()
     # malformed JSON
@@ -147,14 +137,14 @@ def catalogue(m: str, finess: str) -> list[Hostile]:
         ("type a number", 42, "unknown_type"),
         ("type empty", "", "unknown_type"),
     ]:
-        obj = discharged(f"{m}-stay-{len(out)}", finess=finess)
+        obj = builders.discharged(f"{m}-stay-{len(out)}", finess=finess)
         if type_value is None:
             del obj["type"]
         else:
             obj["type"] = None if type_value == "null" else type_value
         add(name, STAYS, orjson.dumps(obj), code)
     # records on the wrong topic
-    add("registry record on the stays topic", STAYS, orjson.dumps(establishment(finess, name=m)), "wrong_topic")  # fmt: skip
+    add("registry record on the stays topic", STAYS, orjson.dumps(builders.establishment(finess, name=m)), "wrong_topic")  # fmt: skip
     add("event on the registry topic", ESTABLISHMENTS, stay(), "wrong_topic")
     # wrong types in every field, and a required field missing, of every record type
     for type_name, topic, template in templates(m, finess):
@@ -171,11 +161,11 @@ def catalogue(m: str, finess: str) -> list[Hostile]:
         add(f"{type_name}: {dropped} missing", topic, orjson.dumps(obj), MISSING_FIELD)
     # nested and vocabulary defects
     add("mss.sent: bad channel", MSS, orjson.dumps({**templates(m, finess)[6][2], "channel": "fax"}), INVALID_FIELD)  # fmt: skip
-    add("mss.sent: attachment cda_level 2", MSS, orjson.dumps({**templates(m, finess)[6][2], "attachments": [cda_attachment(level=2)]}), INVALID_FIELD)  # fmt: skip
+    add("mss.sent: attachment cda_level 2", MSS, orjson.dumps({**templates(m, finess)[6][2], "attachments": [builders.cda_attachment(level=2)]}), INVALID_FIELD)  # fmt: skip
     add("document.deposited: cda_level 2", DMP, orjson.dumps({**templates(m, finess)[3][2], "cda_level": 2}), INVALID_FIELD)  # fmt: skip
     add("stay: unknown stay_kind", STAYS, stay(stay_kind="hotel"), INVALID_FIELD)
     add("stay: correspondent without rpps", STAYS, stay(correspondents=[{"mss_address": m}]), MISSING_FIELD)  # fmt: skip
-    add("establishment: window F9", ESTABLISHMENTS, orjson.dumps(establishment(finess, name=m, window="F9")), INVALID_FIELD)  # fmt: skip
+    add("establishment: window F9", ESTABLISHMENTS, orjson.dumps(builders.establishment(finess, name=m, window="F9")), INVALID_FIELD)  # fmt: skip
     # bad FINESS
     for bad in ["75000001", "ABCDEFGHI", "750000013\n", " 750000001", "000000000", "2C0000001", "200000001", 750000001]:  # fmt: skip
         add(f"FINESS {bad!r}", STAYS, orjson.dumps({**templates(m, finess)[0][2], "finess": bad}), INVALID_FINESS)  # fmt: skip
@@ -191,8 +181,8 @@ def catalogue(m: str, finess: str) -> list[Hostile]:
     add("a 1990 typo", STAYS, stay(admitted="1990-01-10T08:00:00+01:00"), *TOO_OLD)
     add("a 2012 stay", STAYS, stay(admitted="2012-03-01T08:00:00+01:00", discharged="2012-03-04T10:00:00+01:00"), *TOO_OLD)  # fmt: skip
     # sizes: over MAX_EVENT_BYTES, a message is too_large whatever it holds
-    add("valid event of 1 MB - 10 bytes", STAYS, padded(discharged(f"{m}-big", finess=finess), MB - 10), TOO_LARGE)  # fmt: skip
-    add("valid event of 1 MiB - 10 bytes", STAYS, padded(discharged(f"{m}-bigger", finess=finess), MiB - 10), TOO_LARGE)  # fmt: skip
+    add("valid event of 1 MB - 10 bytes", STAYS, padded(builders.discharged(f"{m}-big", finess=finess), MB - 10), TOO_LARGE)  # fmt: skip
+    add("valid event of 1 MiB - 10 bytes", STAYS, padded(builders.discharged(f"{m}-bigger", finess=finess), MiB - 10), TOO_LARGE)  # fmt: skip
     add("invalid message of 2 MB", STAYS, b'{"event_id": "' + mb + b'", "junk": "' + b"y" * (2 * MB), TOO_LARGE)  # fmt: skip
     return out
 
@@ -287,7 +277,7 @@ def test_every_hostile_input_is_dead_lettered_and_the_valid_ones_count(
     ours = sorted(finess)[0]
     marker = f"hostile-{uuid.uuid4().hex}"
     # valid, and travelling alone in its bundle: 900 kB, over the 256 KiB of a shared one
-    alone: Message = (STAYS, ours.encode(), padded(discharged(f"{marker}-alone", finess=ours, admitted="2023-01-10T08:00:00+01:00"), 900_000))  # fmt: skip
+    alone: Message = (STAYS, ours.encode(), padded(builders.discharged(f"{marker}-alone", finess=ours, admitted="2023-01-10T08:00:00+01:00"), 900_000))  # fmt: skip
     assert len(alone[2]) <= MAX_EVENT_BYTES
     valid = [*valid, alone]
     expected = reference(valid, finess)

@@ -35,19 +35,8 @@ from streams.worker.bundles import MAX_BUNDLE_VALUE_BYTES, MAX_EVENT_BYTES, deco
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import VALUE_PREFIX_BYTES, describe
 from streams.worker.ingest import Ingestor
-from tests.builders import (
-    F1,
-    F2,
-    cancelled,
-    cda_attachment,
-    deleted,
-    deposit_failed,
-    deposited,
-    discharged,
-    establishment,
-    mss_sent,
-    produced,
-)
+from tests import builders
+from tests.builders import F1, F2
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
 from topics.names import DEADLETTER, DMP, ESTABLISHMENTS, MSS, STAYS
 from topics.validation import REASON_CODES, InvalidRecord, parse_for_topic
@@ -78,15 +67,10 @@ class FakeProducer:
     sent: list[Sent] = field(default_factory=list)
     refused: list[tuple[str, int]] = field(default_factory=list)
 
-    async def send(
-        self,
-        topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
-    ) -> asyncio.Future[Any]:
+    async def send(  # the ingest stage's Producer protocol; it passes key and headers only
+        self, topic: str, value: bytes | None = None, *, key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None, **_: Any,
+    ) -> asyncio.Future[Any]:  # fmt: skip
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers or [])
         if size > self.max_request_size:
             self.refused.append((topic, size))
@@ -176,14 +160,16 @@ def padded(obj: dict[str, Any], size: int) -> bytes:
 
 def test_valid_events_are_bundled_per_finess() -> None:
     events = [
-        (STAYS, discharged("S1")),
-        (DMP, deposited("D1", "11490-0", stay_id="S1")),
-        (STAYS, discharged("S2", finess=F2)),
-        (MSS, mss_sent("pro", "dr@x.mssante.fr", attachments=[cda_attachment()])),
-        (DMP, deleted("D9", finess=F2)),
+        (STAYS, builders.discharged("S1")),
+        (DMP, builders.deposited("D1", "11490-0", stay_id="S1")),
+        (STAYS, builders.discharged("S2", finess=F2)),
+        (MSS, builders.mss_sent("pro", "dr@x.mssante.fr", attachments=[builders.cda_attachment()])),
+        (DMP, builders.deleted("D9", finess=F2)),
     ]
     messages = [(topic, orjson.dumps(obj)) for topic, obj in events]
-    producer, _, registry = run_ingest([(ESTABLISHMENTS, orjson.dumps(establishment())), *messages])
+    producer, _, registry = run_ingest(
+        [(ESTABLISHMENTS, orjson.dumps(builders.establishment())), *messages]
+    )
 
     assert producer.deadletters() == []
     by_finess = dict(producer.bundles())
@@ -196,8 +182,8 @@ def test_valid_events_are_bundled_per_finess() -> None:
 
 
 def test_an_event_of_the_largest_size_travels_alone() -> None:
-    big = padded(discharged("S-big"), MAX_EVENT_BYTES)
-    small = [orjson.dumps(discharged(f"S{i}")) for i in range(3)]
+    big = padded(builders.discharged("S-big"), MAX_EVENT_BYTES)
+    small = [orjson.dumps(builders.discharged(f"S{i}")) for i in range(3)]
     producer, _, registry = run_ingest([(STAYS, v) for v in (small[0], big, *small[1:])])
 
     assert producer.deadletters() == [] and producer.refused == []
@@ -211,9 +197,9 @@ def test_an_event_of_the_largest_size_travels_alone() -> None:
 def test_an_event_of_1_mb_minus_10_bytes_is_too_large() -> None:
     """1 MB − 10 bytes is over MAX_EVENT_BYTES (1 MB less the bundle overhead): the worker
     could not carry it, so it is dead-lettered as too_large, truncated, not bundled."""
-    big = padded(discharged("S-big"), MB - 10)
+    big = padded(builders.discharged("S-big"), MB - 10)
     assert len(big) > MAX_EVENT_BYTES
-    others = [orjson.dumps(discharged(f"S{i}")) for i in range(2)]
+    others = [orjson.dumps(builders.discharged(f"S{i}")) for i in range(2)]
     producer, _, registry = run_ingest([(STAYS, others[0]), (STAYS, big), (STAYS, others[1])])
 
     (letter,) = producer.deadletters()
@@ -244,7 +230,7 @@ def test_a_2_mb_invalid_message_is_dead_lettered_truncated() -> None:
 def test_an_exception_in_one_record_dead_letters_it_alone(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    poison = discharged("S-poison", patient="PATIENT-SECRET")
+    poison = builders.discharged("S-poison", patient="PATIENT-SECRET")
     real = parse_for_topic
 
     def parse(raw: bytes | None, topic: str, key: bytes | None = None) -> Any:
@@ -253,7 +239,11 @@ def test_an_exception_in_one_record_dead_letters_it_alone(
         return real(raw, topic, key)
 
     monkeypatch.setattr(ingest_module, "parse_for_topic", parse)
-    values = [orjson.dumps(discharged("S1")), orjson.dumps(poison), orjson.dumps(discharged("S2"))]
+    values = [
+        orjson.dumps(builders.discharged("S1")),
+        orjson.dumps(poison),
+        orjson.dumps(builders.discharged("S2")),
+    ]
     with caplog.at_level(logging.INFO):
         producer, _, registry = run_ingest([(STAYS, v) for v in values])
 
@@ -290,7 +280,7 @@ def test_even_a_dead_letter_topic_that_refuses_everything_does_not_stop_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     producer = FakeProducer(topic_limits={DEADLETTER: 10})
-    good = orjson.dumps(discharged("S1"))
+    good = orjson.dumps(builders.discharged("S1"))
     run_ingest([(STAYS, b"not json"), (STAYS, good)], producer)
     assert producer.deadletters() == []
     assert len(producer.refused) == 3  # whole, truncated, without value
@@ -301,8 +291,8 @@ def test_even_a_dead_letter_topic_that_refuses_everything_does_not_stop_it(
 def test_a_bundle_the_internal_topic_refuses_is_split_then_too_large() -> None:
     """An internal topic with a lower max.message.bytes than ours: the bundle's events travel
     alone; the one too big even alone is dead-lettered as too_large."""
-    big = padded(discharged("S-big"), 300_000)
-    values = [orjson.dumps(discharged("S1")), big, orjson.dumps(discharged("S2"))]
+    big = padded(builders.discharged("S-big"), 300_000)
+    values = [orjson.dumps(builders.discharged("S1")), big, orjson.dumps(builders.discharged("S2"))]
     producer = FakeProducer(topic_limits={INTERNAL: 200_000})
     _, _, registry = run_ingest([(STAYS, v) for v in values], producer)
     (letter,) = producer.deadletters()
@@ -317,7 +307,7 @@ def test_a_bundle_the_internal_topic_refuses_is_split_then_too_large() -> None:
 def test_kafka_failing_still_fails_the_poll_so_that_it_is_replayed() -> None:
     producer = FakeProducer(fail_with=KafkaTimeoutError())
     with pytest.raises(KafkaTimeoutError):
-        run_ingest([(STAYS, orjson.dumps(discharged("S1")))], producer)
+        run_ingest([(STAYS, orjson.dumps(builders.discharged("S1")))], producer)
 
 
 # --- sunes publish refuses what a worker could not carry -----------------------------------
@@ -346,9 +336,9 @@ def test_publish_refuses_a_line_over_the_limit(
 ) -> None:
     monkeypatch.setattr(publish_command, "Publisher", FakePublisher)
     FakePublisher.sent = []
-    fits = padded(discharged("S-fits"), MAX_EVENT_BYTES)
-    over = padded(discharged("S-over"), MB - 10)
-    small = orjson.dumps(discharged("S1"))
+    fits = padded(builders.discharged("S-fits"), MAX_EVENT_BYTES)
+    over = padded(builders.discharged("S-over"), MB - 10)
+    small = orjson.dumps(builders.discharged("S1"))
     path = tmp_path / "big.ndjson"
     path.write_bytes(b"\n".join([small, over, fits]) + b"\n")
     out = io.StringIO()
@@ -393,20 +383,28 @@ json_values = st.recursive(
     max_leaves=12,
 )
 BUILDERS: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-    (ESTABLISHMENTS, establishment),
-    (STAYS, lambda: discharged("S1", correspondents=[{"rpps": "R1", "mss_address": "a@b.fr"}])),
-    (STAYS, lambda: cancelled("S1", "2023-01-13T10:00:00+01:00")),
-    (DMP, lambda: produced("D1", "11490-0", stay_id="S1")),
-    (DMP, lambda: deposited("D1", "11490-0", stay_id="S1", replaces="D0")),
-    (DMP, lambda: deposit_failed("D1")),
-    (DMP, lambda: deleted("D1")),
-    (MSS, lambda: mss_sent("pro", "dr@x.mssante.fr", attachments=[cda_attachment()])),
+    (ESTABLISHMENTS, builders.establishment),
+    (
+        STAYS,
+        lambda: builders.discharged("S1", correspondents=[{"rpps": "R1", "mss_address": "a@b.fr"}]),
+    ),
+    (STAYS, lambda: builders.cancelled("S1", "2023-01-13T10:00:00+01:00")),
+    (DMP, lambda: builders.produced("D1", "11490-0", stay_id="S1")),
+    (DMP, lambda: builders.deposited("D1", "11490-0", stay_id="S1", replaces="D0")),
+    (DMP, lambda: builders.deposit_failed("D1")),
+    (DMP, lambda: builders.deleted("D1")),
+    (
+        MSS,
+        lambda: builders.mss_sent(
+            "pro", "dr@x.mssante.fr", attachments=[builders.cda_attachment()]
+        ),
+    ),
 ]
 
 
 @st.composite
 def mutated_event(draw: st.DrawFn) -> tuple[str, bytes]:
-    """A valid event of any type with some fields (nested ones too) deleted, replaced by any
+    """A valid event of any type with some fields (nested ones too) builders.deleted, replaced by any
     JSON value, or added."""
     topic, build = draw(st.sampled_from(BUILDERS))
     topic = draw(st.sampled_from([topic, topic, topic, topic, STAYS, ESTABLISHMENTS]))
