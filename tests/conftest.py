@@ -1,5 +1,8 @@
-"""Shared fixtures: the session's Kafka broker (real Apache Kafka in CI)."""
+"""The fixtures of every suite, as plugins: nothing imports a conftest.
 
-from tests.kafka_fixtures import kafka_bootstrap_servers, kafka_broker, unique_kafka_name
+tests.kafka_fixtures: the session's Kafka broker (real Apache Kafka in CI);
+tests.monitoring.tools: promtool, amtool, Alertmanager and the metric contract;
+tests.processors.reports: the batch report's figures of hand-built events.
+"""
 
-__all__ = ["kafka_bootstrap_servers", "kafka_broker", "unique_kafka_name"]
+pytest_plugins = ["tests.kafka_fixtures", "tests.monitoring.tools", "tests.processors.reports"]

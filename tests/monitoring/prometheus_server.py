@@ -16,7 +16,7 @@ import orjson
 import yaml
 
 from streams.brokers._common import free_port, terminate
-from tests.monitoring.conftest import load_yaml
+from tests.monitoring.tools import load_yaml
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.monitoring.conftest import ALERTMANAGER_CONFIG, iter_rules, load_yaml, run_tool
+from tests.monitoring.tools import ALERTMANAGER_CONFIG, iter_rules, load_yaml, run_tool
 
 pytestmark = pytest.mark.promtool
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.monitoring.conftest import PROMETHEUS_DIR, REPO_ROOT, load_yaml
+from tests.monitoring.tools import PROMETHEUS_DIR, REPO_ROOT, load_yaml
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"

@@ -15,7 +15,7 @@ import pytest
 from monitoring.grafana import generate
 from monitoring.grafana.dashboards_src import pipeline
 from processors.catalogue import RATE_INDICATORS
-from tests.monitoring.conftest import (
+from tests.monitoring.tools import (
     CONTRACT_METRICS,
     GRAFANA_DIR,
     REPO_ROOT,

@@ -26,8 +26,8 @@ from processors.figures import IndicatorRow
 from processors.report import compute_report
 from streams.testing import WorkerProcess, publish, rows_of
 from tests.builders import deposited, discharged, establishment, mss_sent
-from tests.monitoring.conftest import PROMETHEUS_DIR, find_binary, load_yaml, rule_files
 from tests.monitoring.prometheus_server import PrometheusServer, copy_rules_with_short_for
+from tests.monitoring.tools import PROMETHEUS_DIR, find_binary, load_yaml, rule_files
 from topics.names import DMP, ESTABLISHMENTS, MSS, STAYS
 from topics.validation import parse_record
 

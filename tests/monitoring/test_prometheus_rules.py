@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.monitoring.conftest import (
+from tests.monitoring.tools import (
     CONTRACT_METRICS,
     PROMETHEUS_DIR,
     REPO_ROOT,

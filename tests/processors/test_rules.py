@@ -15,7 +15,7 @@ from tests.builders import (
     mss_sent,
     produced,
 )
-from tests.processors.conftest import figures_of
+from tests.processors.reports import figures_of
 
 LETTER, PRESCRIPTION, OPERATIVE, BIOLOGY, IMAGING = (
     "11490-0",

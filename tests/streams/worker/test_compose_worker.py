@@ -17,7 +17,7 @@ import pytest
 
 from streams.brokers._common import free_port
 from streams.testing import WorkerProcess, publish, rows_of
-from tests.monitoring.conftest import REPO_ROOT, load_yaml
+from tests.monitoring.tools import REPO_ROOT, load_yaml
 from tests.streams.worker.test_worker_kafka import dataset, reference, wait_for_rows
 
 pytestmark = pytest.mark.kafka

@@ -1,3 +1,5 @@
+"""The batch report's figures of hand-built events (a pytest plugin, see tests/conftest.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,4 @@
-"""Shared fixtures of the monitoring tests: the external tools, and the metric contract.
+"""The monitoring tests' tools (a pytest plugin, see tests/conftest.py): the external binaries, and the metric contract.
 
 promtool, amtool and alertmanager come from Debian's `prometheus` and
 `prometheus-alertmanager` packages (`bash scripts/ensure-test-tools.sh` installs them; CI
