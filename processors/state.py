@@ -46,7 +46,7 @@ CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     REPORT_UNIT: _units,
     CORRESPONDENT_UNIT: _units,
 }
-_ABSENT = object()  # cached "no such key": most index look-ups find nothing
+_ABSENT = object()  # not cached yet (a key the store lacks is cached as None)
 _NO_IDS: frozenset[str] = frozenset()
 
 
@@ -75,10 +75,6 @@ class StateCache:
         self.capacity = capacity  # None: keep everything (the batch report)
         self.entries: OrderedDict[CacheKey, Any] = OrderedDict()
         self.dirty: set[CacheKey] = set()
-
-    def get(self, key: CacheKey) -> Any:
-        value = self.entries.get(key, _ABSENT)
-        return self.load(key) if value is _ABSENT else value
 
     def load(self, key: CacheKey) -> Any:
         """Read a key that is not cached from the store."""
@@ -130,7 +126,7 @@ class EstablishmentState:
 
     def get(self, kind: str, ident: str) -> Any:
         key = (self.finess, kind, ident)
-        value = self._entries.get(key, _ABSENT)  # the cache's get, inlined: the hot path
+        value = self._entries.get(key, _ABSENT)  # a hit is one look-up: the hot path
         return self.cache.load(key) if value is _ABSENT else value
 
     def put(self, kind: str, ident: str, value: Any) -> None:
