@@ -20,16 +20,9 @@ from processors.establishment import Establishment
 from processors.periods import paris_midnight
 from processors.settings import Settings
 from tests.builders import EJ, F1, F2, deposited, discharged, establishment, mss_sent, parse
+from tests.monitoring.tools import INDICATOR_FAMILIES
 from topics.records import EstablishmentRecord, Event
 
-INDICATOR_FAMILIES = (
-    "sunes_indicator_numerator",
-    "sunes_indicator_denominator",
-    "sunes_indicator_target_ratio",
-    "sunes_establishment_info",
-    "sunes_cme_presentation",
-    "sunes_establishment_watermark_timestamp_seconds",
-)
 # Every label the collector may use (docs/monitoring.md): nothing that names a patient.
 ALLOWED_LABELS = {"finess", "indicator", "period", "finess_ej", "region", "window", "name"}
 ALLOWED_LABELS |= {"topic", "partition"}

@@ -30,16 +30,20 @@ INSTALL_HINT = (
     "or point {env} at the binary"
 )
 
+# The collector's per-establishment families (monitoring/collector.py).
+INDICATOR_FAMILIES = (
+    "sunes_indicator_numerator",
+    "sunes_indicator_denominator",
+    "sunes_indicator_target_ratio",
+    "sunes_establishment_info",
+    "sunes_cme_presentation",
+    "sunes_establishment_watermark_timestamp_seconds",
+)
 # The metric families the worker exports on /metrics (the contract the rules and
 # dashboards are built against), with the series names a histogram expands to.
 CONTRACT_METRICS: frozenset[str] = frozenset(
     {
-        "sunes_indicator_numerator",
-        "sunes_indicator_denominator",
-        "sunes_indicator_target_ratio",
-        "sunes_establishment_info",
-        "sunes_cme_presentation",
-        "sunes_establishment_watermark_timestamp_seconds",
+        *INDICATOR_FAMILIES,
         "sunes_events_consumed_total",
         "sunes_deadletter_events_total",
         "sunes_last_event_timestamp_seconds",
