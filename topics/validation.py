@@ -39,7 +39,7 @@ from topics.errors import (
     WRONG_TOPIC,
     InvalidRecord,
 )
-from topics.fields import ListOf, Timestamp, field_specs, is_finess, parse_fields
+from topics.fields import field_specs, is_finess, parse_fields
 from topics.names import ESTABLISHMENTS, TOPIC_OF_TYPE
 from topics.records import (
     RECORD_TYPES,
@@ -79,30 +79,7 @@ __all__ = [
     "parse_record",
     "record_from_object",
     "registry_tombstone",
-    "trusted_record",
 ]
-
-
-def trusted_record(obj: dict[str, Any]) -> Record:
-    """Rebuild a record from an object that `record_from_object` already accepted (our own
-    internal topic): types are not checked again, only timestamps and lists are converted.
-    Anything else than such an object may raise any exception."""
-    return _trusted(RECORD_TYPES[obj["type"]], obj)  # type: ignore[no-any-return]
-
-
-def _trusted(cls: type, obj: dict[str, Any]) -> Any:
-    values = {}
-    for spec in field_specs(cls):
-        value = obj.get(spec.name)
-        if value is None:
-            values[spec.name] = None if spec.name in obj or spec.required else spec.default
-        elif isinstance(spec.kind, Timestamp):
-            values[spec.name] = spec.kind.parse(value, spec.name)
-        elif isinstance(spec.kind, ListOf):
-            values[spec.name] = tuple(_trusted(spec.kind.item, item) for item in value)
-        else:
-            values[spec.name] = value
-    return cls(**values)
 
 
 # orjson's messages are fixed texts (yyjson's). Keep one only if it quotes nothing longer

@@ -24,12 +24,12 @@ from monitoring.pipeline import PipelineMetrics
 from processors.collection import Establishments
 from processors.figures import IndicatorRow, rows_of
 from streams.worker import faust_patch
-from streams.worker.bundles import decode_bundle
+from streams.worker.bundles import decode_bundle, trusted_record
 from streams.worker.deadletter import internal_error
 from streams.worker.offset_guard import OffsetGuard
 from streams.worker.table_store import partition_of
 from topics.records import Event
-from topics.validation import INVALID_FIELD, INVALID_JSON, InvalidRecord, trusted_record
+from topics.validation import INVALID_FIELD, INVALID_JSON, InvalidRecord
 
 log = logging.getLogger(__name__)
 

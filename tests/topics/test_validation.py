@@ -10,7 +10,7 @@ import pytest
 
 from tests.builders import deposited, discharged, establishment, mss_sent
 from topics.records import DocumentDeposited, EstablishmentRecord, MssSent, StayDischarged
-from topics.validation import InvalidRecord, parse_record, record_from_object, trusted_record
+from topics.validation import InvalidRecord, parse_record
 
 
 def reason_of(raw: bytes) -> tuple[str, str]:
@@ -150,21 +150,3 @@ def test_timestamps_keep_their_offset() -> None:
     stay = parse_record(with_fields(STAY, discharged_at="2023-01-12T09:00:00Z"))
     assert isinstance(stay, StayDischarged)
     assert stay.discharged_at.utcoffset() is not None
-
-
-@pytest.mark.parametrize(
-    "obj",
-    [
-        discharged("S1", correspondents=[{"rpps": "1", "mss_address": None},
-                                         {"rpps": "2", "mss_address": "a@b.mssante.fr"}]),
-        {**discharged("S2"), "occurred_at": "2023-01-12T09:00:00Z"},
-        deposited("D", "11490-0", replaces="C"),
-        {k: v for k, v in deposited("E", "11502-2").items() if k != "stay_id"},
-        mss_sent("pro", "R1", attachments=[{"document_id": "d", "type_code": "t",
-                                            "ins_status": "qualifiee", "cda_level": None}]),
-        establishment(),
-    ],
-    ids=lambda o: o["type"],
-)  # fmt: skip
-def test_trusted_rebuild_equals_validation(obj: dict[str, Any]) -> None:
-    assert trusted_record(obj) == record_from_object(obj)
