@@ -1,0 +1,96 @@
+"""The establishment stage in process (Faust's agent test context, memory store): bundles in,
+figures out, failures isolated and dead-lettered. The same stage on a real broker:
+test_worker_kafka.py, test_worker_orders.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.worker.app import SunesWorker
+from streams.worker.bundles import encode_bundle
+from streams.worker.config import WorkerConfig
+from tests import builders
+from tests.builders import F1
+from topics.errors import INTERNAL_ERROR, INVALID_FIELD
+from topics.validation import InvalidRecord
+
+LETTER = "11490-0"
+
+
+class Stage:
+    def __init__(self, worker: SunesWorker, context: Any) -> None:
+        self.worker = worker
+        self.context = context
+        self.deadletters: list[tuple[bytes, InvalidRecord]] = []
+
+    async def put(self, *events: dict[str, Any]) -> None:
+        values = [orjson.dumps(event) for event in events]
+        bundle = encode_bundle(values, [None] * len(values))
+        await self.context.put(key=F1.encode(), value=bundle)
+
+    def figures(self) -> dict[tuple[str, str], tuple[int, int]]:
+        return {
+            (r.indicator, r.period): (r.numerator, r.denominator) for r in self.worker.stage.rows()
+        }
+
+
+@pytest.fixture
+async def stage() -> AsyncIterator[Stage]:
+    worker = SunesWorker(WorkerConfig(store="memory://", app_id="in-process"))
+    worker.app.finalize()
+    worker.app.flow_control.resume()  # or put() waits forever (ARCHITECTURE.md)
+    worker.stage.recovering = False
+    record = builders.parse(builders.establishment())
+    worker.establishments.set_registry(record)  # type: ignore[arg-type]
+    (agent,) = worker.app.agents.values()
+    async with agent.test_context() as context:
+        harness = Stage(worker, context)
+
+        async def deadletter(raw: bytes, key: bytes | None, error: InvalidRecord, _: Any) -> None:
+            harness.deadletters.append((raw, error))
+
+        worker.stage.deadletter = deadletter
+        yield harness
+
+
+async def test_a_bundle_counts_once_even_when_sent_twice(stage: Stage) -> None:
+    events = (builders.discharged("S1"), builders.deposited("D1", LETTER, stay_id="S1"))
+    await stage.put(*events)
+    assert stage.figures()[("DS1.1", "2023-01")] == (1, 1)
+    await stage.put(*events)  # at-least-once: the same bundle again
+    assert stage.figures()[("DS1.1", "2023-01")] == (1, 1)
+    assert stage.figures()[("DS1.1", "F2")] == (1, 1)
+    assert stage.deadletters == []
+
+
+async def test_an_event_that_fails_is_dead_lettered_alone(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    establishments = stage.worker.establishments
+    apply = establishments.apply
+
+    def failing(record: Any) -> bool:
+        if getattr(record, "stay_id", None) == "S-bug":
+            raise RuntimeError("a bug")
+        return apply(record)
+
+    monkeypatch.setattr(establishments, "apply", failing)
+    await stage.put(builders.discharged("S1"), builders.discharged("S-bug", patient="P2"),
+                    builders.discharged("S3", patient="P3"))  # fmt: skip
+    assert stage.figures()[("DS1.1", "2023-01")] == (0, 2)
+    ((raw, error),) = stage.deadletters
+    assert orjson.loads(raw)["stay_id"] == "S-bug"
+    assert (error.code, error.reason) == (INTERNAL_ERROR, "internal error: RuntimeError")
+    assert stage.worker.health()["failing_establishments"] == [F1]
+
+
+async def test_a_registry_record_on_the_internal_topic_is_dead_lettered(stage: Stage) -> None:
+    await stage.put(builders.establishment(), builders.discharged("S1"))
+    assert stage.figures()[("DS1.1", "2023-01")] == (0, 1)
+    ((_, error),) = stage.deadletters
+    assert error.code == INVALID_FIELD
+    assert error.reason == "not a validated event: TypeError"
