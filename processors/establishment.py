@@ -280,8 +280,9 @@ class Establishment:
         self.aggregates.add(contribution)
 
     def recompute(self) -> None:
-        """Derive every contribution again from the stored facts alone (tests, and a change
-        of counting settings)."""
+        """Derive every contribution again from the stored facts alone. Only the tests call it
+        (incremental == full); a worker restarted with other counting settings does not yet
+        (it reads back the contributions computed with the old ones)."""
         self._rows = None
         for kind in kinds.UNIT_KINDS:
             for ident, _ in list(self.state.scan(kind)):
