@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need beyond Python: promtool/prometheus/amtool
-# (Debian's prometheus and prometheus-alertmanager packages) and the Apache Kafka jars.
+# (Debian's prometheus and prometheus-alertmanager packages), the Apache Kafka jars and HAPI HL7v2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +17,9 @@ fi
 
 if [ -x scripts/fetch-kafka-jars.sh ]; then
   bash scripts/fetch-kafka-jars.sh
+fi
+
+# HAPI HL7v2 and its compiled client, for the HL7 MLLP end-to-end test.
+if [ -x scripts/fetch-hapi-jars.sh ]; then
+  bash scripts/fetch-hapi-jars.sh >/dev/null
 fi
