@@ -40,7 +40,7 @@ from topics.errors import (
     InvalidRecord,
 )
 from topics.fields import field_specs, is_finess, parse_fields
-from topics.names import ESTABLISHMENTS, TOPIC_OF_TYPE
+from topics.names import CONTRACT_TOPICS, TopicNames
 from topics.records import (
     RECORD_TYPES,
     EstablishmentRecord,
@@ -149,14 +149,18 @@ def record_from_object(obj: Any) -> Record:
     return record
 
 
-def is_registry_tombstone(topic: str, value: bytes | str | None) -> bool:
+def is_registry_tombstone(
+    topic: str, value: bytes | str | None, topics: TopicNames = CONTRACT_TOPICS
+) -> bool:
     """Whether a message is a tombstone of the compacted registry topic: no value (None, or
     empty bytes as some clients hand it), meaning "delete the entry of the key's FINESS".
     On an event topic an empty message is simply invalid JSON."""
-    return topic == ESTABLISHMENTS and not value
+    return topic == topics.establishments and not value
 
 
-def registry_tombstone(key: bytes | str | None) -> RegistryTombstone:
+def registry_tombstone(
+    key: bytes | str | None, topics: TopicNames = CONTRACT_TOPICS
+) -> RegistryTombstone:
     """The deletion a registry tombstone stands for, or `InvalidRecord` when its key is not
     a FINESS (then nothing can be deleted)."""
     finess: str | None = None
@@ -176,35 +180,38 @@ def registry_tombstone(key: bytes | str | None) -> RegistryTombstone:
             what = f"a key that is not a FINESS ({described(key)})"
         raise InvalidRecord(
             INVALID_FINESS,
-            f"message key: a tombstone (message without value) on {ESTABLISHMENTS} deletes "
+            f"message key: a tombstone (message without value) on {topics.establishments} deletes "
             f"the registry entry of the FINESS given by its key, found {what}",
         )
     return RegistryTombstone(finess)
 
 
-def _topic_defect(obj: Any, topic: str) -> str | None:
+def _topic_defect(obj: Any, topic: str, topics: TopicNames) -> str | None:
     """Why a decoded message does not belong on `topic`, if its type says so."""
     type_name = obj.get("type") if isinstance(obj, dict) else None
     if not isinstance(type_name, str) or type_name not in RECORD_TYPES:
         return None  # no known type: record_from_object says what is wrong
-    on_registry = topic == ESTABLISHMENTS
+    on_registry = topic == topics.establishments
     if type_name == EstablishmentRecord.TYPE and not on_registry:
         return (
             f"field 'type': an {type_name} record belongs on the registry topic "
-            f"{ESTABLISHMENTS}, not on the event topic {topic}"
+            f"{topics.establishments}, not on the event topic {topic}"
         )
     if type_name != EstablishmentRecord.TYPE and on_registry:
         return (
-            f"field 'type': a {type_name} event belongs on {TOPIC_OF_TYPE[type_name]}, "
-            f"not on the registry topic {ESTABLISHMENTS}"
+            f"field 'type': a {type_name} event belongs on {topics.of_type(type_name)}, "
+            f"not on the registry topic {topics.establishments}"
         )
     return None
 
 
 def parse_for_topic(
-    raw: bytes | str | None, topic: str, key: bytes | str | None = None
+    raw: bytes | str | None,
+    topic: str,
+    key: bytes | str | None = None,
+    topics: TopicNames = CONTRACT_TOPICS,
 ) -> Record | RegistryTombstone:
-    """Validate one message read from `topic` (a topic of `topics.names`).
+    """Validate one message read from `topic`, one of `topics` (the contract's by default).
 
     - On the registry topic, a message without value is a `RegistryTombstone` for the
       FINESS of `key` (`InvalidRecord` if the key is not one).
@@ -213,10 +220,10 @@ def parse_for_topic(
     - Otherwise as `parse_record`. Any topic other than the registry is an event topic;
       an event on another event topic than its own is accepted (events are routed by type).
     """
-    if is_registry_tombstone(topic, raw):
-        return registry_tombstone(key)
+    if is_registry_tombstone(topic, raw, topics):
+        return registry_tombstone(key, topics)
     obj = decode_json(raw or b"")
-    misplaced = _topic_defect(obj, topic)
+    misplaced = _topic_defect(obj, topic, topics)
     if misplaced is None:
         return record_from_object(obj)
     try:

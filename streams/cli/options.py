@@ -25,6 +25,7 @@ from streams.kafka_clients import (
     CLIENT_PROFILES,
     LOCAL_BOOTSTRAP,
 )
+from topics.names import TopicNames
 from topics.records import STAY_KINDS
 
 # "argument --partitions: SUNES_PARTITIONS / --partitions must be ...": a converter below.
@@ -62,6 +63,21 @@ def client_profile(raw: str) -> str:
             f"got {raw!r}"
         )
     return profile
+
+
+TOPIC_PREFIX_ENV = "SUNES_TOPIC_PREFIX"
+_TOPIC_CHARACTERS = re.compile(r"^[A-Za-z0-9._-]*$")
+
+
+def topic_prefix(raw: str) -> str:
+    """A prefix Kafka accepts in a topic name (letters, digits, '.', '_', '-')."""
+    prefix = raw.strip()
+    if not _TOPIC_CHARACTERS.match(prefix) or len(prefix) > 200:
+        raise argparse.ArgumentTypeError(
+            f"{TOPIC_PREFIX_ENV} / --topic-prefix must be letters, digits, '.', '_' or '-' "
+            f"(at most 200), got {raw!r}"
+        )
+    return prefix
 
 
 def _env_bool(env: Mapping[str, str], name: str) -> bool:
@@ -177,6 +193,14 @@ def add_kafka_options(
         f"batch, no idempotence) [env {CLIENT_PROFILE_ENV}, default kafka]. TLS and SASL: the "
         "SUNES_TLS* and SUNES_SASL_* variables (see README)",
     )
+    group.add_argument(
+        "--topic-prefix",
+        type=topic_prefix,
+        default=env.get(TOPIC_PREFIX_ENV, ""),
+        metavar="PREFIX",
+        help="put this before every topic name of the contract (e.g. 'ght-a.' reads "
+        f"ght-a.sunes.stays.v1), to run several pipelines on one cluster [env {TOPIC_PREFIX_ENV}]",
+    )
     if topic_creation:
         group.add_argument(
             "--no-create-topics",
@@ -199,6 +223,11 @@ def brokers_from(
         if value and value.strip():
             return value.strip()
     return fallback
+
+
+def topic_names_from(args: argparse.Namespace) -> TopicNames:
+    """The topics of --topic-prefix (the contract's names when there is none)."""
+    return TopicNames.prefixed(args.topic_prefix)
 
 
 def client_profile_from(args: argparse.Namespace) -> str:
@@ -237,6 +266,15 @@ def add_worker_options(
     _number_option(group, "--cache-entries", "SUNES_CACHE_ENTRIES", 100_000, env,
                    "decoded state entries kept in RAM above the store, ~1 KB each "
                    "[env SUNES_CACHE_ENTRIES, default 100000]")  # fmt: skip
+    group.add_argument(
+        "--api-token-file",
+        type=Path,
+        default=env.get("SUNES_API_TOKEN_FILE") or None,
+        metavar="FILE",
+        help="the access token of the worklists (/indicators/.../units: they list stays), "
+        "read from FILE; or give it in SUNES_API_TOKEN. Without one the worklists are off "
+        "[env SUNES_API_TOKEN_FILE]",
+    )
     group.add_argument(
         "--loglevel", default="warning", choices=("debug", "info", "warning", "error")
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 from streams.cli.errors import CliError, Exit
 from streams.kafka_clients import BOOTSTRAP_ENV, Security, aiokafka_security
-from topics.names import TOPIC_OF_TYPE
+from topics.names import CONTRACT_TOPICS, TopicNames
 from topics.records import Record
 
 # Our defaults; a broker's client_overrides() win over them.
@@ -41,9 +41,9 @@ class PublishError(CliError, RuntimeError):
     exit = Exit.KAFKA
 
 
-def route(record: Record) -> tuple[str, bytes]:
+def route(record: Record, topics: TopicNames = CONTRACT_TOPICS) -> tuple[str, bytes]:
     """The topic of a record's type and its key, the FINESS (registry records included)."""
-    return TOPIC_OF_TYPE[record.type], record.finess.encode()
+    return topics.of_type(record.type), record.finess.encode()
 
 
 class Publisher:

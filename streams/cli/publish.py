@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from streams.cli.errors import CliError, Exit
-from streams.cli.options import add_kafka_options, brokers_from, client_profile_from
+from streams.cli.options import (
+    add_kafka_options,
+    brokers_from,
+    client_profile_from,
+    topic_names_from,
+)
 from streams.cli.producer import Publisher, route
 from streams.kafka_clients import (
     BOOTSTRAP_ENV,
@@ -23,7 +28,7 @@ from streams.kafka_clients import (
 )
 from streams.worker.bundles import MAX_EVENT_BYTES
 from topics.errors import TOO_LARGE
-from topics.names import INPUT_TOPICS, STAYS
+from topics.names import CONTRACT_TOPICS, TopicNames
 from topics.validation import InvalidRecord, parse_record
 
 
@@ -51,9 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument(
         "--invalid-topic",
-        default=STAYS,
+        default=None,
         metavar="TOPIC",
-        help=f"where --include-invalid sends invalid lines [default {STAYS}]",
+        help="where --include-invalid sends invalid lines [default: the stays topic]",
     )
     parser.add_argument(
         "--max-reported",
@@ -86,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     bootstrap = brokers_from(args)
     if bootstrap is None:
         raise CliError(f"no Kafka brokers: give --brokers HOST:PORT or set {BOOTSTRAP_ENV}")
+    topics = topic_names_from(args)
+    invalid_topic = args.invalid_topic or topics.stays
     result = asyncio.run(
         publish_file(
             path,
@@ -93,12 +100,13 @@ def run(args: argparse.Namespace) -> int:
             client_overrides_for(client_profile_from(args)),
             security=security_from_env(),
             include_invalid=args.include_invalid,
-            invalid_topic=args.invalid_topic,
+            topics=topics,
+            invalid_topic=invalid_topic,
             create_topics=args.create_topics,
             max_reported=args.max_reported,
         )
     )
-    _print_summary(result, path, bootstrap, args.include_invalid, args.invalid_topic)
+    _print_summary(result, path, bootstrap, args.include_invalid, invalid_topic)
     if result.interrupted:
         return Exit.INTERRUPTED
     return Exit.INVALID_INPUT if result.invalid else Exit.OK
@@ -111,7 +119,8 @@ async def publish_file(
     *,
     security: Security | None = None,
     include_invalid: bool = False,
-    invalid_topic: str = STAYS,
+    topics: TopicNames = CONTRACT_TOPICS,
+    invalid_topic: str | None = None,
     create_topics: bool = True,
     max_reported: int = 100,
     out: TextIO | None = None,
@@ -120,7 +129,7 @@ async def publish_file(
     result = PublishResult()
     began = time.monotonic()
     if create_topics:
-        await ensure_topics(bootstrap_servers, security, topics=INPUT_TOPICS)
+        await ensure_topics(bootstrap_servers, security, topics=topics.input_specs())
     progress = Progress(path.stat().st_size, out)
     done_bytes = 0
     async with Publisher(bootstrap_servers, overrides, security=security) as publisher:
@@ -135,7 +144,7 @@ async def publish_file(
                     try:
                         if len(value) > MAX_EVENT_BYTES:
                             raise _too_large(len(value))
-                        topic, key = route(parse_record(value))
+                        topic, key = route(parse_record(value), topics)
                     except InvalidRecord as exc:
                         result.invalid += 1
                         if result.invalid <= max_reported:
@@ -146,7 +155,7 @@ async def publish_file(
                             continue  # not even with --include-invalid: it cannot be carried
                         if not include_invalid:
                             continue
-                        topic, key = invalid_topic, None
+                        topic, key = invalid_topic or topics.stays, None
                     await publisher.send(topic, value, key)
                     progress.update(done_bytes, result.lines)
         except asyncio.CancelledError:  # Ctrl-C: flush what was sent, then report

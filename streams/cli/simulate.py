@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from streams.cli.errors import CliError, Exit
-from streams.cli.options import add_kafka_options, brokers_from, client_profile_from
+from streams.cli.options import (
+    add_kafka_options,
+    brokers_from,
+    client_profile_from,
+    topic_names_from,
+)
 from streams.cli.producer import Publisher
 from streams.kafka_clients import (
     BOOTSTRAP_ENV,
@@ -24,7 +29,7 @@ from streams.kafka_clients import (
     ensure_topics,
     security_from_env,
 )
-from topics.names import INPUT_TOPICS
+from topics.names import CONTRACT_TOPICS, TopicNames
 from topics.records import WINDOWS
 
 if TYPE_CHECKING:
@@ -235,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
                 security=security,
                 pacer=pacer,
                 create_topics=args.create_topics,
+                topics=topic_names_from(args),
             )
         )
         where = bootstrap
@@ -281,15 +287,17 @@ async def publish_messages(
     security: Security | None = None,
     pacer: Pacer | None = None,
     create_topics: bool = True,
+    topics: TopicNames = CONTRACT_TOPICS,
 ) -> SimulationSummary:
     """Publish simulated messages (invalid ones too, raw, to their topic), paced.
 
     Usable from other code, e.g. a demo that runs the simulator next to the processor.
+    The simulator names the contract's topics; `topics` says what they are called here.
     """
     pacer = pacer or Pacer(0.0, None)
     summary = SimulationSummary()
     if create_topics:
-        await ensure_topics(bootstrap_servers, security, topics=INPUT_TOPICS)
+        await ensure_topics(bootstrap_servers, security, topics=topics.input_specs())
     publisher = Publisher(
         bootstrap_servers, overrides, security=security, client_id="sunes-simulate"
     )
@@ -301,7 +309,7 @@ async def publish_messages(
                 wait = pacer.delay(summary.total)
                 if wait > 0.001:
                     await asyncio.sleep(wait)
-                await publisher.send(message.topic, message.value, message.key)
+                await publisher.send(topics.named(message.topic), message.value, message.key)
                 summary.count(message)
         except asyncio.CancelledError:  # Ctrl-C: flush what was sent, then report
             summary.interrupted = True

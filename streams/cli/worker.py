@@ -47,7 +47,7 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     from streams.worker import local_state
     from streams.worker.app import SunesWorker
     from streams.worker.log_limits import limit_kafka_client_logs
-    from topics.names import ALL_TOPICS, TopicSpec
+    from topics.names import TopicSpec
 
     _use_uvloop()
     logging.basicConfig(
@@ -57,7 +57,7 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     try:
         # The internal topic too: the ingest stage may write to it before Faust declares it.
         internal = TopicSpec(config.internal_topic, config.partitions, False, "bundles by FINESS")
-        asyncio.run(ensure_topics(config.bootstrap_servers, config.security, (*ALL_TOPICS, internal),
+        asyncio.run(ensure_topics(config.bootstrap_servers, config.security, (*config.topics.specs(), internal),
                                   replication_factor=config.replication_factor))  # fmt: skip
     except TopicSetupError:
         raise  # exit code and message: streams.cli.main

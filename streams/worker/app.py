@@ -35,7 +35,6 @@ from streams.worker.ingest import Ingestor
 from streams.worker.registry import RegistryReader
 from streams.worker.table_store import ROCKSDB_OPTIONS, TableStore
 from streams.worker.views import WORKERS, blueprint
-from topics import names
 from topics.validation import InvalidRecord
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ class SunesWorker:
         self.pipeline = PipelineMetrics(self.metrics_registry)
         self.app = self._create_app()
         app = self.app
-        self.deadletter_topic = app.topic(names.DEADLETTER, value_serializer="raw")
+        self.deadletter_topic = app.topic(config.topics.deadletter, value_serializer="raw")
         self.by_finess = app.topic(
             config.internal_topic,
             internal=True,

@@ -15,7 +15,12 @@ from typing import Any
 
 from processors.settings import Settings
 from streams.cli.errors import ConfigError
-from streams.cli.options import brokers_from, client_profile_from, settings_from_args
+from streams.cli.options import (
+    brokers_from,
+    client_profile_from,
+    settings_from_args,
+    topic_names_from,
+)
 from streams.kafka_clients import (
     BOOTSTRAP_ENV,
     LOCAL_BOOTSTRAP,
@@ -23,6 +28,7 @@ from streams.kafka_clients import (
     client_overrides_for,
     security_from_env,
 )
+from topics.names import CONTRACT_TOPICS, TopicNames
 
 __all__ = [
     "STORES",
@@ -36,6 +42,9 @@ __all__ = [
     "split_brokers",
 ]
 
+MIN_TOKEN_LENGTH = 16  # a shorter token could be guessed
+TOKEN_ENV = "SUNES_API_TOKEN"
+
 # Faust store URLs: RocksDB through rocksdict (streams.worker.table_store sets the driver), or memory.
 STORES = ("rocksdb://", "memory://")
 
@@ -44,6 +53,7 @@ STORES = ("rocksdb://", "memory://")
 class WorkerConfig:
     brokers: tuple[str, ...] = (LOCAL_BOOTSTRAP,)
     app_id: str = "sunes-stream"
+    topics: TopicNames = CONTRACT_TOPICS  # input, registry and dead-letter topics
     store: str = "rocksdb://"
     data_dir: Path = Path("var/sunes")
     partitions: int = 6  # of the internal topics (repartition, table changelog)
@@ -59,6 +69,8 @@ class WorkerConfig:
     # Faust settings a broker needs (Tansu: one record per batch), from streams.brokers.
     faust_overrides: Mapping[str, Any] = field(default_factory=dict)
     client_overrides: Mapping[str, Any] = field(default_factory=dict)  # aiokafka producers
+    # The worklists' bearer token (streams/worker/worklists.py); None: the worklists are off.
+    api_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.brokers:
@@ -66,6 +78,11 @@ class WorkerConfig:
         if self.store not in STORES:
             raise ConfigError(
                 f"unknown store {self.store!r}: use memory:// (tests, demo) or rocksdb:// (production)"
+            )
+        if self.api_token is not None and len(self.api_token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(
+                f"the worklists' access token has {len(self.api_token)} characters: give one "
+                f"of at least {MIN_TOKEN_LENGTH} (e.g. `openssl rand -hex 32`)"
             )
         for name, value in (
             ("partitions", self.partitions),
@@ -102,6 +119,27 @@ def faust_overrides_for(profile: str) -> dict[str, Any]:
     return dict(TANSU_FAUST_SETTINGS)
 
 
+def api_token_from(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    """SUNES_API_TOKEN, or the first line of --api-token-file; None when neither is given."""
+    given = env.get(TOKEN_ENV, "").strip() or None
+    path: Path | None = args.api_token_file
+    if path is None:
+        return given
+    if given is not None:
+        raise ConfigError(f"give the access token once: {TOKEN_ENV} or --api-token-file, not both")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read the access token file {path} ({exc.__class__.__name__}): check "
+            "SUNES_API_TOKEN_FILE / --api-token-file"
+        ) from None
+    token = (text.strip().splitlines() or [""])[0].strip()
+    if not token:
+        raise ConfigError(f"the access token file {path} is empty: put the token on its first line")
+    return token
+
+
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> WorkerConfig:
     store = args.store
     if store not in STORES:
@@ -112,6 +150,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
     return WorkerConfig(
         brokers=split_brokers(brokers_from(args, env, LOCAL_BOOTSTRAP) or ""),
         app_id=args.app_id,
+        topics=topic_names_from(args),
         store=store,
         data_dir=args.data_dir,
         partitions=args.partitions,
@@ -123,4 +162,5 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         faust_overrides=faust_overrides_for(profile),
         client_overrides=client_overrides_for(profile),
         cache_entries=args.cache_entries,
+        api_token=api_token_from(args, env),
     )

@@ -51,14 +51,12 @@ from streams.worker.deadletter import (
     too_large_error,
     truncated_deadletter,
 )
-from topics import names
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
 from topics.records import EstablishmentRecord, RegistryTombstone
 from topics.validation import InvalidRecord, parse_for_topic
 
 log = logging.getLogger(__name__)
 
-INGESTED_TOPICS = (names.STAYS, names.DMP, names.MSS, names.ESTABLISHMENTS)
 INGEST_BATCH = 5000  # messages per poll at most: one bundle per FINESS per poll
 # Events of one FINESS per bundle, at most (an event bigger than this travels alone, up to
 # streams.worker.bundles.MAX_EVENT_BYTES): Kafka refuses messages over 1 MB by default.
@@ -224,7 +222,7 @@ class Ingestor:
         )
         await producer.start()
         await consumer.start()
-        consumer.subscribe(INGESTED_TOPICS, listener=_FromCommitted(self, consumer))
+        consumer.subscribe(self.config.topics.inputs, listener=_FromCommitted(self, consumer))
         self.consumer = consumer
         probe = asyncio.create_task(self._probe_broker(consumer))
         try:
@@ -305,7 +303,7 @@ class Ingestor:
             await self._deadletter(batch, record, raw, too_large)
             return None
         try:
-            parsed = parse_for_topic(record.value, record.topic, record.key)
+            parsed = parse_for_topic(record.value, record.topic, record.key, self.config.topics)
             if isinstance(parsed, EstablishmentRecord | RegistryTombstone):
                 batch.valid[record.topic] += 1
                 return None  # the registry reader of every worker applies it
@@ -377,7 +375,9 @@ class Ingestor:
         refused = functools.partial(
             self._send_truncated, batch, record, raw, error, VALUE_PREFIX_BYTES
         )
-        await batch.send(names.DEADLETTER, letter.value, letter.key, letter.headers, refused)
+        await batch.send(
+            self.config.topics.deadletter, letter.value, letter.key, letter.headers, refused
+        )
 
     async def _send_truncated(
         self,
@@ -397,7 +397,9 @@ class Ingestor:
             refused = functools.partial(self._send_truncated, batch, record, raw, error, 0)
         else:
             refused = functools.partial(_undeliverable, record, error)
-        await batch.send(names.DEADLETTER, letter.value, letter.key, letter.headers, refused)
+        await batch.send(
+            self.config.topics.deadletter, letter.value, letter.key, letter.headers, refused
+        )
 
     def assigned(self) -> list[str]:
         """The input partitions this worker's ingest stage reads, as "topic/partition"."""

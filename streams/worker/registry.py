@@ -15,7 +15,6 @@ from processors.collection import Establishments
 from streams.kafka_clients import aiokafka_security
 from streams.worker.bundles import MAX_EVENT_BYTES
 from streams.worker.config import WorkerConfig
-from topics import names
 from topics.records import EstablishmentRecord, RegistryTombstone
 from topics.validation import InvalidRecord, parse_for_topic
 
@@ -29,7 +28,7 @@ class RegistryReader:
     async def run(self) -> None:
         """Read the whole topic, then follow it."""
         consumer = AIOKafkaConsumer(
-            names.ESTABLISHMENTS,
+            self.config.topics.establishments,
             bootstrap_servers=self.config.bootstrap_servers,
             group_id=None,  # no group: this consumer gets every partition
             enable_auto_commit=False,
@@ -60,7 +59,8 @@ class RegistryReader:
         if raw is not None and len(raw) > MAX_EVENT_BYTES:
             return
         try:
-            record = parse_for_topic(raw, names.ESTABLISHMENTS, key)
+            topics = self.config.topics
+            record = parse_for_topic(raw, topics.establishments, key, topics)
         except InvalidRecord:
             return
         if isinstance(record, RegistryTombstone):

@@ -10,7 +10,7 @@ import pytest
 from streams.brokers import ApacheKafkaBroker, BrokerSetupError, BrokerStartError
 from streams.brokers._common import port_open, split_bootstrap
 from streams.brokers.apache_kafka import DEFAULT_KAFKA_VERSION, fetch_jars
-from tests.streams.brokers.kafka_io import consume, create_topic, produce, records, unique
+from tests.kafka_tools import consume, create_topic, produce, records, unique
 
 pytestmark = pytest.mark.kafka
 

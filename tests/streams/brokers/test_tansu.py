@@ -11,7 +11,7 @@ import pytest
 import streams.brokers.tansu as tansu_module
 from streams.brokers import BrokerSetupError, BrokerStartError, TansuBroker
 from streams.brokers._common import free_port, port_open, split_bootstrap
-from tests.streams.brokers.kafka_io import consume, create_topic, produce, records, unique
+from tests.kafka_tools import consume, create_topic, produce, records, unique
 
 pytestmark = pytest.mark.kafka
 

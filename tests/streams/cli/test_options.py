@@ -14,7 +14,7 @@ import pytest
 
 from streams.cli import build_parser, main
 from streams.cli.errors import CliError, ConfigError, Exit
-from streams.cli.options import brokers_from, client_profile_from
+from streams.cli.options import brokers_from, client_profile_from, topic_names_from
 from streams.cli.producer import PublishError
 from streams.kafka_clients import (
     BOOTSTRAP_ENV,
@@ -23,6 +23,7 @@ from streams.kafka_clients import (
     TopicSetupError,
 )
 from streams.worker.config import config_from_args
+from topics.names import STAYS
 
 NUMERIC_SETTINGS = [
     "SUNES_PARTITIONS",
@@ -156,6 +157,27 @@ def test_brokers_come_from_the_flag_then_the_variable(monkeypatch: pytest.Monkey
     assert brokers_from(parse(["simulate", "--brokers", "k3:9092"])) == "k3:9092"
     with pytest.raises(ConfigError, match="no broker given"):
         config_from_args(parse(["worker", "--brokers", ""]))
+
+
+def test_the_topic_prefix_reaches_every_kafka_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUNES_TOPIC_PREFIX", "ght-a.")
+    parse = build_parser().parse_args
+    topics = config_from_args(parse(["worker"])).topics
+    assert topics.stays == "ght-a.sunes.stays.v1"
+    assert topics.deadletter == "ght-a.sunes.deadletter.v1"
+    for argv in (["publish", "f"], ["simulate"]):
+        assert topic_names_from(parse(argv)) == topics
+    assert topic_names_from(parse(["publish", "f", "--topic-prefix", ""])).stays == STAYS
+
+
+def test_a_bad_topic_prefix_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SUNES_TOPIC_PREFIX", "ght a/")
+    assert main(["worker"]) == Exit.USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "SUNES_TOPIC_PREFIX / --topic-prefix must be" in err
+    assert "'ght a/'" in err
 
 
 def test_kafka_options_are_defined_once() -> None:

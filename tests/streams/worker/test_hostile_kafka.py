@@ -26,20 +26,12 @@ from streams.testing import WorkerProcess
 from streams.worker.bundles import MAX_EVENT_BYTES
 from streams.worker.deadletter import VALUE_PREFIX_BYTES
 from tests import builders
-from tests.streams.deadletters import read_deadletters
-from tests.streams.worker.test_worker_kafka import (
-    Message,
-    dataset,
-    reference,
-    wait_for_rows,
-    workers,
-)
+from tests.kafka_tools import Message, read_deadletters
+from tests.streams.worker.test_worker_kafka import dataset, reference, wait_for_rows
 from topics.errors import TOO_LARGE
-from topics.names import DMP, ESTABLISHMENTS, MSS, STAYS
+from topics.names import DMP, ESTABLISHMENTS, MSS, STAYS, TopicNames
 
 pytestmark = pytest.mark.kafka
-
-__all__ = ["workers"]  # the fixture, imported
 
 MB = 1_000_000
 MiB = 1 << 20
@@ -187,29 +179,30 @@ def catalogue(m: str, finess: str) -> list[Hostile]:
     return out
 
 
-async def allow_large_messages(brokers: str) -> None:
-    """The contract topics exist (created as `sunes worker` would), and the stays topic takes
+async def allow_large_messages(brokers: str, topics: TopicNames) -> None:
+    """The test's topics exist (created as `sunes worker` would), and its stays topic takes
     messages up to TOPIC_LIMIT: an input a producer might well send."""
-    await ensure_topics(brokers)
+    await ensure_topics(brokers, topics=topics.specs())
+    stays = topics.stays
     admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
     await admin.start()
     try:
         limit = {"max.message.bytes": str(TOPIC_LIMIT)}
         responses = await admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, STAYS, limit)]
+            [ConfigResource(ConfigResourceType.TOPIC, stays, limit)]
         )
         for response in responses:
             for error_code, message, *_ in response.resources:
-                assert error_code == 0, f"alter_configs {STAYS}: {message}"
+                assert error_code == 0, f"alter_configs {stays}: {message}"
         for _ in range(50):  # applied asynchronously by the broker
             (described,) = await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, STAYS, limit)]
+                [ConfigResource(ConfigResourceType.TOPIC, stays, limit)]
             )
             entries = {e[0]: e[1] for r in described.resources for e in r[4]}
             if entries.get("max.message.bytes") == str(TOPIC_LIMIT):
                 return
             await asyncio.sleep(0.2)
-        raise AssertionError(f"{STAYS} did not take max.message.bytes={TOPIC_LIMIT}")
+        raise AssertionError(f"{stays} did not take max.message.bytes={TOPIC_LIMIT}")
     finally:
         await admin.close()
 
@@ -271,6 +264,7 @@ def position_of(headers: dict[str, str]) -> Position:
 def test_every_hostile_input_is_dead_lettered_and_the_valid_ones_count(
     workers: Callable[..., WorkerProcess],
     kafka_bootstrap_servers: str,
+    kafka_topics: TopicNames,
 ) -> None:
     brokers = kafka_bootstrap_servers
     valid, finess = dataset(seed=21, establishments=2, days=4)
@@ -284,7 +278,7 @@ def test_every_hostile_input_is_dead_lettered_and_the_valid_ones_count(
     hostile = catalogue(marker, ours)
     assert len(hostile) >= 60
 
-    asyncio.run(allow_large_messages(brokers))
+    asyncio.run(allow_large_messages(brokers, kafka_topics))
     worker = workers(f"it-{uuid.uuid4().hex[:8]}")
     # the hostile inputs among the valid ones (registry records first, as in dataset())
     rng = random.Random(21)
@@ -293,15 +287,17 @@ def test_every_hostile_input_is_dead_lettered_and_the_valid_ones_count(
     ]
     for item in hostile:
         mixed.insert(rng.randrange(2, len(mixed) + 1), (item.topic, item.key, item.value, item))
-    positions = publish_at(brokers, [(t, k, v) for t, k, v, _ in mixed])
+    positions = publish_at(brokers, [(kafka_topics.named(t), k, v) for t, k, v, _ in mixed])
     wanted = {pos: item for pos, (*_, item) in zip(positions, mixed, strict=True) if item}
     assert len(wanted) == len(hostile)
 
     wait_for_rows([worker], finess, expected, seconds=180)
     letters: dict[Position, list[tuple[bytes, dict[str, str]]]] = {}
     count = len(wanted)
-    while True:  # others' dead letters without value may come first: read on past them
-        found = read_deadletters(brokers, lambda v: marker.encode() in v or v == b"", count)
+    while True:  # read on until every expected one is there, or none comes any more
+        found = read_deadletters(
+            brokers, kafka_topics.deadletter, lambda v: marker.encode() in v or v == b"", count
+        )
         letters = {}
         for value, headers in found:
             letters.setdefault(position_of(headers), []).append((value, headers))
@@ -336,7 +332,10 @@ def test_every_hostile_input_is_dead_lettered_and_the_valid_ones_count(
             problems.append(f"{item.name}: the dead letter is not the original bytes")
     assert problems == [], "\n".join(problems)
     metrics = worker.get("/metrics").decode()
-    assert f'sunes_deadletter_events_total{{reason="{TOO_LARGE}",topic="{STAYS}"}} 3.0' in metrics
+    assert (
+        f'sunes_deadletter_events_total{{reason="{TOO_LARGE}",topic="{kafka_topics.stays}"}} 3.0'
+        in metrics
+    )
 
     # No patient id, stay id or address of the data set in the log, the headers or /metrics.
     identifying = identifiers_of([v for _, _, v in valid] + [h.value or b"" for h in hostile])

@@ -38,7 +38,7 @@ from streams.worker.ingest import Ingestor
 from tests import builders
 from tests.builders import F1, F2
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
-from topics.names import DEADLETTER, DMP, ESTABLISHMENTS, MSS, STAYS
+from topics.names import DEADLETTER, DMP, ESTABLISHMENTS, MSS, STAYS, TopicNames
 from topics.validation import REASON_CODES, InvalidRecord, parse_for_topic
 
 INTERNAL = "test-events-by-finess"
@@ -233,10 +233,10 @@ def test_an_exception_in_one_record_dead_letters_it_alone(
     poison = builders.discharged("S-poison", patient="PATIENT-SECRET")
     real = parse_for_topic
 
-    def parse(raw: bytes | None, topic: str, key: bytes | None = None) -> Any:
+    def parse(raw: bytes | None, topic: str, key: bytes | None, topics: TopicNames) -> Any:
         if raw is not None and b"S-poison" in raw:
             raise RuntimeError("a bug somewhere")
-        return real(raw, topic, key)
+        return real(raw, topic, key, topics)
 
     monkeypatch.setattr(ingest_module, "parse_for_topic", parse)
     values = [

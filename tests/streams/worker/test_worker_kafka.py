@@ -1,15 +1,14 @@
 """The worker on a real Kafka broker against the batch reference (`sunes report`).
 
-Tests share the session's broker and the contract's fixed topic names, so each test uses its
-own FINESS numbers and app id, and compares only its own establishments' rows.
+Tests share the session's broker, each on its own topics (`kafka_topics`, read by its
+workers through --topic-prefix) and with its own app id.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,59 +17,31 @@ import pytest
 from processors.report import compute_report
 from simulator.config import SimulationConfig
 from simulator.generator import generate
-from streams.testing import WorkerProcess, publish, rows_of
+from streams.testing import WorkerProcess, rows_of
 from tests.builders import discharged
-from topics.names import STAYS
+from tests.kafka_tools import Message, publish_on, read_deadletters
+from topics.names import ESTABLISHMENTS, STAYS, TopicNames
 from topics.validation import InvalidRecord, parse_record
 
 pytestmark = pytest.mark.kafka
 
-Message = tuple[str, bytes | None, bytes]
-
-
-def unique_finess_map(originals: set[str]) -> dict[str, str]:
-    """Fresh FINESS numbers for this test: no other test's establishments."""
-    rng = random.Random(uuid.uuid4().int)
-    return {f: f"{rng.randrange(21, 96):02d}{rng.randrange(10**7):07d}" for f in sorted(originals)}
-
 
 def dataset(seed: int, establishments: int = 3, days: int = 20) -> tuple[list[Message], set[str]]:
     """A simulated feed (with duplicates, late and out-of-order events, corrections,
-    cancellations, replacements, deletions), shuffled further, with this test's FINESS."""
+    cancellations, replacements, deletions), shuffled further; and its FINESS numbers."""
     config = SimulationConfig(establishments=establishments, stays_per_day=15, days=days, seed=seed)
-    simulated = [m for m in generate(config) if m.valid]
-    originals = {m.key.decode() for m in simulated}
-    mapping = unique_finess_map(originals)
-    messages: list[Message] = []
-    for m in simulated:
-        obj = orjson.loads(m.value)
-        obj["finess"] = mapping[obj["finess"]]
-        messages.append((m.topic, obj["finess"].encode(), orjson.dumps(obj)))
-    registry = [m for m in messages if m[0].endswith("establishments.v1")]
-    events = [m for m in messages if not m[0].endswith("establishments.v1")]
+    messages: list[Message] = [(m.topic, m.key, m.value) for m in generate(config) if m.valid]
+    registry = [m for m in messages if m[0] == ESTABLISHMENTS]
+    events = [m for m in messages if m[0] != ESTABLISHMENTS]
     rng = random.Random(seed)
     rng.shuffle(events)
     events += rng.sample(events, len(events) // 20)  # and more duplicates, anywhere
-    return registry + events, set(mapping.values())
+    return registry + events, {key.decode() for _, key, _ in messages if key}
 
 
 def reference(messages: list[Message], finess: set[str]) -> list[dict[str, Any]]:
     records = [parse_record(value) for _, _, value in messages]
     return rows_of((r.as_json() for r in compute_report(records)), finess)
-
-
-@pytest.fixture
-def workers(tmp_path: Path, kafka_bootstrap_servers: str) -> Iterator[Callable[..., WorkerProcess]]:
-    started: list[WorkerProcess] = []
-
-    def start(app_id: str) -> WorkerProcess:
-        worker = WorkerProcess(kafka_bootstrap_servers, app_id, tmp_path).start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def wait_for_rows(
@@ -94,34 +65,34 @@ def wait_for_rows(
 
 
 def test_indicators_equal_the_batch_report(
-    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str, kafka_topics: TopicNames
 ) -> None:
     messages, finess = dataset(seed=11)
     expected = reference(messages, finess)
     assert {r["indicator"] for r in expected} >= {"DS1.1", "DS1.2", "DS1.3", "DS4.1", "DS4.2"}
     worker = workers(f"it-{uuid.uuid4().hex[:8]}")
-    publish(kafka_bootstrap_servers, messages)
+    publish_on(kafka_bootstrap_servers, kafka_topics, messages)
     wait_for_rows([worker], finess, expected)
 
 
 def test_kill_9_mid_stream_then_restart_still_equal(
-    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str, kafka_topics: TopicNames
 ) -> None:
     messages, finess = dataset(seed=12)
     expected = reference(messages, finess)
     app_id = f"it-{uuid.uuid4().hex[:8]}"
     first = workers(app_id)
     half = len(messages) // 2
-    publish(kafka_bootstrap_servers, messages[:half])
+    publish_on(kafka_bootstrap_servers, kafka_topics, messages[:half])
     first.wait_until(lambda: len(rows_of(first.indicators(), finess)) > 0, 60, "some figures")
     first.kill()  # no clean shutdown: offsets and changelog as they were
-    publish(kafka_bootstrap_servers, messages[half:])
+    publish_on(kafka_bootstrap_servers, kafka_topics, messages[half:])
     second = workers(app_id)
     wait_for_rows([second], finess, expected)
 
 
 def test_two_workers_sharing_the_partitions_give_the_same_figures(
-    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str, kafka_topics: TopicNames
 ) -> None:
     messages, finess = dataset(seed=13, establishments=6, days=10)
     expected = reference(messages, finess)
@@ -139,7 +110,7 @@ def test_two_workers_sharing_the_partitions_give_the_same_figures(
         )
 
     one.wait_until(shared, 60, "the two workers to share the partitions")
-    publish(kafka_bootstrap_servers, messages)
+    publish_on(kafka_bootstrap_servers, kafka_topics, messages)
     wait_for_rows([one, two], finess, expected, seconds=180)
     owned_by_one = {r["finess"] for r in rows_of(one.indicators(), finess)}
     owned_by_two = {r["finess"] for r in rows_of(two.indicators(), finess)}
@@ -148,10 +119,8 @@ def test_two_workers_sharing_the_partitions_give_the_same_figures(
 
 
 def test_malformed_events_go_to_the_dead_letter_topic_and_valid_ones_count(
-    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str, kafka_topics: TopicNames
 ) -> None:
-    from tests.streams.deadletters import read_deadletters
-
     messages, finess = dataset(seed=14, establishments=1, days=3)
     expected = reference(messages, finess)
     marker = uuid.uuid4().hex
@@ -170,10 +139,13 @@ def test_malformed_events_go_to_the_dead_letter_topic_and_valid_ones_count(
     refused: list[Message] = [(STAYS, None, orjson.dumps(o)) for o in (too_old, typo)]
     mixed = messages[:10] + bad + messages[10:20] + refused + messages[20:]
     worker = workers(f"it-{uuid.uuid4().hex[:8]}")
-    publish(kafka_bootstrap_servers, mixed)
+    publish_on(kafka_bootstrap_servers, kafka_topics, mixed)
     wait_for_rows([worker], finess, expected)
     letters = read_deadletters(
-        kafka_bootstrap_servers, lambda value: marker.encode() in value, len(bad) + len(refused)
+        kafka_bootstrap_servers,
+        kafka_topics.deadletter,
+        lambda value: marker.encode() in value,
+        len(bad) + len(refused),
     )
     by_value = {bytes(value): headers for value, headers in letters}
     # the original bytes, each once
@@ -189,10 +161,13 @@ def test_malformed_events_go_to_the_dead_letter_topic_and_valid_ones_count(
             parse_record(value)
         assert headers["sunes-reason"] == caught.value.reason
         assert headers["sunes-reason-code"] == caught.value.code
-        assert headers["sunes-source-topic"] == STAYS
+        assert headers["sunes-source-topic"] == kafka_topics.stays
         assert int(headers["sunes-source-offset"]) >= 0
     assert "not valid JSON" in by_value[bad[0][2]]["sunes-reason"]
     assert 'unknown record type "stay.admitted"' in by_value[bad[1][2]]["sunes-reason"]
     assert "has no UTC offset" in by_value[bad[2][2]]["sunes-reason"]
     metrics = worker.get("/metrics").decode()
-    assert 'sunes_deadletter_events_total{reason="invalid_json",topic="sunes.stays.v1"}' in metrics
+    assert (
+        f'sunes_deadletter_events_total{{reason="invalid_json",topic="{kafka_topics.stays}"}}'
+        in metrics
+    )

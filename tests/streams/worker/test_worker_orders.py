@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pytest
 
 from simulator.config import SimulationConfig
 from simulator.generator import generate
 from simulator.orders import ORDERS, FeedOrder, in_order
-from streams.testing import WorkerProcess, publish, rows_of
-from tests.streams.worker.test_worker_kafka import Message, reference, unique_finess_map
+from streams.testing import WorkerProcess, rows_of
+from tests.kafka_tools import Message, publish_on
+from tests.streams.worker.test_worker_kafka import reference
+from topics.names import TopicNames
 
 pytestmark = pytest.mark.kafka
 
@@ -33,29 +33,10 @@ SCALE_RUNS = int(os.environ.get("SUNES_SCALE_RUNS", "1"))
 
 
 def history(order: FeedOrder) -> tuple[list[Message], set[str]]:
-    """The valid messages of the history, in `order`, with FINESS numbers of this test only."""
+    """The valid messages of the history, in `order`; and their FINESS numbers."""
     simulated = [m for m in in_order(generate(HISTORY), order, seed=HISTORY.seed) if m.valid]
-    mapping = unique_finess_map({m.key.decode() for m in simulated})
-    messages: list[Message] = []
-    for m in simulated:
-        obj = orjson.loads(m.value)
-        obj["finess"] = mapping[obj["finess"]]
-        messages.append((m.topic, obj["finess"].encode(), orjson.dumps(obj)))
-    return messages, set(mapping.values())
-
-
-@pytest.fixture
-def workers(tmp_path: Path, kafka_bootstrap_servers: str) -> Iterator[Callable[..., WorkerProcess]]:
-    started: list[WorkerProcess] = []
-
-    def start(app_id: str, data_dir: Path | None = None) -> WorkerProcess:
-        worker = WorkerProcess(kafka_bootstrap_servers, app_id, tmp_path, data_dir=data_dir)
-        started.append(worker.start())
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+    messages: list[Message] = [(m.topic, m.key, m.value) for m in simulated]
+    return messages, {m.key.decode() for m in simulated}
 
 
 def wait_for_exact_union(
@@ -84,19 +65,25 @@ def wait_for_exact_union(
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_each_feed_order_gives_the_batch_figures(
-    order: FeedOrder, workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+    order: FeedOrder,
+    workers: Callable[..., WorkerProcess],
+    kafka_bootstrap_servers: str,
+    kafka_topics: TopicNames,
 ) -> None:
     messages, finess = history(order)
     expected = reference(messages, finess)
     assert len(expected) > 20 * 24 * 4, "two years of rows for every establishment"
     worker = workers(f"orders-{order}-{uuid.uuid4().hex[:6]}")
-    publish(kafka_bootstrap_servers, messages)
+    publish_on(kafka_bootstrap_servers, kafka_topics, messages)
     wait_for_exact_union([worker], finess, expected)
 
 
 @pytest.mark.parametrize("run", range(SCALE_RUNS))
 def test_scale_out_leave_and_kill_during_a_shuffled_feed(
-    run: int, workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str
+    run: int,
+    workers: Callable[..., WorkerProcess],
+    kafka_bootstrap_servers: str,
+    kafka_topics: TopicNames,
 ) -> None:
     messages, finess = history("shuffled")
     expected = reference(messages, finess)
@@ -105,12 +92,12 @@ def test_scale_out_leave_and_kill_during_a_shuffled_feed(
     registry = [m for m in messages if m[0].endswith("establishments.v1")]
     events = [m for m in messages if not m[0].endswith("establishments.v1")]
     third_size = len(events) // 3
-    publish(kafka_bootstrap_servers, registry + events[:third_size])
+    publish_on(kafka_bootstrap_servers, kafka_topics, registry + events[:third_size])
     fourth = workers(app_id)  # joins mid-stream
-    publish(kafka_bootstrap_servers, events[third_size : 2 * third_size])
+    publish_on(kafka_bootstrap_servers, kafka_topics, events[third_size : 2 * third_size])
     second.stop()  # leaves
     third.kill()  # SIGKILL: no clean shutdown, offsets and changelog as they were
-    publish(kafka_bootstrap_servers, events[2 * third_size :])
+    publish_on(kafka_bootstrap_servers, kafka_topics, events[2 * third_size :])
     # on its data dir: after a crash its local tables are rebuilt from the changelog
     restarted = workers(app_id, data_dir=third.data_dir)
     wait_for_exact_union([first, fourth, restarted], finess, expected)

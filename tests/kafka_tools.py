@@ -1,0 +1,214 @@
+"""Kafka for tests, in one place: the session's broker, per-test names and topics, workers,
+producing, consuming and reading dead letters back. A pytest plugin (tests/conftest.py).
+
+The broker is `start_broker(kind)` with kind from $SUNES_BROKER, "auto" by default:
+$KAFKA_BOOTSTRAP_SERVERS if set, else real Apache Kafka from the Maven jars
+(`scripts/fetch-kafka-jars.sh`, run by `make test`). Tests share it but never a topic or a
+consumer group: each test takes its own pipeline topics (`kafka_topics`, behind a prefix of
+its own, as `sunes worker --topic-prefix` reads them) and its own app id or group
+(`unique_kafka_name`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.brokers import KIND_ENV, Broker, start_broker
+from streams.testing import WorkerProcess, publish
+from streams.worker.deadletter import describe
+from topics.names import TopicNames
+
+__all__ = [
+    "Message",
+    "WorkerProcess",
+    "consume",
+    "create_topic",
+    "produce",
+    "publish",
+    "publish_on",
+    "read_deadletters",
+    "records",
+    "unique",
+]
+
+Message = tuple[str, bytes | None, bytes]  # (contract topic name, key, value)
+
+
+def unique(prefix: str) -> str:
+    """A topic, group or app id no other test uses (Tansu needs a fresh group per test)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[Broker]:
+    """A running Kafka broker, started once per session and stopped at its end."""
+    broker = start_broker(os.environ.get(KIND_ENV, "").strip() or "auto")
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap_servers(kafka_broker: Broker) -> str:
+    """The session broker's address, "127.0.0.1:PORT"."""
+    return kafka_broker.bootstrap_servers
+
+
+@pytest.fixture
+def unique_kafka_name() -> Callable[[str], str]:
+    """unique_kafka_name("admissions") -> "admissions-1a2b3c4d5e": per-test topics and groups."""
+    return unique
+
+
+@pytest.fixture
+def kafka_topics() -> TopicNames:
+    """This test's own pipeline topics: the contract's names behind a prefix of its own."""
+    return TopicNames.prefixed(unique("t") + ".")
+
+
+@pytest.fixture
+def workers(
+    tmp_path: Path, kafka_bootstrap_servers: str, kafka_topics: TopicNames
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """start(app_id, data_dir=None): a `sunes worker` on this test's topics, stopped at the end."""
+    started: list[WorkerProcess] = []
+    prefix = kafka_topics.stays.removesuffix(TopicNames().stays)
+
+    def start(app_id: str, data_dir: Path | None = None, *extra: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            kafka_bootstrap_servers, app_id, tmp_path, "--topic-prefix", prefix, *extra,
+            data_dir=data_dir,
+        )  # fmt: skip
+        started.append(worker.start())
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+# --- producing and consuming --------------------------------------------------------------
+
+
+def publish_on(
+    brokers: str, topics: TopicNames, messages: Iterable[Message], **overrides: Any
+) -> int:
+    """Publish messages named by contract topic onto `topics` (a test's own); how many."""
+    return publish(brokers, ((topics.named(t), k, v) for t, k, v in messages), **overrides)
+
+
+async def produce(
+    bootstrap_servers: str,
+    topic: str,
+    records: list[tuple[bytes, bytes]],
+    overrides: dict[str, Any],
+) -> None:
+    """`publish` for a test already in an event loop: each record acknowledged (acks=all)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", **overrides)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def create_topic(bootstrap_servers: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+        )
+    finally:
+        await admin.close()
+
+
+async def consume(
+    bootstrap_servers: str,
+    topic: str,
+    group: str,
+    count: int,
+    timeout: float = 60.0,
+    **consumer_options: Any,
+) -> tuple[list[tuple[bytes, bytes]], dict[int, int], dict[int, int]]:
+    """count records read from the start by a consumer group, which then commits.
+
+    Returns the records, the committed offset and the end offset of each partition.
+    """
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **consumer_options,
+    )
+    await consumer.start()
+    try:
+        got: list[tuple[bytes, bytes]] = []
+
+        async def read_all() -> None:
+            while len(got) < count:
+                batches = await consumer.getmany(timeout_ms=500)
+                for messages in batches.values():
+                    got.extend((m.key, m.value) for m in messages if m.key and m.value)
+
+        await asyncio.wait_for(read_all(), timeout)
+        await consumer.commit()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        committed = {tp.partition: await consumer.committed(tp) or 0 for tp in partitions}
+        ends = await consumer.end_offsets(partitions)
+        return got, committed, {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+def records(count: int) -> list[tuple[bytes, bytes]]:
+    """count (key, value) records for a round trip."""
+    return [(f"patient-{i}".encode(), f'{{"event": {i}}}'.encode()) for i in range(count)]
+
+
+def read_deadletters(
+    brokers: str,
+    topic: str,
+    wanted: Callable[[bytes], bool],
+    count: int,
+    seconds: float = 60,
+) -> list[tuple[bytes, dict[str, str]]]:
+    """The first `count` dead letters of `topic` whose value `wanted` accepts: (value,
+    sunes-* headers)."""
+
+    async def run() -> list[tuple[bytes, dict[str, str]]]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=brokers, group_id=None, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        found: list[tuple[bytes, dict[str, str]]] = []
+        deadline = time.monotonic() + seconds
+        try:
+            while len(found) < count and time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=500)
+                for batch in batches.values():
+                    for record in batch:
+                        if record.value is not None and wanted(record.value):
+                            found.append((record.value, describe(list(record.headers))))
+        finally:
+            await consumer.stop()
+        return found
+
+    return asyncio.run(run())
