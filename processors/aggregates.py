@@ -19,6 +19,9 @@ NUMERATOR = "num"
 NAMED = "named"  # in-scope stays of the month naming this equipped correspondent
 SENT = "sent"  # qualifying MSS Pro messages to the correspondent sent in the month
 SENT_IN_GRACE = "tail"  # ... sent after the month's end, within grace
+# MSS Pro messages to the correspondent none of whose attachments qualifies (units' reasons)
+OTHER_SENT = "other"  # sent in the month
+OTHER_IN_GRACE = "othertail"  # sent after the month's end, within grace
 
 
 class RateKey(NamedTuple):
@@ -43,7 +46,24 @@ class DischargeDay(NamedTuple):
     day: str  # "2023-03-20"
 
 
-AggregateKey = RateKey | PeopleKey | DischargeDay
+class EventDay(NamedTuple):
+    """Units whose latest fact (discharge, production, deposit, message) is that Paris day:
+    the establishment's `now`."""
+
+    day: str  # "2023-03-20"
+
+
+class UnitKey(NamedTuple):
+    """Units of an indicator's month not counted, by reason and deadline (processors.units):
+    pending or missed is decided when read, against `now`."""
+
+    indicator: str
+    month: str
+    reason: str
+    deadline: str  # "2023-04-19": the last day the unit can still count
+
+
+AggregateKey = RateKey | PeopleKey | DischargeDay | EventDay | UnitKey
 Contribution = dict[AggregateKey, int]
 
 
@@ -85,6 +105,15 @@ class Aggregates:
     def latest_discharge_day(self) -> str | None:
         days = [k.day for k, v in self.totals.items() if isinstance(k, DischargeDay) and v > 0]
         return max(days, default=None)
+
+    def latest_event_day(self) -> str | None:
+        days = [k.day for k, v in self.totals.items() if isinstance(k, EventDay) and v > 0]
+        return max(days, default=None)
+
+    def uncounted(self) -> Iterator[tuple[UnitKey, int]]:
+        for key, value in self.totals.items():
+            if isinstance(key, UnitKey) and value > 0:
+                yield key, value
 
 
 def total_of(contributions: Iterable[Contribution]) -> Aggregates:

@@ -11,10 +11,19 @@ from typing import Any
 
 import orjson
 
-from processors.aggregates import AggregateKey, Contribution, DischargeDay, PeopleKey, RateKey
+from processors.aggregates import (
+    AggregateKey,
+    Contribution,
+    DischargeDay,
+    EventDay,
+    PeopleKey,
+    RateKey,
+    UnitKey,
+)
 from processors.facts import (
     Deposit,
     DocumentFacts,
+    Failure,
     Production,
     RecipientFacts,
     StayFacts,
@@ -82,11 +91,19 @@ def encode_document(doc: DocumentFacts) -> bytes:
         d.event_id, d.occurred_at.isoformat(), d.type_code, d.patient_id, d.stay_id, d.cda_level,
         d.ins_status, d.produced_at.isoformat(), d.deposited_at.isoformat(), d.replaces,
     ]  # fmt: skip
-    return _dumps([doc.document_id, production, deposit, _ts(doc.deleted_at)])
+    document: list[Any] = [doc.document_id, production, deposit, _ts(doc.deleted_at)]
+    f = doc.failure
+    if f is not None:  # a 5th element since units were explained: older entries have 4
+        document.append([f.event_id, f.occurred_at.isoformat(), f.reason])
+    return _dumps(document)
 
 
 def decode_document(raw: bytes) -> DocumentFacts:
-    document_id, p, d, deleted_at = orjson.loads(raw)
+    document_id, p, d, deleted_at, *rest = orjson.loads(raw)
+    failure = None
+    if rest:
+        event_id, occurred_at, reason = rest[0]
+        failure = Failure(event_id, _required(occurred_at), reason)
     production = None
     if p is not None:
         production = Production(p[0], _required(p[1]), p[2], p[3], p[4], _required(p[5]))
@@ -96,17 +113,25 @@ def decode_document(raw: bytes) -> DocumentFacts:
             d[0], _required(d[1]), d[2], d[3], d[4], d[5], d[6], _required(d[7]),
             _required(d[8]), d[9],
         )  # fmt: skip
-    return DocumentFacts(document_id, production, deposit, _dt(deleted_at))
+    return DocumentFacts(document_id, production, deposit, _dt(deleted_at), failure)
 
 
 def encode_recipient(recipient: RecipientFacts) -> bytes:
     days = {k: d.isoformat() for k, d in recipient.qualifying_messages.items()}
-    return _dumps([recipient.rpps, days])
+    entry: list[Any] = [recipient.rpps, days]
+    if recipient.other_messages:  # a 3rd element since units were explained
+        entry.append({k: d.isoformat() for k, d in recipient.other_messages.items()})
+    return _dumps(entry)
 
 
 def decode_recipient(raw: bytes) -> RecipientFacts:
-    rpps, days = orjson.loads(raw)
-    return RecipientFacts(rpps, {k: date.fromisoformat(d) for k, d in days.items()})
+    rpps, days, *rest = orjson.loads(raw)
+    others = rest[0] if rest else {}
+    return RecipientFacts(
+        rpps,
+        {k: date.fromisoformat(d) for k, d in days.items()},
+        {k: date.fromisoformat(d) for k, d in others.items()},
+    )
 
 
 def encode_ids(ids: frozenset[str]) -> bytes:
@@ -117,7 +142,13 @@ def decode_ids(raw: bytes) -> frozenset[str]:
     return frozenset(orjson.loads(raw))
 
 
-_KEY_TAGS: dict[type, str] = {RateKey: "r", PeopleKey: "p", DischargeDay: "d"}
+_KEY_TAGS: dict[type, str] = {
+    RateKey: "r",
+    PeopleKey: "p",
+    DischargeDay: "d",
+    EventDay: "e",
+    UnitKey: "u",
+}
 _KEY_TYPES: dict[str, Any] = {tag: kind for kind, tag in _KEY_TAGS.items()}
 
 

@@ -15,6 +15,7 @@ from processors.figures import IndicatorRow, rows_of
 from processors.settings import Settings
 from processors.state import UNIT_KINDS, EstablishmentState, StateCache, parse_store_key
 from processors.store import KeyValueStore, MemoryStore
+from processors.units import Unit, UnitCount
 from topics.records import EstablishmentRecord, Event, Record
 
 
@@ -94,6 +95,18 @@ class Establishments:
             est = self.by_finess.get(finess)
             return est.rows() if est is not None else []
         return rows_of(row for est in self.by_finess.values() for row in est.rows())
+
+    def units(self, finess: str, indicator: str, period: str) -> list[Unit]:
+        """Every unit of one figure with its status and reason; [] for an unknown FINESS."""
+        est = self.by_finess.get(finess)
+        return est.units(indicator, period) if est is not None else []
+
+    def unit_counts(self, finess: str | None = None) -> list[UnitCount]:
+        """Units by status and reason of every figure (of one FINESS), from the aggregates."""
+        if finess is not None:
+            est = self.by_finess.get(finess)
+            return est.unit_counts() if est is not None else []
+        return [count for est in self.by_finess.values() for count in est.unit_counts()]
 
     def all(self) -> list[Establishment]:
         return list(self.by_finess.values())

@@ -11,12 +11,13 @@ restart (`load_contribution`). Figures: processors.figures.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 
 from processors import state as kinds
 from processors.aggregates import Aggregates, Contribution
-from processors.calendar import FundingCalendar, load_calendar
-from processors.catalogue import REPORT_INDICATORS
+from processors.breakdown import establishment_unit_counts
+from processors.calendar import FundingCalendar, Window, load_calendar
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts
 from processors.figures import IndicatorRow, establishment_rows
 from processors.periods import paris_midnight
@@ -28,6 +29,8 @@ from processors.rules import (
 )
 from processors.settings import Settings
 from processors.state import EstablishmentState
+from processors.units import Unit, UnitCount
+from processors.worklist import establishment_units
 from topics.records import (
     DocumentDeleted,
     DocumentDeposited,
@@ -57,7 +60,7 @@ class Establishment:
         self.registry = registry
         self.state = state
         self.aggregates = Aggregates()
-        self._rows: list[IndicatorRow] | None = None  # rows() until the state changes
+        self._derived: Derived | None = None  # rows, now, unit counts until the state changes
 
     # --- what the rules read (processors.rules.Facts) ---------------------------------------
 
@@ -81,9 +84,9 @@ class Establishment:
                 yield stay
 
     def is_replaced(self, document_id: str) -> bool:
-        return any(True for _ in self._replacements(document_id))
+        return any(True for _ in self.replacements(document_id))
 
-    def _replacements(self, document_id: str) -> Iterator[str]:
+    def replacements(self, document_id: str) -> Iterator[str]:
         for doc in self._documents(self.state.ids(kinds.REPLACED_BY, document_id)):
             if doc.deposit is not None and doc.deposit.replaces == document_id:
                 yield doc.document_id
@@ -121,14 +124,12 @@ class Establishment:
                 changed = self._change_document(
                     event.document_id, lambda d: d.merge_deletion(event.occurred_at)
                 )
-            case DocumentDepositFailed():
-                changed = False  # a refused deposit changes no rate (rule 4)
+            case DocumentDepositFailed():  # no rate changes (rule 4); it explains a unit
+                changed = self._change_document(event.document_id, lambda d: d.merge_failure(event))
             case MssSent():
                 changed = self._apply_message(event)
             case _:
                 raise TypeError(f"unsupported event {type(event).__name__}")
-        if changed:
-            self._rows = None
         return changed
 
     def set_registry(self, record: EstablishmentRecord | None) -> None:
@@ -137,7 +138,7 @@ class Establishment:
             raise ValueError(f"registry entry for {record.finess} given to {self.finess}")
         if record != self.registry:
             self.registry = record
-            self._rows = None
+            self._derived = None
 
     def _change_stay(self, stay_id: str, merge: Callable[[StayFacts], bool]) -> bool:
         known = self.state.stay(stay_id)
@@ -180,11 +181,11 @@ class Establishment:
             return self._change_stay(
                 event.stay_id, lambda s: s.merge_citizen_message(event.message_id, event.sent_at)
             )
-        if not qualifying_pro_message(event):
-            return False
+        # Messages without a qualifying attachment count for nobody; kept to explain DS 4.1.
+        qualifying = qualifying_pro_message(event)
         known = self.state.recipient(event.recipient)
         recipient = known or RecipientFacts(event.recipient)
-        changed = recipient.merge_message(event.message_id, event.sent_at)
+        changed = recipient.merge_message(event.message_id, event.sent_at, qualifying)
         if not changed and known is None:
             return False
         if changed:
@@ -217,7 +218,7 @@ class Establishment:
         for document_id in document_ids:
             if document_id is None or document_id in done:
                 continue
-            chain = self._chain(document_id)
+            chain = self.chain(document_id)
             done |= chain
             self._refresh_report(chain)
         stays, patients = set(), set()
@@ -238,7 +239,7 @@ class Establishment:
             if stay is not None:
                 self._set_contribution(kinds.STAY_UNIT, stay_id, stay_contribution(stay, self))
 
-    def _chain(self, document_id: str) -> set[str]:
+    def chain(self, document_id: str) -> set[str]:
         """All versions of a document: linked through `replaces`, in both directions."""
         seen: set[str] = set()
         pending = [document_id]
@@ -250,15 +251,13 @@ class Establishment:
             doc = self.state.document(current)
             if doc is not None and doc.deposit is not None and doc.deposit.replaces:
                 pending.append(doc.deposit.replaces)
-            pending.extend(self._replacements(current))
+            pending.extend(self.replacements(current))
         return seen
 
     def _refresh_report(self, chain: set[str]) -> None:
         # A chain is one unit, keyed by its smallest id; that key may change as it grows.
         docs = [doc for doc in map(self.state.document, sorted(chain)) if doc is not None]
-        new = {}
-        if any(doc.type_code in REPORT_INDICATORS for doc in docs):
-            new = report_contribution(docs, self)
+        new = report_contribution(docs, self)
         unit = min(chain)
         for document_id in chain:
             if document_id != unit:
@@ -269,6 +268,7 @@ class Establishment:
         old = self.state.contribution(unit_kind, ident)
         if old == new:
             return  # the usual case when a neighbour's event is recomputed: nothing moves
+        self._derived = None
         self.aggregates.replace(old, new)
         self.state.put(unit_kind, ident, new)
 
@@ -276,14 +276,14 @@ class Establishment:
 
     def load_contribution(self, contribution: Contribution) -> None:
         """Add a stored unit's contribution to the aggregates (restart: no fact is read)."""
-        self._rows = None
+        self._derived = None
         self.aggregates.add(contribution)
 
     def recompute(self) -> None:
         """Derive every contribution again from the stored facts alone. Only the tests call it
         (incremental == full); a worker restarted with other counting settings does not yet
         (it reads back the contributions computed with the old ones)."""
-        self._rows = None
+        self._derived = None
         for kind in kinds.UNIT_KINDS:
             for ident, _ in list(self.state.scan(kind)):
                 self.state.put(kind, ident, {})
@@ -293,18 +293,18 @@ class Establishment:
         done: set[str] = set()
         for document_id, _ in list(self.state.scan(kinds.DOCUMENT)):
             if document_id not in done:
-                chain = self._chain(document_id)
+                chain = self.chain(document_id)
                 done |= chain
                 self._refresh_report(chain)
         for rpps, recipient in list(self.state.scan(kinds.RECIPIENT)):
             contribution = recipient_contribution(recipient, self.settings)
             self._set_contribution(kinds.CORRESPONDENT_UNIT, rpps, contribution)
 
-    # --- figures -------------------------------------------------------------------------------
+    # --- figures ---------------------------------------------------------------------------
 
     @property
     def watermark(self) -> date | None:
-        """The establishment's "now": the Paris day of its latest current discharge."""
+        """The Paris day of the latest current discharge (the metrics' former "now")."""
         day = self.aggregates.latest_discharge_day()
         return None if day is None else date.fromisoformat(day)
 
@@ -314,14 +314,52 @@ class Establishment:
         day = self.watermark
         return None if day is None else paris_midnight(day).timestamp()
 
+    @property
+    def now(self) -> date | None:
+        """The establishment's "now": the latest Paris day of any of its facts — a discharge,
+        a production, a deposit, an MSS message (docs/indicators.md). Pending vs missed."""
+        return self._derive().now
+
     def rows(self) -> list[IndicatorRow]:
         """Every (indicator, period) with a denominator above 0 (rule 10); computed once per
         change of the state, however often /metrics and /indicators read it."""
-        if self._rows is None:
-            self._rows = establishment_rows(
-                self.finess, self.aggregates, self.registry, self.calendar
-            )
-        return list(self._rows)
+        return list(self._derive().rows)
+
+    def unit_counts(self) -> list[UnitCount]:
+        """Units of every row by status and reason, read from the aggregates (no store
+        scan); computed once per change of the state."""
+        derived = self._derive()
+        if derived.unit_counts is None:
+            derived.unit_counts = establishment_unit_counts(
+                self.finess, self.aggregates, derived.rows, self.window(), derived.now,
+                self.settings,
+            )  # fmt: skip
+        return list(derived.unit_counts)
+
+    def units(self, indicator: str, period: str) -> list[Unit]:
+        """Every unit of one row, counted or not, with its reason (scans the store)."""
+        return establishment_units(self, indicator, period)
+
+    def window(self) -> Window | None:
+        if self.registry is None:
+            return None
+        return self.calendar.window_for(self.registry.window, self.registry.postponed)
+
+    def _derive(self) -> Derived:
+        if self._derived is None:
+            day = self.aggregates.latest_event_day()
+            rows = establishment_rows(self.finess, self.aggregates, self.registry, self.calendar)
+            self._derived = Derived(rows, None if day is None else date.fromisoformat(day))
+        return self._derived
+
+
+@dataclass(slots=True)
+class Derived:
+    """What the figures read from the aggregates, kept until they change."""
+
+    rows: list[IndicatorRow]
+    now: date | None
+    unit_counts: list[UnitCount] | None = None
 
 
 def _links(doc: DocumentFacts) -> Links:

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from processors.periods import paris_date
-from topics.records import QUALIFIED_INS, DocumentDeposited, DocumentProduced, StayDischarged
+from topics.records import (
+    QUALIFIED_INS,
+    DocumentDeposited,
+    DocumentDepositFailed,
+    DocumentProduced,
+    StayDischarged,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +148,16 @@ class Deposit:
         return self.cda_level in (1, 3) and self.ins_status == QUALIFIED_INS
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A `document.deposit_failed`: the DMP refused the deposit. It changes no rate (rule 4);
+    kept to explain a unit that is not counted."""
+
+    event_id: str
+    occurred_at: datetime
+    reason: str  # the DMP's, e.g. DMPClosed
+
+
 @dataclass(slots=True)
 class DocumentFacts:
     document_id: str
@@ -149,6 +165,7 @@ class DocumentFacts:
     deposit: Deposit | None = None  # the latest acknowledged deposit of this id
     # When a document.deleted was seen (the earliest, if several), in any order (rule 4).
     deleted_at: datetime | None = None
+    failure: Failure | None = None  # the latest document.deposit_failed of this id
 
     @property
     def deleted(self) -> bool:
@@ -221,17 +238,38 @@ class DocumentFacts:
         self.deleted_at = occurred_at
         return True
 
+    def merge_failure(self, event: DocumentDepositFailed) -> bool:
+        current = self.failure
+        if current is None or _later(
+            event.occurred_at, event.event_id, current.occurred_at, current.event_id
+        ):
+            self.failure = Failure(event.event_id, event.occurred_at, event.reason)
+            return True
+        return False
+
+    def days(self) -> list[date]:
+        """The Paris days of its production and deposit: what `now` is read from."""
+        found = []
+        if self.production is not None:
+            found.append(paris_date(self.production.produced_at))
+        if self.deposit is not None:
+            found += [self.deposit.produced_day, self.deposit.deposited_day]
+        return found
+
 
 @dataclass(slots=True)
 class RecipientFacts:
-    """MSS Pro messages to one correspondent (RPPS) that carry a qualifying CDA-R2 document."""
+    """MSS Pro messages to one correspondent (RPPS): those that carry a qualifying CDA-R2
+    document (rule 8), and the others (they only explain a correspondent not reached)."""
 
     rpps: str
     # message_id → sent day (Europe/Paris): all DS 4.1 needs (rule 8)
     qualifying_messages: dict[str, date] = field(default_factory=dict)
+    other_messages: dict[str, date] = field(default_factory=dict)
 
-    def merge_message(self, message_id: str, sent_at: datetime) -> bool:
-        if message_id in self.qualifying_messages:
+    def merge_message(self, message_id: str, sent_at: datetime, qualifying: bool = True) -> bool:
+        if message_id in self.qualifying_messages or message_id in self.other_messages:
             return False
-        self.qualifying_messages[message_id] = paris_date(sent_at)
+        kept = self.qualifying_messages if qualifying else self.other_messages
+        kept[message_id] = paris_date(sent_at)
         return True

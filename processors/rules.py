@@ -1,27 +1,34 @@
 """The counting rules of SPEC.md (rules 4–9), as pure functions over an establishment's facts.
 
-Each function gives the *contribution* of one unit — a stay, a report (DS 2.1/3.1), an MSS Pro
-recipient (DS 4.1) — to the establishment's aggregates (processors.aggregates): counts under
-monthly keys. How months add up to a funding window, and how DS 4.1 is counted from its
-correspondents, is in processors.figures. Every counting rule of SPEC.md lives here.
+For each unit — a stay, a report (DS 2.1/3.1), a correspondent (DS 4.1) — the rules give its
+*outcome* per indicator (processors.units.Outcome: counted, or the one reason it is not) and
+derive from it the unit's *contribution* to the establishment's aggregates
+(processors.aggregates): counts under monthly keys, the uncounted ones by reason and deadline.
+How months add up to a funding window, and how DS 4.1 is counted from its correspondents, is
+in processors.figures. Every counting rule of SPEC.md lives here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Protocol
 
 from processors.aggregates import (
     DENOMINATOR,
     NAMED,
     NUMERATOR,
+    OTHER_IN_GRACE,
+    OTHER_SENT,
     SENT,
     SENT_IN_GRACE,
     Contribution,
     DischargeDay,
+    EventDay,
     PeopleKey,
     RateKey,
+    UnitKey,
 )
 from processors.catalogue import (
     HISTORY_TYPE_CODES,
@@ -29,9 +36,25 @@ from processors.catalogue import (
     STAY_DOCUMENT_INDICATORS,
 )
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts, StayVersion
-from processors.periods import month_bounds, month_key, paris_date, within_grace
+from processors.periods import month_bounds, month_key, paris_date
 from processors.settings import Settings
-from topics.records import QUALIFIED_INS, MssSent
+from processors.units import (
+    CDA_LEVEL,
+    DELETED,
+    DEPOSIT_FAILED,
+    DEPOSITED_LATE,
+    INS_NOT_QUALIFIED,
+    MESSAGE_LATE,
+    NO_DOCUMENT,
+    NO_HISTORY_DEPOSIT,
+    NO_MESSAGE,
+    NO_QUALIFYING_ATTACHMENT,
+    NOT_DEPOSITED,
+    REPLACED_BY_NON_QUALIFYING,
+    Outcome,
+    best,
+)
+from topics.records import CDA_LEVELS, QUALIFIED_INS, MssSent
 
 
 class Facts(Protocol):
@@ -42,18 +65,45 @@ class Facts(Protocol):
     def documents_of_stay(self, stay_id: str) -> Iterable[DocumentFacts]: ...
     def documents_of_patient(self, patient_id: str) -> Iterable[DocumentFacts]: ...
     def stays_of_patient(self, patient_id: str) -> Iterable[StayFacts]: ...
-    def is_replaced(self, document_id: str) -> bool: ...
+    def replacements(self, document_id: str) -> Iterable[str]: ...
+
+
+def standing(doc: DocumentFacts, facts: Facts) -> Outcome:
+    """Rules 4, 5: is the document in the DMP, qualified, not deleted, not replaced? Counted
+    (with its deposit day), or why not."""
+    deposit = doc.deposit
+    if deposit is None:
+        if doc.failure is not None:
+            return Outcome(DEPOSIT_FAILED, doc.failure.reason)
+        return Outcome(NOT_DEPOSITED)
+    day = deposit.deposited_day
+    if deposit.ins_status != QUALIFIED_INS:
+        return Outcome(INS_NOT_QUALIFIED, f"INS {deposit.ins_status} when sent", day)
+    if deposit.cda_level not in CDA_LEVELS:
+        return Outcome(CDA_LEVEL, f"CDA-R2 level {deposit.cda_level}", day)
+    if doc.deleted:
+        return Outcome(DELETED, None, day)
+    replacements = sorted(facts.replacements(doc.document_id))
+    if replacements:
+        return Outcome(REPLACED_BY_NON_QUALIFYING, f"replaced by {', '.join(replacements)}", day)
+    return Outcome(None, None, day)
 
 
 def counts_for_stay(doc: DocumentFacts, facts: Facts) -> bool:
     """A deposit still standing: acknowledged, qualified, not deleted, not replaced (4, 5)."""
-    deposit = doc.deposit
-    return (
-        deposit is not None
-        and deposit.qualified
-        and not doc.deleted
-        and not facts.is_replaced(doc.document_id)
-    )
+    return standing(doc, facts).counted
+
+
+def _in_time(outcome: Outcome, deadline: date, late: str = DEPOSITED_LATE) -> Outcome:
+    """A counted outcome whose day is after the deadline (reference + grace) is late."""
+    if outcome.counted and outcome.day is not None and outcome.day > deadline:
+        return Outcome(late, f"{(outcome.day - deadline).days} days late", outcome.day)
+    return outcome
+
+
+def grace_end(day: date, settings: Settings) -> date:
+    """The last day a document or message still counts for a unit of that reference day."""
+    return day + timedelta(days=settings.grace_days)
 
 
 def _excluded(version: StayVersion, settings: Settings) -> bool:
@@ -65,21 +115,24 @@ def _excluded(version: StayVersion, settings: Settings) -> bool:
     )
 
 
-def _stay_document_types(stay: StayFacts, version: StayVersion, facts: Facts) -> set[str]:
-    """Rule 4: the type codes of the stay's qualifying deposits within discharge + grace."""
-    found = set()
+def _stay_document_outcomes(
+    stay: StayFacts, version: StayVersion, facts: Facts
+) -> dict[str, Outcome]:
+    """Rule 4: per type code, the best outcome of the stay's documents of that type."""
+    deadline = grace_end(version.discharge_day, facts.settings)
+    candidates: dict[str, list[tuple[Outcome, str]]] = {}
     for doc in facts.documents_of_stay(stay.stay_id):
-        deposit = doc.deposit
-        if (
-            deposit is not None
-            and deposit.type_code not in found
-            and counts_for_stay(doc, facts)
-            and within_grace(
-                deposit.deposited_day, version.discharge_day, facts.settings.grace_days
-            )
-        ):
-            found.add(deposit.type_code)
-    return found
+        type_code = doc.type_code
+        if type_code is None:
+            continue
+        outcome = _in_time(standing(doc, facts), deadline)
+        candidates.setdefault(type_code, []).append((outcome, doc.document_id))
+    outcomes = {}
+    for code, found in candidates.items():
+        chosen = best(found)
+        if chosen is not None:
+            outcomes[code] = chosen
+    return outcomes
 
 
 def is_returning(stay: StayFacts, version: StayVersion, facts: Facts) -> bool:
@@ -97,66 +150,100 @@ def is_returning(stay: StayFacts, version: StayVersion, facts: Facts) -> bool:
     return False
 
 
-def has_history_deposit(version: StayVersion, facts: Facts) -> bool:
-    """Rule 6: a qualifying deposit for the patient, produced before the admission and
-    deposited between the admission and discharge + grace."""
+def history_outcome(version: StayVersion, facts: Facts) -> Outcome:
+    """Rule 6: counted with a qualifying deposit for the patient, produced before the
+    admission and deposited between the admission and discharge + grace."""
+    deadline = grace_end(version.discharge_day, facts.settings)
+    candidates = []
     for doc in facts.documents_of_patient(version.patient_id):
         deposit = doc.deposit
         if (
             deposit is not None
             and deposit.type_code in HISTORY_TYPE_CODES
-            and counts_for_stay(doc, facts)
             and deposit.produced_at < version.admitted_at <= deposit.deposited_at
-            and within_grace(
-                deposit.deposited_day, version.discharge_day, facts.settings.grace_days
-            )
         ):
-            return True
-    return False
+            candidates.append((_in_time(standing(doc, facts), deadline), doc.document_id))
+    return best(candidates) or Outcome(NO_HISTORY_DEPOSIT)
 
 
-def _has_citizen_message(stay: StayFacts, version: StayVersion, settings: Settings) -> bool:
+def has_history_deposit(version: StayVersion, facts: Facts) -> bool:
+    return history_outcome(version, facts).counted
+
+
+def _citizen_outcome(stay: StayFacts, version: StayVersion, settings: Settings) -> Outcome:
     """Rule 9: an MSS citoyenne message naming the stay, sent by discharge + grace."""
-    return any(
-        within_grace(paris_date(sent), version.discharge_day, settings.grace_days)
-        for sent in stay.citizen_messages.values()
-    )
+    deadline = grace_end(version.discharge_day, settings)
+    sent = [(_in_time(Outcome(None, None, paris_date(at)), deadline, MESSAGE_LATE), message_id)
+            for message_id, at in stay.citizen_messages.items()]  # fmt: skip
+    return best(sent) or Outcome(NO_MESSAGE)
+
+
+def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
+    """The stay's outcome for each indicator whose denominator it is in (none when it is
+    cancelled or out of scope): DS 1.1, 1.2, 1.3, 1.4 and 4.2."""
+    version = stay.version
+    settings = facts.settings
+    if version is None or not stay.active or version.stay_kind not in settings.stay_scope:
+        return {}
+    outcomes: dict[str, Outcome] = {}
+    if not _excluded(version, settings):
+        documents = _stay_document_outcomes(stay, version, facts)
+        for indicator, type_code in STAY_DOCUMENT_INDICATORS.items():
+            if indicator == "DS1.3" and not version.surgical:
+                continue
+            outcomes[indicator] = documents.get(type_code) or Outcome(NO_DOCUMENT)
+        if is_returning(stay, version, facts):
+            outcomes["DS1.4"] = history_outcome(version, facts)
+    outcomes["DS4.2"] = _citizen_outcome(stay, version, settings)
+    return outcomes
+
+
+def _rate_keys(
+    contribution: Contribution, indicator: str, month: str, outcome: Outcome, deadline: date
+) -> None:
+    contribution[RateKey(DENOMINATOR, indicator, month)] = 1
+    if outcome.reason is None:
+        contribution[RateKey(NUMERATOR, indicator, month)] = 1
+    else:
+        contribution[UnitKey(indicator, month, outcome.reason, deadline.isoformat())] = 1
 
 
 def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     """DS 1.1, 1.2, 1.3, 1.4, 4.1 (denominator side) and 4.2 for one stay."""
     version = stay.version
-    settings = facts.settings
     if version is None:
         return {}
-    # The watermark ("now" of the establishment) counts every current version (SPEC).
-    watermark: Contribution = {DischargeDay(version.discharge_day.isoformat()): 1}
-    if not stay.active or version.stay_kind not in settings.stay_scope:
-        return watermark
-    flags: dict[str, tuple[bool, bool]] = {}  # indicator → (in denominator, in numerator)
-    if not _excluded(version, settings):
-        deposited = _stay_document_types(stay, version, facts)
-        for indicator, type_code in STAY_DOCUMENT_INDICATORS.items():
-            if indicator == "DS1.3" and not version.surgical:
-                continue
-            flags[indicator] = (True, type_code in deposited)
-        if is_returning(stay, version, facts):
-            flags["DS1.4"] = (True, has_history_deposit(version, facts))
-    flags["DS4.2"] = (True, _has_citizen_message(stay, version, settings))
-
+    # The watermark counts every current version (SPEC); `now` every fact's day.
+    days = [version.discharge_day, *map(paris_date, stay.citizen_messages.values())]
+    contribution: Contribution = {
+        DischargeDay(version.discharge_day.isoformat()): 1,
+        EventDay(max(days).isoformat()): 1,
+    }
+    outcomes = stay_outcomes(stay, facts)
+    if not outcomes:
+        return contribution
     month = month_key(version.discharge_day)
-    contribution = watermark
-    for indicator, (_, numerator) in flags.items():
-        contribution[RateKey(DENOMINATOR, indicator, month)] = 1
-        if numerator:
-            contribution[RateKey(NUMERATOR, indicator, month)] = 1
+    deadline = grace_end(version.discharge_day, facts.settings)
+    for indicator, outcome in outcomes.items():
+        _rate_keys(contribution, indicator, month, outcome, deadline)
     for rpps, address in version.correspondents:
         if address:  # rule 8: only MSS-equipped correspondents
             contribution[PeopleKey(NAMED, month, rpps)] = 1
     return contribution
 
 
-def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contribution:
+@dataclass(frozen=True, slots=True)
+class ReportOutcome:
+    """Rule 7: one biology or imaging report (a replacement chain) and its outcome."""
+
+    indicator: str
+    first: DocumentFacts  # the earliest-produced version: the report's type, period, id
+    produced_day: date
+    deadline: date  # the latest version's production + grace
+    outcome: Outcome
+
+
+def report_outcome(chain: list[DocumentFacts], facts: Facts) -> ReportOutcome | None:
     """Rule 7: one biology or imaging report, all its versions (replacements) together.
 
     The report's type and period are those of its earliest-produced version; it counts when a
@@ -165,44 +252,74 @@ def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contributio
     """
     dated = [(doc.produced_at, doc.document_id, doc) for doc in chain if doc.produced_at]
     if not dated:
-        return {}
+        return None
     produced_at, _, first = min(dated, key=lambda item: (item[0], item[1]))
-    versions = [doc for _, _, doc in dated]
     type_code = first.type_code
     indicator = REPORT_INDICATORS.get(type_code or "")
     if indicator is None:
-        return {}
-    numerator = any(
-        doc.deposit is not None
-        and doc.deposit.type_code == type_code
-        and counts_for_stay(doc, facts)
-        and within_grace(
-            doc.deposit.deposited_day,
-            doc.deposit.produced_day,
-            facts.settings.grace_days,
-        )
-        for doc in versions
+        return None
+    candidates = []
+    for at, document_id, doc in dated:
+        deposit = doc.deposit
+        if deposit is not None and deposit.type_code != type_code:
+            outcome = Outcome(
+                NO_DOCUMENT, f"deposited as {deposit.type_code}", deposit.deposited_day
+            )
+        else:
+            reference = deposit.produced_day if deposit is not None else paris_date(at)
+            outcome = _in_time(standing(doc, facts), grace_end(reference, facts.settings))
+        candidates.append((outcome, document_id))
+    latest = max(paris_date(at) for at, _, _ in dated)
+    outcome = best(candidates) or Outcome(NO_DOCUMENT)
+    return ReportOutcome(
+        indicator,
+        first,
+        paris_date(produced_at),
+        grace_end(latest, facts.settings),
+        outcome,
     )
-    month = month_key(paris_date(produced_at))
-    contribution: Contribution = {RateKey(DENOMINATOR, indicator, month): 1}
-    if numerator:
-        contribution[RateKey(NUMERATOR, indicator, month)] = 1
+
+
+def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contribution:
+    """A document chain's days (for `now`), and rule 7's counts when it is a report."""
+    days = [day for doc in chain for day in doc.days()]
+    contribution: Contribution = {EventDay(max(days).isoformat()): 1} if days else {}
+    report = report_outcome(chain, facts)
+    if report is not None:
+        month = month_key(report.produced_day)
+        _rate_keys(contribution, report.indicator, month, report.outcome, report.deadline)
     return contribution
+
+
+def _reached_months(
+    contribution: Contribution, days: Iterable[date], rpps: str, roles: tuple[str, str],
+    settings: Settings,
+) -> None:  # fmt: skip
+    """A message sent on day d: d's month (roles[0]), and every earlier month whose end +
+    grace is on or after d (roles[1])."""
+    for day in days:
+        month = month_key(day)
+        contribution[PeopleKey(roles[0], month, rpps)] = 1
+        earlier = month_key(day - timedelta(days=settings.grace_days))
+        while earlier < month:
+            contribution[PeopleKey(roles[1], earlier, rpps)] = 1
+            earlier = month_key(month_bounds(earlier)[1] + timedelta(days=1))
 
 
 def recipient_contribution(recipient: RecipientFacts, settings: Settings) -> Contribution:
     """Rule 8, numerator side: the months a correspondent was reached in. A qualifying message
     sent on day d reaches it for d's month, and for every earlier month whose end + grace is
-    on or after d (SENT_IN_GRACE: the window's last month uses it too)."""
+    on or after d (SENT_IN_GRACE: the window's last month uses it too). Other messages are
+    kept the same way (OTHER_SENT, OTHER_IN_GRACE): they only explain a correspondent not
+    reached."""
     contribution: Contribution = {}
     rpps = recipient.rpps
-    for day in recipient.qualifying_messages.values():
-        month = month_key(day)
-        contribution[PeopleKey(SENT, month, rpps)] = 1
-        earlier = month_key(day - timedelta(days=settings.grace_days))
-        while earlier < month:
-            contribution[PeopleKey(SENT_IN_GRACE, earlier, rpps)] = 1
-            earlier = month_key(month_bounds(earlier)[1] + timedelta(days=1))
+    qualifying, others = recipient.qualifying_messages.values(), recipient.other_messages.values()
+    _reached_months(contribution, qualifying, rpps, (SENT, SENT_IN_GRACE), settings)
+    _reached_months(contribution, others, rpps, (OTHER_SENT, OTHER_IN_GRACE), settings)
+    days = [*qualifying, *others]
+    if days:
+        contribution[EventDay(max(days).isoformat())] = 1
     return contribution
 
 
@@ -211,6 +328,27 @@ def qualifying_pro_message(message: MssSent) -> bool:
     return message.channel == "pro" and any(
         a.cda_level in (1, 3) and a.ins_status == QUALIFIED_INS for a in message.attachments
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Correspondents:
+    """Rule 8 for one period (a month or a window), from the aggregates' people keys."""
+
+    named: set[str]  # D: equipped correspondents named on the period's stays
+    sent: set[str]  # qualifying messages sent in the period
+    sent_in_grace: set[str]  # ... after its end, within grace
+    other: set[str]  # messages without a qualifying attachment, in the period + grace
+    sent_after: set[str]  # qualifying messages sent after the period's end + grace at best
+
+    def outcome(self, rpps: str) -> Outcome:
+        """Counted (in N), or why not, for one correspondent of D."""
+        if rpps in self.sent or rpps in self.sent_in_grace:
+            return Outcome()
+        if rpps in self.other:
+            return Outcome(NO_QUALIFYING_ATTACHMENT)
+        if rpps in self.sent_after:
+            return Outcome(MESSAGE_LATE)
+        return Outcome(NO_MESSAGE)
 
 
 def correspondents_reached(

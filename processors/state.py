@@ -163,6 +163,28 @@ class EstablishmentState:
         value: Contribution | None = self.get(unit_kind, ident)
         return value or {}
 
+    def entries(self, kind: str) -> Iterator[tuple[str, Any]]:
+        """Every current entry of a kind, without flushing or filling the cache: what the
+        store holds, as changed by the dirty entries not yet written (a rare human request,
+        e.g. the units of a figure)."""
+        prefix = store_key(self.finess, kind, "")
+        decode = CODECS[kind][1]
+        cached = self._entries
+        seen = set()
+        for key, raw in self.cache.store.items():
+            if key.startswith(prefix):
+                ident = key[len(prefix) :].decode()
+                seen.add(ident)
+                value = cached.get((self.finess, kind, ident), _ABSENT)
+                value = decode(raw) if value is _ABSENT else value
+                if value is not None:
+                    yield ident, value
+        for finess, entry_kind, ident in list(self.cache.dirty):
+            if finess == self.finess and entry_kind == kind and ident not in seen:
+                value = cached.get((finess, kind, ident))
+                if value is not None:
+                    yield ident, value
+
     def scan(self, kind: str) -> Iterator[tuple[str, Any]]:
         """Every stored entry of a kind (after a flush): for a full recomputation."""
         self.cache.flush()
