@@ -1,6 +1,7 @@
 """The `sunes` command: one module per subcommand in this package; heavy imports stay lazy.
 
 report    the batch reference calculator (processors/)
+explain   the units behind one figure of a file, with their status and reason
 simulate  synthetic hospital traffic, to a file or to Kafka
 publish   validate a file and publish it
 worker    a stream worker (streams/worker/)
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from streams.cli import demo, publish, report, simulate, worker
+    from streams.cli import demo, explain, publish, report, simulate, worker
     from streams.cli.options import Parser
 
     parser = Parser(
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="sunes-stream: live SUN-ES (Ségur) indicators from hospital events.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (report, simulate, publish, worker, demo):
+    for command in (report, explain, simulate, publish, worker, demo):
         command.add_parser(subparsers)
     return parser
 
