@@ -23,11 +23,13 @@ from faust.types import AppT, EventT, StreamT, TopicT
 from monitoring.pipeline import PipelineMetrics
 from processors.collection import Establishments
 from processors.figures import IndicatorRow, rows_of
+from processors.units import Unit
 from streams.worker import faust_patch
 from streams.worker.bundles import decode_bundle, trusted_record
 from streams.worker.deadletter import internal_error
 from streams.worker.offset_guard import OffsetGuard
 from streams.worker.table_store import partition_of
+from streams.worker.worklists import WorklistError
 from topics.records import Event
 from topics.validation import INVALID_FIELD, INVALID_JSON, InvalidRecord
 
@@ -169,6 +171,16 @@ class EstablishmentStage:
     def committed(self) -> dict[Any, int | None]:
         """Faust's committed offsets of this worker's partitions (read at assignment)."""
         return dict(getattr(self.app.consumer, "_committed_offset", {}))
+
+    def units(self, finess: str, indicator: str, period: str) -> list[Unit]:
+        """The units of one figure of an establishment this worker owns (404 otherwise)."""
+        if finess not in self.establishments.by_finess:
+            raise WorklistError(
+                404,
+                f"FINESS {finess} has no figures on this worker: ask the worker that owns it "
+                "(its /indicators lists the FINESS)",
+            )
+        return self.establishments.units(finess, indicator, period)
 
     def rows(self, finess: str | None = None) -> list[IndicatorRow]:
         """The figures, one establishment's failure never hiding another's."""

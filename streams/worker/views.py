@@ -1,4 +1,4 @@
-"""The worker's own web views, on a blueprint: /indicators, /metrics, /health.
+"""The worker's own web views, on a blueprint: /indicators, its worklists, /metrics, /health.
 
 Faust's built-in views (tables, router, statistics) are switched off in streams/worker/app.py:
 they would serve the table's stays unauthenticated.
@@ -13,6 +13,17 @@ import orjson
 from faust import web
 from faust.types import AppT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streams.worker.worklists import (
+    CSV_TYPE,
+    WorklistError,
+    access_log,
+    check_token,
+    page_json,
+    parse_query,
+    select,
+    units_csv,
+)
 
 if TYPE_CHECKING:
     from streams.worker.app import SunesWorker
@@ -34,6 +45,45 @@ class Indicators(web.View):
         finess = request.query.get("finess")
         rows = [r.as_json() for r in worker_of(self).stage.rows(finess)]
         return self.bytes(orjson.dumps(rows), content_type="application/json")
+
+
+@blueprint.route("/indicators/{finess}/{indicator}/{period}/units", name="units")
+class Units(web.View):
+    """The units of one figure (streams/worker/worklists.py): behind the access token."""
+
+    async def get(
+        self, request: web.Request, finess: str, indicator: str, period: str
+    ) -> web.Response:
+        worker = worker_of(self)
+        client = getattr(request, "remote", None) or "?"  # aiohttp's, under Faust's type
+        try:
+            check_token(worker.config.api_token, request.headers.get("Authorization"))
+            query = parse_query(
+                finess, indicator, period, request.query, request.headers.get("Accept")
+            )
+            units = worker.stage.units(finess, indicator, period)
+        except WorklistError as refused:
+            access_log.warning(
+                "worklist refused (%d) to %s: %s", refused.status, client, refused.message
+            )
+            body = orjson.dumps({"error": refused.message})
+            headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
+            return self.bytes(
+                body, content_type="application/json", status=refused.status, headers=headers
+            )
+        page, total = select(units, query)
+        access_log.info(
+            "worklist %s: %d of %d unit(s) served to %s", query.describe(), len(page), total,
+            client,
+        )  # fmt: skip
+        headers = {"X-Total-Count": str(total), "Cache-Control": "no-store"}
+        if query.csv:
+            return self.bytes(units_csv(page).encode(), content_type=CSV_TYPE, headers=headers)
+        return self.bytes(
+            orjson.dumps(page_json(query, page, total)),
+            content_type="application/json",
+            headers=headers,
+        )
 
 
 @blueprint.route("/metrics", name="metrics")

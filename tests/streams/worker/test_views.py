@@ -17,7 +17,13 @@ async def test_the_worker_serves_only_its_own_views() -> None:
     routes = {(r.method, r.resource.canonical) for r in web.web_app.router.routes() if r.resource}
     assert routes == {
         (method, path)
-        for path in ("/indicators", "/metrics", "/health", "/")
+        for path in (
+            "/indicators",
+            "/indicators/{finess}/{indicator}/{period}/units",
+            "/metrics",
+            "/health",
+            "/",
+        )
         for method in ("GET", "HEAD")
     }
 

@@ -1,0 +1,162 @@
+"""Worklists: the units behind a figure, for the people who rescue them — behind a token.
+
+GET /indicators/{finess}/{indicator}/{period}/units[?status=&reason=&page=&page_size=&format=]
+lists the stays (reports, correspondents) of one figure with their status and reason, as
+`sunes explain` does for a file. These are personal health data (stay ids, patient
+pseudonyms, dates): the list is off until the worker has an access token (SUNES_API_TOKEN or
+--api-token-file), is served only to `Authorization: Bearer <token>`, and every access is
+logged with what was asked and how many rows were served, never the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from processors.catalogue import RATE_INDICATORS
+from processors.units import REASONS, STATUSES, Unit
+
+# Its own logger, at INFO whatever the worker's --loglevel: an access log is not debugging.
+access_log = logging.getLogger("sunes.access")
+access_log.setLevel(logging.INFO)
+
+DEFAULT_PAGE_SIZE = 500
+MAX_PAGE_SIZE = 10_000
+CSV_TYPE = "text/csv"
+# The columns of the CSV, in Unit.as_json's order (the JSON rows carry the same keys).
+COLUMNS: tuple[str, ...] = tuple(Unit.__dataclass_fields__)
+
+
+class WorklistError(Exception):
+    """A request refused: its HTTP status and a message that says how to fix it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def check_token(configured: str | None, authorization: str | None) -> None:
+    """403 while no token is configured (the lists are off), 401 without the right one."""
+    if configured is None:
+        raise WorklistError(
+            403,
+            "worklists are off: they list patients' stays, so the worker serves them only "
+            "once it has an access token (set SUNES_API_TOKEN or --api-token-file)",
+        )
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), configured.encode()
+    ):
+        raise WorklistError(401, "give the worker's access token: Authorization: Bearer <token>")
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistQuery:
+    finess: str
+    indicator: str
+    period: str
+    statuses: frozenset[str]  # empty: every status
+    reasons: frozenset[str]  # empty: every reason
+    page: int
+    page_size: int
+    csv: bool
+
+    def describe(self) -> str:
+        """What was asked, for the access log: no patient data in it."""
+        wanted = ",".join(sorted(self.statuses)) or "any"
+        why = ",".join(sorted(self.reasons)) or "any"
+        return (
+            f"{self.finess} {self.indicator} {self.period} status={wanted} reason={why} "
+            f"page={self.page}"
+        )
+
+
+def _choices(raw: str | None, allowed: Sequence[str], name: str) -> frozenset[str]:
+    picked = frozenset(v.strip() for v in (raw or "").split(",") if v.strip())
+    unknown = sorted(picked - set(allowed))
+    if unknown:
+        raise WorklistError(
+            400,
+            f"?{name}={','.join(unknown)} is not known: use one or more of {', '.join(allowed)}",
+        )
+    return picked
+
+
+def _whole(raw: str | None, name: str, default: int, highest: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= highest:
+        raise WorklistError(400, f"?{name} must be a whole number from 1 to {highest}, got {raw!r}")
+    return value
+
+
+def parse_query(
+    finess: str, indicator: str, period: str, query: Mapping[str, str], accept: str | None
+) -> WorklistQuery:
+    """The request's filters, or a 400 that names the parameter and what it accepts."""
+    if indicator not in RATE_INDICATORS:
+        raise WorklistError(
+            404, f"no indicator {indicator!r}: use one of {', '.join(RATE_INDICATORS)}"
+        )
+    wanted_format = query.get("format", "").lower()
+    if wanted_format not in ("", "json", "csv"):
+        raise WorklistError(400, f"?format must be json or csv, got {wanted_format!r}")
+    as_csv = wanted_format == "csv" or (not wanted_format and CSV_TYPE in (accept or ""))
+    return WorklistQuery(
+        finess=finess,
+        indicator=indicator,
+        period=period,
+        statuses=_choices(query.get("status"), STATUSES, "status"),
+        reasons=_choices(query.get("reason"), REASONS, "reason"),
+        page=_whole(query.get("page"), "page", 1, 1_000_000),
+        page_size=_whole(query.get("page_size"), "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        csv=as_csv,
+    )
+
+
+def select(units: Iterable[Unit], query: WorklistQuery) -> tuple[list[Unit], int]:
+    """The page asked for, in a stable order (deadline first: the most urgent on top), and
+    how many units match the filters in all."""
+    matching = [
+        u
+        for u in units
+        if (not query.statuses or u.status in query.statuses)
+        and (not query.reasons or u.reason in query.reasons)
+    ]
+    matching.sort(key=lambda u: (u.deadline is None, u.deadline or 0, u.kind, u.unit_id))
+    start = (query.page - 1) * query.page_size
+    return matching[start : start + query.page_size], len(matching)
+
+
+def units_csv(units: Iterable[Unit]) -> str:
+    """RFC 4180 CSV with a header row: what a spreadsheet opens."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for unit in units:
+        writer.writerow({k: "" if v is None else v for k, v in unit.as_json().items()})
+    return out.getvalue()
+
+
+def page_json(query: WorklistQuery, units: list[Unit], total: int) -> dict[str, Any]:
+    return {
+        "finess": query.finess,
+        "indicator": query.indicator,
+        "period": query.period,
+        "status": sorted(query.statuses),
+        "reason": sorted(query.reasons),
+        "total": total,
+        "page": query.page,
+        "page_size": query.page_size,
+        "units": [unit.as_json() for unit in units],
+    }
