@@ -51,6 +51,8 @@ class EventDay(NamedTuple):
     the establishment's `now`."""
 
     day: str  # "2023-03-20"
+    # Keys are compared as tuples: this field keeps EventDay(d) apart from DischargeDay(d).
+    of: str = "now"
 
 
 class UnitKey(NamedTuple):

@@ -60,3 +60,17 @@ def compute_report(
     for record in records:
         establishments.apply(record)
     return establishments.rows()
+
+
+def read_establishments(
+    path: Path, settings: Settings, received: datetime | None = None
+) -> tuple[Establishments, list[InvalidLine]]:
+    """A file read as `sunes report` reads it: its valid records applied, its invalid lines."""
+    establishments = Establishments(settings)
+    invalid = []
+    for _, item in read_ndjson(path, settings, received):
+        if isinstance(item, InvalidLine):
+            invalid.append(item)
+        else:
+            establishments.apply(item)
+    return establishments, invalid

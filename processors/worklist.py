@@ -158,6 +158,5 @@ def _message_detail(
         return Outcome(MESSAGE_LATE, late, day)
     if outcome.reason == NO_QUALIFYING_ATTACHMENT:
         others = sorted(d for d in recipient.other_messages.values() if start <= d <= deadline)
-        detail = "no attachment of CDA-R2 level 1 or 3 with a qualified INS"
-        return Outcome(NO_QUALIFYING_ATTACHMENT, detail, others[0] if others else None)
+        return Outcome(NO_QUALIFYING_ATTACHMENT, None, others[0] if others else None)
     return outcome
