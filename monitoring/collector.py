@@ -1,23 +1,135 @@
 """The indicator tables as Prometheus metrics, read at scrape time (a custom Collector).
 
-Labels carry FINESS, indicator and period only: never patient data. Numerators, denominators
-and targets are exported separately so that recording rules can sum them across workers and
-establishments before dividing (EJ, region and national roll-ups stay right).
+Labels carry FINESS, indicator, period, and a unit's status and reason only: never patient
+data. Numerators, denominators, unit counts and targets are exported separately so that
+recording rules can sum them across workers and establishments before dividing (EJ, region
+and national roll-ups stay right). Periods are relative to the establishment's event-time
+"now" (processors.establishment), never the wall clock: a replay shows what the live
+worker showed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, timedelta
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from processors.catalogue import RATE_INDICATORS
 from processors.establishment import Establishment
-from processors.periods import month_key, previous_month
+from processors.periods import month_key, paris_midnight, previous_month
+from processors.projection import NOT_PROJECTED, Tally, project, tallies
 
 # (topic, partition) → messages not yet consumed
 LagSource = Callable[[], Mapping[tuple[str, int], int]]
+
+PERIOD_LABELS = ["finess", "indicator", "period"]
+# The `reason` label of counted units (a label value cannot be missing).
+COUNTED_REASON = "none"
+
+
+def _day_start(day: date) -> float:
+    return paris_midnight(day).timestamp()
+
+
+FINESS_INDICATOR = ["finess", "indicator"]
+FINESS_WINDOW = ["finess", "window"]
+
+# attribute → (family, help, labels) of the per-establishment families
+_FAMILIES: dict[str, tuple[str, str, list[str]]] = {
+    "numerator": (
+        "sunes_indicator_numerator",
+        "Numerator of a SUN-ES indicator (current month, previous month, funding window).",
+        PERIOD_LABELS,
+    ),
+    "denominator": (
+        "sunes_indicator_denominator",
+        "Denominator of a SUN-ES indicator; a series exists only when it is above 0.",
+        PERIOD_LABELS,
+    ),
+    "units": (
+        "sunes_indicator_units",
+        "Units of a denominator (stays, reports, correspondents) by status (counted, "
+        "pending, missed) and reason (docs/indicators.md; `none` for counted units).",
+        [*PERIOD_LABELS, "status", "reason"],
+    ),
+    "target": (
+        "sunes_indicator_target_ratio",
+        "Target (0-1) of the indicator in the establishment's funding window.",
+        FINESS_INDICATOR,
+    ),
+    "projected": (
+        "sunes_indicator_window_projected_ratio",
+        "Funding-window rate projected to the window's last day from the recent weeks' "
+        "rate and volume (docs/monitoring.md).",
+        FINESS_INDICATOR,
+    ),
+    "best_case": (
+        "sunes_indicator_window_best_case_ratio",
+        "Funding-window rate at the window's last day if every pending unit and every "
+        "unit still to come counted.",
+        FINESS_INDICATOR,
+    ),
+    "to_come": (
+        "sunes_indicator_window_units_to_come",
+        "Units expected in the funding window after the establishment's now, at the "
+        "recent weeks' daily volume.",
+        FINESS_INDICATOR,
+    ),
+    "window_start": (
+        "sunes_funding_window_start_timestamp_seconds",
+        "First instant (Paris time) of the establishment's funding window.",
+        FINESS_WINDOW,
+    ),
+    "window_end": (
+        "sunes_funding_window_end_timestamp_seconds",
+        "End of the establishment's funding window: the first instant (Paris time) after "
+        "its last day (postponement included).",
+        FINESS_WINDOW,
+    ),
+    "info": (
+        "sunes_establishment_info",
+        "Registry entry of an establishment (FINESS géographique).",
+        ["finess", "finess_ej", "region", "window", "name"],
+    ),
+    "cme": (
+        "sunes_cme_presentation",
+        "DS 4.3: MSS citoyenne presented to the CME (1 yes, 0 no).",
+        ["finess"],
+    ),
+    "watermark": (
+        "sunes_establishment_watermark_timestamp_seconds",
+        "Event-time watermark of an establishment: the start of the Paris day of its "
+        "latest discharge seen.",
+        ["finess"],
+    ),
+    "now": (
+        "sunes_establishment_now_timestamp_seconds",
+        "The establishment's now: the start of the Paris day of its latest event of any "
+        "type. Current month and window are counted from it.",
+        ["finess"],
+    ),
+}
+
+
+class _Families:
+    """The per-establishment families of one scrape, by attribute (see _FAMILIES)."""
+
+    def __init__(self) -> None:
+        self.by_name = {
+            attr: GaugeMetricFamily(name, text, labels=labels)
+            for attr, (name, text, labels) in _FAMILIES.items()
+        }
+
+    def __getattr__(self, attr: str) -> GaugeMetricFamily:
+        try:
+            return self.__dict__["by_name"][attr]  # type: ignore[no-any-return]
+        except KeyError:
+            raise AttributeError(attr) from None
+
+    def all(self) -> tuple[GaugeMetricFamily, ...]:
+        return tuple(self.by_name.values())
 
 
 class IndicatorCollector(Collector):
@@ -30,38 +142,7 @@ class IndicatorCollector(Collector):
         self._lag = lag
 
     def collect(self) -> Iterator[Metric]:
-        period_labels = ["finess", "indicator", "period"]
-        numerator = GaugeMetricFamily(
-            "sunes_indicator_numerator",
-            "Numerator of a SUN-ES indicator (current month, previous month, funding window).",
-            labels=period_labels,
-        )
-        denominator = GaugeMetricFamily(
-            "sunes_indicator_denominator",
-            "Denominator of a SUN-ES indicator; a series exists only when it is above 0.",
-            labels=period_labels,
-        )
-        target = GaugeMetricFamily(
-            "sunes_indicator_target_ratio",
-            "Target (0-1) of the indicator in the establishment's funding window.",
-            labels=["finess", "indicator"],
-        )
-        info = GaugeMetricFamily(
-            "sunes_establishment_info",
-            "Registry entry of an establishment (FINESS géographique).",
-            labels=["finess", "finess_ej", "region", "window", "name"],
-        )
-        cme = GaugeMetricFamily(
-            "sunes_cme_presentation",
-            "DS 4.3: MSS citoyenne presented to the CME (1 yes, 0 no).",
-            labels=["finess"],
-        )
-        watermark = GaugeMetricFamily(
-            "sunes_establishment_watermark_timestamp_seconds",
-            "Event-time watermark of an establishment: the start of the Paris day of its "
-            "latest discharge seen.",
-            labels=["finess"],
-        )
+        families = _Families()
         unregistered = 0
         for est in self._establishments():
             if est.registry is None:
@@ -69,8 +150,8 @@ class IndicatorCollector(Collector):
                 # mistyped numbers must not grow /metrics; the alert names the problem.
                 unregistered += 1
                 continue
-            self._collect_establishment(est, numerator, denominator, target, info, cme, watermark)
-        yield from (numerator, denominator, target, info, cme, watermark)
+            _collect_establishment(est, families)
+        yield from families.all()
         yield GaugeMetricFamily(
             "sunes_establishments_unregistered",
             "Establishments with events but no registry record (no window, no target): "
@@ -87,34 +168,60 @@ class IndicatorCollector(Collector):
                 lag.add_metric([topic, str(partition)], value)
             yield lag
 
-    @staticmethod
-    def _collect_establishment(
-        est: Establishment,
-        numerator: GaugeMetricFamily,
-        denominator: GaugeMetricFamily,
-        target: GaugeMetricFamily,
-        info: GaugeMetricFamily,
-        cme: GaugeMetricFamily,
-        watermark: GaugeMetricFamily,
-    ) -> None:
-        finess = est.finess
-        periods: dict[str, str] = {}
-        if est.watermark is not None:
-            watermark.add_metric([finess], est.watermark_moment or 0.0)
-            current = month_key(est.watermark)
-            periods = {current: "current_month", previous_month(current): "previous_month"}
-        for row in est.rows():
-            label = "funding_window" if row.is_window else periods.get(row.period)
-            if label is None:
-                continue
-            numerator.add_metric([finess, row.indicator, label], row.numerator)
-            denominator.add_metric([finess, row.indicator, label], row.denominator)
-        record = est.registry
-        if record is None:
-            return
-        info.add_metric([finess, record.finess_ej, record.region, record.window, record.name], 1)
-        cme.add_metric([finess], 1 if record.cme_presentation else 0)
-        for indicator in RATE_INDICATORS:
-            value = est.calendar.target(indicator, record.window)
-            if value is not None:
-                target.add_metric([finess, indicator], value)
+
+def _collect_establishment(est: Establishment, f: _Families) -> None:
+    finess = est.finess
+    record = est.registry
+    assert record is not None
+    if est.watermark is not None:
+        f.watermark.add_metric([finess], est.watermark_moment or 0.0)
+    now = est.now
+    periods: dict[str, str] = {}
+    if now is not None:
+        f.now.add_metric([finess], _day_start(now))
+        current = month_key(now)
+        periods = {current: "current_month", previous_month(current): "previous_month"}
+
+    def label(period: str) -> str | None:
+        return "funding_window" if not period[:1].isdigit() else periods.get(period)
+
+    rows = est.rows()
+    for row in rows:
+        name = label(row.period)
+        if name is not None:
+            f.numerator.add_metric([finess, row.indicator, name], row.numerator)
+            f.denominator.add_metric([finess, row.indicator, name], row.denominator)
+    counts = est.unit_counts()
+    for count in counts:
+        name = label(count.period)
+        if name is not None:
+            reason = count.reason or COUNTED_REASON
+            key = [finess, count.indicator, name, count.status, reason]
+            f.units.add_metric(key, count.count)
+
+    f.info.add_metric([finess, record.finess_ej, record.region, record.window, record.name], 1)
+    f.cme.add_metric([finess], 1 if record.cme_presentation else 0)
+    window = est.window()
+    assert window is not None  # registered
+    f.window_start.add_metric([finess, window.name], _day_start(window.start))
+    f.window_end.add_metric([finess, window.name], _day_start(window.end + timedelta(days=1)))
+    for indicator in RATE_INDICATORS:
+        value = est.calendar.target(indicator, record.window)
+        if value is not None:
+            f.target.add_metric([finess, indicator], value)
+
+    if now is None:
+        return
+    by_period = tallies(counts)
+    rated = {row.indicator for row in rows}  # DS 2.1 without a lab has no rate to project
+    for indicator in RATE_INDICATORS:
+        if indicator in NOT_PROJECTED or indicator not in rated:
+            continue
+        months = {p: t for (i, p), t in by_period.items() if i == indicator and p[:1].isdigit()}
+        so_far = by_period.get((indicator, window.name), Tally())
+        projection = project(window, now, so_far, months)
+        if projection is None:
+            continue
+        f.projected.add_metric([finess, indicator], projection.projected_ratio)
+        f.best_case.add_metric([finess, indicator], projection.best_case_ratio)
+        f.to_come.add_metric([finess, indicator], projection.to_come)

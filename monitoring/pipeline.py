@@ -27,6 +27,12 @@ class PipelineMetrics:
             ["topic"],
             registry=registry,
         )
+        self.applied_events = Counter(
+            "sunes_events_applied",
+            "Events the establishment stage merged into the state (after ingest bundled "
+            "them): it stops while ingest goes on when the stage is stuck.",
+            registry=registry,
+        )
         self.latency = Histogram(
             "sunes_processing_latency_seconds",
             "From the Kafka record timestamp of an input event to its effect on the state.",
@@ -52,5 +58,6 @@ class PipelineMetrics:
         self.last_event.labels(topic).set(time.time())
 
     def applied(self, record_timestamp: float | None) -> None:
+        self.applied_events.inc()
         if record_timestamp:
             self.latency.observe(max(0.0, time.time() - record_timestamp))

@@ -25,10 +25,9 @@ from typing import Protocol
 
 from processors.calendar import Window
 from processors.periods import month_bounds, month_key, previous_month
+from processors.units import COUNTED, MISSED, PENDING
 
 NOT_PROJECTED = frozenset({"DS4.1"})
-
-COUNTED, PENDING, MISSED = "counted", "pending", "missed"
 
 
 class CountLike(Protocol):

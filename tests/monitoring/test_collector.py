@@ -5,7 +5,7 @@ Prometheus would read them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -14,18 +14,20 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.collector import IndicatorCollector
-from processors.catalogue import DISCHARGE_LETTER, DISCHARGE_PRESCRIPTION
+from processors.catalogue import BIOLOGY_REPORT, DISCHARGE_LETTER, DISCHARGE_PRESCRIPTION
 from processors.collection import Establishments
 from processors.establishment import Establishment
 from processors.periods import paris_midnight
 from processors.settings import Settings
+from processors.units import REASONS
+from tests import builders
 from tests.builders import EJ, F1, F2, deposited, discharged, establishment, mss_sent, parse
 from tests.monitoring.tools import INDICATOR_FAMILIES
 from topics.records import EstablishmentRecord, Event
 
 # Every label the collector may use (docs/monitoring.md): nothing that names a patient.
 ALLOWED_LABELS = {"finess", "indicator", "period", "finess_ej", "region", "window", "name"}
-ALLOWED_LABELS |= {"topic", "partition"}
+ALLOWED_LABELS |= {"topic", "partition", "status", "reason"}
 
 # The 2023 calendar's F2 targets (processors/data/funding_calendar.json), as ratios.
 F2_TARGETS = {
@@ -309,3 +311,91 @@ def test_no_label_carries_a_patient_stay_document_or_event_identifier(
     assert label_names <= ALLOWED_LABELS
     assert not label_values & identifiers
     assert not any(i in v for v in label_values for i in identifiers if len(i) > 3)
+
+
+def units_by_row(metrics: dict[str, Metric]) -> dict[Key, dict[str, float]]:
+    """(finess, indicator, period) → status → units (reasons added up)."""
+    rows: dict[Key, dict[str, float]] = {}
+    for sample in metrics["sunes_indicator_units"].samples:
+        labels = sample.labels
+        key = (labels["finess"], labels["indicator"], labels["period"])
+        statuses = rows.setdefault(key, {})
+        statuses[labels["status"]] = statuses.get(labels["status"], 0) + sample.value
+    return rows
+
+
+def test_units_add_up_to_the_figures(f2_establishment: Establishment) -> None:
+    metrics = scrape(lambda: [f2_establishment])
+    units = units_by_row(metrics)
+    figures = fractions(metrics)
+    assert units.keys() == figures.keys()
+    for key, (numerator, denominator) in figures.items():
+        assert units[key].get("counted", 0) == numerator, key
+        assert sum(units[key].values()) == denominator, key
+    for sample in metrics["sunes_indicator_units"].samples:
+        status, reason = sample.labels["status"], sample.labels["reason"]
+        assert status in {"counted", "pending", "missed"}
+        assert (reason == "none") == (status == "counted"), sample
+        assert reason == "none" or reason in REASONS, sample
+
+
+def test_units_by_status_and_reason(f2_establishment: Establishment) -> None:
+    # now = 20 March (the latest fact). DS 1.1 of the window: S-JAN-1 and S-FEB-2 without a
+    # letter, past their grace end (15 Feb, 9 March): missed; S-MAR-4 discharged on 20
+    # March: pending until 19 April; the four others counted.
+    samples = scrape(lambda: [f2_establishment])["sunes_indicator_units"].samples
+    window = {
+        (s.labels["status"], s.labels["reason"]): s.value
+        for s in samples
+        if s.labels["indicator"] == "DS1.1" and s.labels["period"] == "funding_window"
+    }
+    assert window == {
+        ("counted", "none"): 4,
+        ("missed", "no_document"): 2,
+        ("pending", "no_document"): 1,
+    }
+
+
+def test_funding_window_dates(f2_establishment: Establishment) -> None:
+    metrics = scrape(lambda: [f2_establishment])
+    # F2 as amended in 2023: 1 July 2022 → 31 March 2023; the end is the next Paris midnight.
+    start = by_labels(metrics["sunes_funding_window_start_timestamp_seconds"], "finess", "window")
+    end = by_labels(metrics["sunes_funding_window_end_timestamp_seconds"], "finess", "window")
+    assert start == {(F1, "F2"): paris_midnight(date(2022, 7, 1)).timestamp()}
+    assert end == {(F1, "F2"): paris_midnight(date(2023, 4, 1)).timestamp()}
+
+
+def test_now_and_the_current_month_from_every_event_type() -> None:
+    # The latest fact is a biology report produced on 3 April, not a discharge: April is the
+    # current month (its report), March the previous one (its stay).
+    events = [
+        stay("S-MAR", "2023-03-15"),
+        builders.produced("D-BIO", BIOLOGY_REPORT, produced_at="2023-04-03T09:00:00+02:00"),
+    ]
+    est = build(events, registry_entry(window="F3"))
+    metrics = scrape(lambda: [est])
+    now = by_labels(metrics["sunes_establishment_now_timestamp_seconds"], "finess")
+    assert now == {(F1,): paris_midnight(date(2023, 4, 3)).timestamp()}
+    watermark = by_labels(metrics["sunes_establishment_watermark_timestamp_seconds"], "finess")
+    assert watermark == {(F1,): paris_midnight(date(2023, 3, 15)).timestamp()}
+    got = fractions(metrics)
+    assert got[(F1, "DS1.1", "previous_month")] == (0, 1)
+    assert got[(F1, "DS2.1", "current_month")] == (0, 1)
+    assert (F1, "DS1.1", "current_month") not in got
+
+
+def test_projection_of_the_window(f2_establishment: Establishment) -> None:
+    metrics = scrape(lambda: [f2_establishment])
+    projected = by_labels(metrics["sunes_indicator_window_projected_ratio"], "finess", "indicator")
+    best = by_labels(metrics["sunes_indicator_window_best_case_ratio"], "finess", "indicator")
+    to_come = by_labels(metrics["sunes_indicator_window_units_to_come"], "finess", "indicator")
+    # DS 1.1, counted by hand (see test_units_by_status_and_reason): window 4 counted,
+    # 1 pending, 2 missed. Recent weeks (1 Feb → 20 March, 48 days): 6 units, 4 counted.
+    # 11 days to come at 6/48 a day: 1.375 units.
+    assert to_come[(F1, "DS1.1")] == pytest.approx(1.375)
+    assert projected[(F1, "DS1.1")] == pytest.approx((4 + 4 / 6 * (1 + 1.375)) / (7 + 1.375))
+    assert best[(F1, "DS1.1")] == pytest.approx((4 + 1 + 1.375) / (7 + 1.375))
+    # DS 4.1 counts distinct correspondents: not projected; nor are rates without a row.
+    assert (F1, "DS4.1") not in projected
+    assert {indicator for _, indicator in projected} == {"DS1.1", "DS1.2", "DS4.2"}
+    assert projected.keys() == best.keys() == to_come.keys()

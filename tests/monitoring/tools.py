@@ -38,6 +38,13 @@ INDICATOR_FAMILIES = (
     "sunes_establishment_info",
     "sunes_cme_presentation",
     "sunes_establishment_watermark_timestamp_seconds",
+    "sunes_establishment_now_timestamp_seconds",
+    "sunes_indicator_units",
+    "sunes_indicator_window_projected_ratio",
+    "sunes_indicator_window_best_case_ratio",
+    "sunes_indicator_window_units_to_come",
+    "sunes_funding_window_start_timestamp_seconds",
+    "sunes_funding_window_end_timestamp_seconds",
 )
 # The metric families the worker exports on /metrics (the contract the rules and
 # dashboards are built against), with the series names a histogram expands to.
@@ -50,6 +57,7 @@ CONTRACT_METRICS: frozenset[str] = frozenset(
         "sunes_consumer_lag",
         "sunes_establishments_unregistered",
         "sunes_offset_holes_total",
+        "sunes_events_applied_total",
         "sunes_processing_latency_seconds_bucket",
         "sunes_processing_latency_seconds_sum",
         "sunes_processing_latency_seconds_count",
