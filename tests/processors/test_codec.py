@@ -1,0 +1,49 @@
+"""The store's bytes: facts and contributions round-trip; entries of the previous format read."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from processors.aggregates import DischargeDay, EventDay, PeopleKey, RateKey, UnitKey
+from processors.codec import (
+    decode_contribution,
+    decode_document,
+    decode_recipient,
+    encode_contribution,
+    encode_document,
+    encode_recipient,
+)
+from processors.facts import DocumentFacts, Failure, RecipientFacts
+
+AT = datetime.fromisoformat("2023-01-12T11:00:00+01:00")
+
+
+def test_a_failed_deposit_and_other_messages_round_trip() -> None:
+    doc = DocumentFacts("D1", failure=Failure("evt-1", AT, "DMPClosed"))
+    assert decode_document(encode_document(doc)) == doc
+    recipient = RecipientFacts("R1", {"m1": date(2023, 1, 2)}, {"m2": date(2023, 1, 3)})
+    assert decode_recipient(encode_recipient(recipient)) == recipient
+
+
+def test_entries_of_the_previous_format_still_read() -> None:
+    """Before units were explained: a document had 4 fields, a recipient 2."""
+    doc = decode_document(b'["D1",null,null,"2023-01-12T11:00:00+01:00"]')
+    assert doc == DocumentFacts("D1", deleted_at=AT)
+    assert decode_recipient(b'["R1",{"m1":"2023-01-02"}]') == RecipientFacts(
+        "R1", {"m1": date(2023, 1, 2)}
+    )
+    # And an entry without the new fields is written as before.
+    assert encode_document(DocumentFacts("D1", deleted_at=AT)).count(b",") == 3
+
+
+def test_every_key_of_a_contribution_round_trips_apart() -> None:
+    contribution = {
+        RateKey("den", "DS1.1", "2023-01"): 1,
+        PeopleKey("other", "2023-01", "R1"): 1,
+        DischargeDay("2023-01-12"): 1,
+        EventDay("2023-01-12"): 1,  # the same day as the DischargeDay: a key of its own
+        UnitKey("DS1.1", "2023-01", "no_document", "2023-02-11"): 1,
+    }
+    decoded = decode_contribution(encode_contribution(contribution))
+    assert decoded == contribution
+    assert {type(key) for key in decoded} == {RateKey, PeopleKey, DischargeDay, EventDay, UnitKey}
