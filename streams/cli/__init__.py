@@ -6,6 +6,7 @@ simulate  synthetic hospital traffic, to a file or to Kafka
 publish   validate a file and publish it
 worker    a stream worker (streams/worker/)
 demo      broker, worker and simulator on one machine
+hl7       HL7 v2 in: convert message files to events, or listen over MLLP
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from streams.cli import demo, explain, publish, report, simulate, worker
+    from streams.cli import demo, explain, hl7, publish, report, simulate, worker
     from streams.cli.options import Parser
 
     parser = Parser(
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="sunes-stream: live SUN-ES (Ségur) indicators from hospital events.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (report, explain, simulate, publish, worker, demo):
+    for command in (report, explain, simulate, publish, worker, demo, hl7):
         command.add_parser(subparsers)
     return parser
 

@@ -279,3 +279,22 @@ def add_worker_options(
         "--loglevel", default="warning", choices=("debug", "info", "warning", "error")
     )
     add_rule_options(parser, env)
+
+
+HL7_MAPPING_ENV = "SUNES_HL7_MAPPING"
+
+
+def add_hl7_mapping_option(
+    parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ
+) -> None:
+    """--mapping of `sunes hl7 convert` and `sunes hl7 listen`: the HL7 mapping file."""
+    default = env.get(HL7_MAPPING_ENV)
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        default=Path(default) if default else None,
+        metavar="FILE.toml",
+        help="the HL7 mapping (sending facility → FINESS, identities, stay kinds, time zone; "
+        f"docs/hl7-mapping.example.toml) [env {HL7_MAPPING_ENV}; default: the built-in "
+        "mapping of the ANS corpus and the test fixtures]",
+    )
