@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from processors.aggregates import DischargeDay, EventDay, PeopleKey, RateKey, UnitKey
+from processors.aggregates import Contribution, DischargeDay, EventDay, PeopleKey, RateKey, UnitKey
 from processors.codec import (
     decode_contribution,
     decode_document,
@@ -37,7 +37,7 @@ def test_entries_of_the_previous_format_still_read() -> None:
 
 
 def test_every_key_of_a_contribution_round_trips_apart() -> None:
-    contribution = {
+    contribution: Contribution = {
         RateKey("den", "DS1.1", "2023-01"): 1,
         PeopleKey("other", "2023-01", "R1"): 1,
         DischargeDay("2023-01-12"): 1,

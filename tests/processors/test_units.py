@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 
 from processors.facts import Deposit, DocumentFacts
 from processors.rules import standing
-from processors.settings import Settings
 from processors.units import (
     CDA_LEVEL,
     COUNTED,
@@ -95,20 +93,13 @@ def test_ins_not_qualified_at_sending() -> None:
     assert (unit.detail, unit.deposit_day) == ("INS provisoire when sent", DISCHARGE)
 
 
-@dataclass
-class _NoReplacements:
-    settings: Settings
-
-    def replacements(self, document_id: str) -> list[str]:
-        return []
-
-
 def test_cda_level_other_than_1_or_3() -> None:
     """Contract v1 refuses other levels at validation (a dead letter), so this reason is
     given only to a deposit built directly: the day the contract admits one."""
     at = datetime.fromisoformat("2023-01-12T11:00:00+01:00")
     deposit = Deposit("e1", at, LETTER, "P1", "S1", 2, "qualifiee", at, at, None)
-    outcome = standing(DocumentFacts("D1", deposit=deposit), _NoReplacements(Settings()))
+    est = collection_of([establishment()]).get(F1)
+    outcome = standing(DocumentFacts("D1", deposit=deposit), est)
     assert (outcome.reason, outcome.detail) == (CDA_LEVEL, "CDA-R2 level 2")
 
 
