@@ -37,6 +37,7 @@ __all__ = [
     "publish",
     "publish_on",
     "read_deadletters",
+    "read_topics",
     "records",
     "unique",
 ]
@@ -174,6 +175,40 @@ async def consume(
         committed = {tp.partition: await consumer.committed(tp) or 0 for tp in partitions}
         ends = await consumer.end_offsets(partitions)
         return got, committed, {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def read_topics(
+    bootstrap_servers: str, topics: Iterable[str], **client_options: Any
+) -> list[tuple[str, bytes | None, bytes | None]]:
+    """Every message of `topics` that exist, from the beginning to the end offsets as they
+    were when asked (no consumer group): (topic, key, value) in partition order."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **client_options
+    )
+    await consumer.start()
+    try:
+        present = await consumer.topics()
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            if topic in present
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        messages: list[tuple[str, bytes | None, bytes | None]] = []
+        if not partitions:
+            return messages
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, batch in batches.items():
+                messages += [(tp.topic, r.key, r.value) for r in batch]
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+        return messages
     finally:
         await consumer.stop()
 

@@ -14,6 +14,7 @@ from faust import web
 from faust.types import AppT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from processors.formatting import units_to_csv
 from streams.worker.worklists import (
     CSV_TYPE,
     WorklistError,
@@ -22,7 +23,6 @@ from streams.worker.worklists import (
     page_json,
     parse_query,
     select,
-    units_csv,
 )
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ class Units(web.View):
         )  # fmt: skip
         headers = {"X-Total-Count": str(total), "Cache-Control": "no-store"}
         if query.csv:
-            return self.bytes(units_csv(page).encode(), content_type=CSV_TYPE, headers=headers)
+            csv = units_to_csv(page)  # as `sunes explain --format csv`
+            return self.bytes(csv.encode(), content_type=CSV_TYPE, headers=headers)
         return self.bytes(
             orjson.dumps(page_json(query, page, total)),
             content_type="application/json",

@@ -10,9 +10,7 @@ logged with what was asked and how many rows were served, never the rows.
 
 from __future__ import annotations
 
-import csv
 import hmac
-import io
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,8 +26,6 @@ access_log.setLevel(logging.INFO)
 DEFAULT_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 10_000
 CSV_TYPE = "text/csv"
-# The columns of the CSV, in Unit.as_json's order (the JSON rows carry the same keys).
-COLUMNS: tuple[str, ...] = tuple(Unit.__dataclass_fields__)
 
 
 class WorklistError(Exception):
@@ -125,27 +121,16 @@ def parse_query(
 
 
 def select(units: Iterable[Unit], query: WorklistQuery) -> tuple[list[Unit], int]:
-    """The page asked for, in a stable order (deadline first: the most urgent on top), and
-    how many units match the filters in all."""
+    """The page asked for, in the worklist's order (processors.worklist, as `sunes
+    explain`), and how many units match the filters in all."""
     matching = [
         u
         for u in units
         if (not query.statuses or u.status in query.statuses)
         and (not query.reasons or u.reason in query.reasons)
     ]
-    matching.sort(key=lambda u: (u.deadline is None, u.deadline or 0, u.kind, u.unit_id))
     start = (query.page - 1) * query.page_size
     return matching[start : start + query.page_size], len(matching)
-
-
-def units_csv(units: Iterable[Unit]) -> str:
-    """RFC 4180 CSV with a header row: what a spreadsheet opens."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    for unit in units:
-        writer.writerow({k: "" if v is None else v for k, v in unit.as_json().items()})
-    return out.getvalue()
 
 
 def page_json(query: WorklistQuery, units: list[Unit], total: int) -> dict[str, Any]:

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.brokers import Broker, start_broker
 from streams.cli import main
 from streams.cli.publish import Progress
 from streams.kafka_clients import CLIENT_PROFILE_ENV
+from tests.kafka_tools import read_topics as read_all
 from topics.names import ESTABLISHMENTS, INPUT_TOPICS, TOPIC_OF_TYPE
 from topics.validation import InvalidRecord, parse_record
 
@@ -57,35 +57,9 @@ def expected(path: Path) -> tuple[Counter[str], list[int]]:
 async def read_topics(
     bootstrap_servers: str, topics: list[str]
 ) -> tuple[Counter[str], list[tuple[str, bytes | None, bytes]]]:
-    """Every message of `topics`, from the beginning to the end offsets (no consumer group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        present = await consumer.topics()
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            if topic in present
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        counts: Counter[str] = Counter()
-        messages: list[tuple[str, bytes | None, bytes]] = []
-        if not partitions:
-            return counts, messages
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batches.items():
-                for record in records:
-                    counts[tp.topic] += 1
-                    messages.append((tp.topic, record.key, record.value))
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-        return counts, messages
-    finally:
-        await consumer.stop()
+    """Every message of `topics`, and how many per topic."""
+    messages = [(t, k, v or b"") for t, k, v in await read_all(bootstrap_servers, topics)]
+    return Counter(topic for topic, _, _ in messages), messages
 
 
 @pytest.mark.kafka

@@ -15,11 +15,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from processors.collection import Establishments
+from processors.formatting import UNIT_COLUMNS
 from processors.store import MemoryStore
 from streams.worker.app import SunesWorker
 from streams.worker.config import WorkerConfig
 from streams.worker.worklists import (
-    COLUMNS,
     WorklistError,
     check_token,
     parse_query,
@@ -131,7 +131,7 @@ async def test_csv_by_accept_header_or_format(client: TestClient) -> None:
         response = await client.get(url, headers=headers)
         assert response.status == 200 and response.content_type == "text/csv"
         rows = list(csv.DictReader(io.StringIO(await response.text())))
-        assert tuple(rows[0]) == COLUMNS
+        assert tuple(rows[0]) == UNIT_COLUMNS
         assert {r["unit_id"] for r in rows} == {"S-OK", "S-FAIL", "S-NONE"}
 
 
