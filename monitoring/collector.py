@@ -16,10 +16,13 @@ from datetime import date, timedelta
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from processors.calendar import Window
 from processors.catalogue import RATE_INDICATORS
 from processors.establishment import Establishment
+from processors.figures import IndicatorRow
 from processors.periods import month_key, paris_midnight, previous_month
 from processors.projection import NOT_PROJECTED, Tally, project, tallies
+from processors.units import PENDING, UnitCount, status_of
 
 # (topic, partition) → messages not yet consumed
 LagSource = Callable[[], Mapping[tuple[str, int], int]]
@@ -104,6 +107,18 @@ _FAMILIES: dict[str, tuple[str, str, list[str]]] = {
         "latest discharge seen.",
         ["finess"],
     ),
+    "period_info": (
+        "sunes_indicator_period_info",
+        "The period each `period` label stands for (period_key: the month, 2023-03, or the "
+        "window, F2), as the worker's worklist URLs and `sunes explain` name it.",
+        ["finess", "period", "period_key"],
+    ),
+    "pending_deadline": (
+        "sunes_indicator_pending_deadline_timestamp_seconds",
+        "Start of the Paris day that is the last one on which the earliest pending unit of "
+        "a figure can still count (DS 4.1 aside).",
+        PERIOD_LABELS,
+    ),
     "now": (
         "sunes_establishment_now_timestamp_seconds",
         "The establishment's now: the start of the Paris day of its latest event of any "
@@ -170,48 +185,59 @@ class IndicatorCollector(Collector):
 
 
 def _collect_establishment(est: Establishment, f: _Families) -> None:
-    finess = est.finess
-    record = est.registry
-    assert record is not None
-    if est.watermark is not None:
-        f.watermark.add_metric([finess], est.watermark_moment or 0.0)
-    now = est.now
-    periods: dict[str, str] = {}
-    if now is not None:
-        f.now.add_metric([finess], _day_start(now))
-        current = month_key(now)
-        periods = {current: "current_month", previous_month(current): "previous_month"}
-
-    def label(period: str) -> str | None:
-        return "funding_window" if not period[:1].isdigit() else periods.get(period)
-
-    rows = est.rows()
-    for row in rows:
-        name = label(row.period)
-        if name is not None:
-            f.numerator.add_metric([finess, row.indicator, name], row.numerator)
-            f.denominator.add_metric([finess, row.indicator, name], row.denominator)
-    counts = est.unit_counts()
-    for count in counts:
-        name = label(count.period)
-        if name is not None:
-            reason = count.reason or COUNTED_REASON
-            key = [finess, count.indicator, name, count.status, reason]
-            f.units.add_metric(key, count.count)
-
+    finess, record, window = est.finess, est.registry, est.window()
+    assert record is not None and window is not None  # registered
     f.info.add_metric([finess, record.finess_ej, record.region, record.window, record.name], 1)
     f.cme.add_metric([finess], 1 if record.cme_presentation else 0)
-    window = est.window()
-    assert window is not None  # registered
     f.window_start.add_metric([finess, window.name], _day_start(window.start))
     f.window_end.add_metric([finess, window.name], _day_start(window.end + timedelta(days=1)))
     for indicator in RATE_INDICATORS:
         value = est.calendar.target(indicator, record.window)
         if value is not None:
             f.target.add_metric([finess, indicator], value)
+    if est.watermark is not None:
+        f.watermark.add_metric([finess], est.watermark_moment or 0.0)
 
-    if now is None:
-        return
+    now = est.now
+    labels = {window.name: "funding_window"}
+    if now is not None:
+        f.now.add_metric([finess], _day_start(now))
+        current = month_key(now)
+        labels |= {current: "current_month", previous_month(current): "previous_month"}
+    for key, period in labels.items():
+        f.period_info.add_metric([finess, period, key], 1)
+
+    rows = est.rows()
+    for row in rows:
+        name = labels.get(row.period)
+        if name is not None:
+            f.numerator.add_metric([finess, row.indicator, name], row.numerator)
+            f.denominator.add_metric([finess, row.indicator, name], row.denominator)
+    counts = est.unit_counts()
+    for count in counts:
+        name = labels.get(count.period)
+        if name is not None:
+            reason = count.reason or COUNTED_REASON
+            f.units.add_metric([finess, count.indicator, name, count.status, reason], count.count)
+    if now is not None:
+        _collect_outlook(est, window, now, labels, rows, counts, f)
+
+
+def _collect_outlook(
+    est: Establishment,
+    window: Window,
+    now: date,
+    labels: dict[str, str],
+    rows: list[IndicatorRow],
+    counts: list[UnitCount],
+    f: _Families,
+) -> None:
+    """What is still to come: pending units' deadlines, the window's projection."""
+    finess = est.finess
+    for (indicator, period), day in next_deadlines(est, window, now).items():
+        name = labels.get(period)
+        if name is not None:
+            f.pending_deadline.add_metric([finess, indicator, name], _day_start(day))
     by_period = tallies(counts)
     rated = {row.indicator for row in rows}  # DS 2.1 without a lab has no rate to project
     for indicator in RATE_INDICATORS:
@@ -225,3 +251,20 @@ def _collect_establishment(est: Establishment, f: _Families) -> None:
         f.projected.add_metric([finess, indicator], projection.projected_ratio)
         f.best_case.add_metric([finess, indicator], projection.best_case_ratio)
         f.to_come.add_metric([finess, indicator], projection.to_come)
+
+
+def next_deadlines(est: Establishment, window: Window, now: date) -> dict[tuple[str, str], date]:
+    """(indicator, period) → the earliest deadline of its pending units, months and window,
+    read from the aggregates' uncounted units (DS 4.1's correspondents are not there)."""
+    months = set(window.months())
+    earliest: dict[tuple[str, str], date] = {}
+    for key, _ in est.aggregates.uncounted():
+        day = date.fromisoformat(key.deadline)
+        if status_of(key.reason, day, now) != PENDING:
+            continue
+        periods = [key.month, window.name] if key.month in months else [key.month]
+        for period in periods:
+            known = earliest.get((key.indicator, period))
+            if known is None or day < known:
+                earliest[(key.indicator, period)] = day
+    return earliest

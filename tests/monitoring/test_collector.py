@@ -27,7 +27,7 @@ from topics.records import EstablishmentRecord, Event
 
 # Every label the collector may use (docs/monitoring.md): nothing that names a patient.
 ALLOWED_LABELS = {"finess", "indicator", "period", "finess_ej", "region", "window", "name"}
-ALLOWED_LABELS |= {"topic", "partition", "status", "reason"}
+ALLOWED_LABELS |= {"topic", "partition", "status", "reason", "period_key"}
 
 # The 2023 calendar's F2 targets (processors/data/funding_calendar.json), as ratios.
 F2_TARGETS = {
@@ -399,3 +399,37 @@ def test_projection_of_the_window(f2_establishment: Establishment) -> None:
     assert (F1, "DS4.1") not in projected
     assert {indicator for _, indicator in projected} == {"DS1.1", "DS1.2", "DS4.2"}
     assert projected.keys() == best.keys() == to_come.keys()
+
+
+def test_period_keys_name_the_worklists_periods(f2_establishment: Establishment) -> None:
+    info = by_labels(
+        scrape(lambda: [f2_establishment])["sunes_indicator_period_info"], "period", "period_key"
+    )
+    assert info == {
+        ("current_month", "2023-03"): 1,
+        ("previous_month", "2023-02"): 1,
+        ("funding_window", "F2"): 1,
+    }
+
+
+def test_earliest_deadline_of_the_pending_units() -> None:
+    # now = 25 March. Pending DS 1.1 stays: 10 March (deadline 9 April) and 20 March
+    # (19 April); 1 February (3 March) is past its deadline: missed, not pending.
+    events = [
+        stay("S-FEB", "2023-02-01"),
+        stay("S-MAR-10", "2023-03-10"),
+        stay("S-MAR-20", "2023-03-20"),
+        document("D-LL", DISCHARGE_LETTER, "S-MAR-20", "2023-03-25"),
+    ]
+    est = build(events, registry_entry(window="F2"))
+    deadlines = by_labels(
+        scrape(lambda: [est])["sunes_indicator_pending_deadline_timestamp_seconds"],
+        "indicator",
+        "period",
+    )
+    april_9 = paris_midnight(date(2023, 4, 9)).timestamp()
+    assert deadlines[("DS1.1", "current_month")] == april_9
+    assert deadlines[("DS1.1", "funding_window")] == april_9
+    assert ("DS1.1", "previous_month") not in deadlines
+    # DS 1.2 has no prescription at all: its pending stays start with 10 March too.
+    assert deadlines[("DS1.2", "current_month")] == april_9

@@ -45,6 +45,8 @@ INDICATOR_FAMILIES = (
     "sunes_indicator_window_units_to_come",
     "sunes_funding_window_start_timestamp_seconds",
     "sunes_funding_window_end_timestamp_seconds",
+    "sunes_indicator_period_info",
+    "sunes_indicator_pending_deadline_timestamp_seconds",
 )
 # The metric families the worker exports on /metrics (the contract the rules and
 # dashboards are built against), with the series names a histogram expands to.
