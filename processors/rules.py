@@ -171,11 +171,13 @@ def has_history_deposit(version: StayVersion, facts: Facts) -> bool:
 
 
 def _citizen_outcome(stay: StayFacts, version: StayVersion, settings: Settings) -> Outcome:
-    """Rule 9: an MSS citoyenne message naming the stay, sent by discharge + grace."""
+    """Rule 9: an MSS citoyenne message naming the stay, sent by discharge + grace (the
+    earliest message decides: counted, or late)."""
+    if not stay.citizen_messages:
+        return Outcome(NO_MESSAGE)
+    first = paris_date(min(stay.citizen_messages.values()))
     deadline = grace_end(version.discharge_day, settings)
-    sent = [(_in_time(Outcome(None, None, paris_date(at)), deadline, MESSAGE_LATE), message_id)
-            for message_id, at in stay.citizen_messages.items()]  # fmt: skip
-    return best(sent) or Outcome(NO_MESSAGE)
+    return _in_time(Outcome(None, None, first), deadline, MESSAGE_LATE)
 
 
 def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
@@ -199,13 +201,13 @@ def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
 
 
 def _rate_keys(
-    contribution: Contribution, indicator: str, month: str, outcome: Outcome, deadline: date
+    contribution: Contribution, indicator: str, month: str, outcome: Outcome, deadline: str
 ) -> None:
     contribution[RateKey(DENOMINATOR, indicator, month)] = 1
     if outcome.reason is None:
         contribution[RateKey(NUMERATOR, indicator, month)] = 1
     else:
-        contribution[UnitKey(indicator, month, outcome.reason, deadline.isoformat())] = 1
+        contribution[UnitKey(indicator, month, outcome.reason, deadline)] = 1
 
 
 def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
@@ -214,16 +216,16 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     if version is None:
         return {}
     # The watermark counts every current version (SPEC); `now` every fact's day.
-    days = [version.discharge_day, *map(paris_date, stay.citizen_messages.values())]
+    latest = max([version.discharged_at, *stay.citizen_messages.values()])
     contribution: Contribution = {
         DischargeDay(version.discharge_day.isoformat()): 1,
-        EventDay(max(days).isoformat()): 1,
+        EventDay(paris_date(latest).isoformat()): 1,
     }
     outcomes = stay_outcomes(stay, facts)
     if not outcomes:
         return contribution
     month = month_key(version.discharge_day)
-    deadline = grace_end(version.discharge_day, facts.settings)
+    deadline = grace_end(version.discharge_day, facts.settings).isoformat()
     for indicator, outcome in outcomes.items():
         _rate_keys(contribution, indicator, month, outcome, deadline)
     for rpps, address in version.correspondents:
@@ -250,6 +252,8 @@ def report_outcome(chain: list[DocumentFacts], facts: Facts) -> ReportOutcome | 
     current (not replaced) version is a qualifying deposit of that type, not deleted, deposited
     no later than its own production + grace.
     """
+    if not any(doc.type_code in REPORT_INDICATORS for doc in chain):
+        return None  # the usual case: a stay's document
     dated = [(doc.produced_at, doc.document_id, doc) for doc in chain if doc.produced_at]
     if not dated:
         return None
@@ -287,7 +291,8 @@ def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contributio
     report = report_outcome(chain, facts)
     if report is not None:
         month = month_key(report.produced_day)
-        _rate_keys(contribution, report.indicator, month, report.outcome, report.deadline)
+        deadline = report.deadline.isoformat()
+        _rate_keys(contribution, report.indicator, month, report.outcome, deadline)
     return contribution
 
 
