@@ -15,6 +15,7 @@ import pytest
 from monitoring.grafana import generate
 from monitoring.grafana.dashboards_src import pipeline
 from processors.catalogue import RATE_INDICATORS
+from processors.units import STATUSES
 from tests.monitoring.tools import (
     CONTRACT_METRICS,
     GRAFANA_DIR,
@@ -232,3 +233,94 @@ def test_pipeline_threshold_lines_match_the_alerts() -> None:
     exprs = {rule["alert"]: rule["expr"] for _, rule in iter_rules() if "alert" in rule}
     assert f"> {pipeline.DEAD_LETTER_SHARE}" in exprs["SunesDeadLetterRate"]
     assert f"drain_seconds > {pipeline.DRAIN_SECONDS}" in exprs["SunesConsumerLag"]
+
+
+def data_links(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, url) of every data link: panel defaults and field overrides."""
+    found = []
+    for panel in panels(dashboard):
+        config = panel.get("fieldConfig", {})
+        for link in config.get("defaults", {}).get("links", []):
+            found.append((panel["title"], link["url"]))
+        for item in config.get("overrides", []):
+            for prop in item["properties"]:
+                if prop["id"] == "links":
+                    found.extend((panel["title"], link["url"]) for link in prop["value"])
+    return found
+
+
+WORKLIST_URL = re.compile(
+    r"\$\{worklist\}/indicators/\$\{finess\}/(?P<indicator>[^/?]+)/(?P<period>[^/?]+)/units"
+    r"\?(?P<query>.*)"
+)
+
+
+def test_worklist_links_follow_the_workers_route() -> None:
+    dashboard = dashboards()["sunes-establishment.json"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["worklist"]["type"] == "textbox"
+    assert variables["worklist"]["query"].startswith("http")
+    links = data_links(dashboard)
+    # Each indicator's rate panel links its window and its current month; the unit tables.
+    assert len(links) == 2 * len(RATE_INDICATORS) + 2
+    for title, url in links:
+        match = WORKLIST_URL.fullmatch(url)
+        assert match, f"{title}: {url}"
+        indicator, period = match["indicator"], match["period"]
+        assert indicator in RATE_INDICATORS or indicator == "${__data.fields.indicator}", url
+        assert period in {"$window", "$current_month", "${__data.fields.period_key}"}, url
+        for param in match["query"].split("&"):
+            name, _, value = param.partition("=")
+            assert name in {"status", "reason"}, url
+            if not value.startswith("$"):
+                assert set(value.split(",")) <= set(STATUSES), url
+
+
+def test_columns_read_by_links_show_raw_values() -> None:
+    # A data link reads a cell's displayed text: a value mapping on it would break the URL.
+    dashboard = dashboards()["sunes-establishment.json"]
+    for panel in panels(dashboard):
+        read = set(re.findall(r"__data\.fields\.(\w+)", json.dumps(panel.get("fieldConfig", {}))))
+        if not read:
+            continue
+        renames = {}
+        for transformation in panel.get("transformations", []):
+            renames |= transformation["options"].get("renameByName", {})
+        for item in panel["fieldConfig"]["overrides"]:
+            shown = item["matcher"]["options"]
+            if shown in {renames.get(field) for field in read}:
+                ids = {prop["id"] for prop in item["properties"]}
+                assert not ids & {"mappings", "unit", "decimals"}, (panel["title"], shown)
+
+
+def test_establishment_dashboard_explains_its_figures() -> None:
+    dashboard = dashboards()["sunes-establishment.json"]
+    reads: dict[str, set[str]] = {}
+    for panel in panels(dashboard):
+        for target in panel.get("targets", []):
+            reads.setdefault(panel["title"], set()).update(
+                metric_names(substitute_variables(target["expr"]))
+            )
+    wanted = {
+        "Unités non comptées par motif — fenêtre de financement": {
+            "finess:sunes_indicator_units:sum"
+        },
+        "Unités par statut et motif": {
+            "finess:sunes_indicator_units:sum",
+            "finess:sunes_indicator_period_info:max",
+        },
+        "Unités en attente et leur échéance": {
+            "finess:sunes_indicator_pending:sum",
+            "finess:sunes_indicator_pending_deadline_timestamp_seconds:min",
+        },
+        "Projection de fin de fenêtre face à la cible": {
+            "finess:sunes_indicator_window_projected:ratio",
+            "finess:sunes_indicator_window_best_case:ratio",
+            "finess:sunes_indicator_target_ratio:max",
+        },
+        "Dernier jour de la fenêtre": {"finess:sunes_funding_window_end_timestamp_seconds:max"},
+        "Maintenant de l'établissement": {"finess:sunes_establishment_now_timestamp_seconds:max"},
+    }
+    for title, names in wanted.items():
+        assert title in reads, title
+        assert names <= reads[title], (title, reads[title])

@@ -133,6 +133,44 @@ def indicator_variable() -> dash.CustomVariable:
     )
 
 
+def hidden_label_variable(
+    name: str, label: str, selector: str, label_name: str
+) -> dash.QueryVariable:
+    """A single value read from a label (e.g. the establishment's window), not shown."""
+    return query_variable(name, label, f"label_values({selector}, {label_name})", multi=False).hide(
+        models.VariableHide.HIDE_VARIABLE
+    )
+
+
+def worklist_variable(default: str) -> dash.TextBoxVariable:
+    """Where the worker's worklists are served (GET /indicators/…/units): data links use it."""
+    return (
+        dash.TextBoxVariable("worklist")
+        .label("Worker (listes de travail)")
+        .description(
+            "Adresse du worker (ou du proxy qui y ajoute le jeton d'accès) servant "
+            "GET /indicators/<FINESS>/<indicateur>/<période>/units."
+        )
+        .default_value(default)
+    )
+
+
+def worklist_url(indicator: str, period: str, query: str) -> str:
+    """The worker's list of one figure's units; indicator and period may be variables or
+    field references (${__data.fields.indicator})."""
+    return "${worklist}/indicators/${finess}/" + f"{indicator}/{period}/units?{query}"
+
+
+def worklist_link(title: str, url: str) -> dash.DashboardLink:
+    """A panel's data link (the SDK types field links as dashboard links)."""
+    return dash.DashboardLink(title).type(models.DashboardLinkType.LINK).url(url).target_blank(True)
+
+
+def field_links(title: str, url: str) -> list[dict[str, object]]:
+    """The `links` of a field override: one data link on that column or series."""
+    return [{"title": title, "url": url, "targetBlank": True}]
+
+
 # --- panels --------------------------------------------------------------------------
 
 
