@@ -5,7 +5,9 @@ recomputes the contribution of every unit the event can affect — its stay, the
 other stays (DS 1.4), the report chain of a document, a correspondent — and moves the
 aggregates by the difference. Facts, join indexes and contributions live in the store
 (processors.state); the aggregates in RAM, rebuilt from the stored contributions after a
-restart (`load_contribution`). Figures: processors.figures.
+restart (`load_contribution`). Figures: processors.figures; each figure's units, their
+status and reason: processors.units (counted from the aggregates by processors.breakdown,
+listed from the store by processors.worklist).
 """
 
 from __future__ import annotations
