@@ -70,6 +70,16 @@ class WorkerProcess:
             return None
         return body if path == "/metrics" else orjson.loads(body)
 
+    def fetch(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        """(HTTP status, body) of a GET, errors included; with the worklists' bearer token."""
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        request = urllib.request.Request(self.url(path), headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
     def indicators(self) -> list[dict[str, Any]]:
         rows = self.get("/indicators")
         return rows if isinstance(rows, list) else []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,11 @@ from simulator.orders import ORDERS, FeedOrder, in_order
 from streams.testing import WorkerProcess, rows_of
 from tests.kafka_tools import Message, publish_on
 from tests.streams.worker.test_worker_kafka import reference
+from tests.streams.worker.test_worklists_kafka import (
+    assert_worklists_are_the_batch_units,
+    batch_of,
+    token_flags,
+)
 from topics.names import TopicNames
 
 pytestmark = pytest.mark.kafka
@@ -69,13 +75,19 @@ def test_each_feed_order_gives_the_batch_figures(
     workers: Callable[..., WorkerProcess],
     kafka_bootstrap_servers: str,
     kafka_topics: TopicNames,
+    tmp_path: Path,
 ) -> None:
     messages, finess = history(order)
     expected = reference(messages, finess)
     assert len(expected) > 20 * 24 * 4, "two years of rows for every establishment"
-    worker = workers(f"orders-{order}-{uuid.uuid4().hex[:6]}")
+    worker = workers(f"orders-{order}-{uuid.uuid4().hex[:6]}", None, *token_flags(tmp_path))
     publish_on(kafka_bootstrap_servers, kafka_topics, messages)
     wait_for_exact_union([worker], finess, expected)
+    # the units behind two years of one establishment's rows, as `sunes explain` gives them
+    one = min(finess)
+    rows = [r for r in expected if r["finess"] == one]
+    statuses = assert_worklists_are_the_batch_units(worker, rows, batch_of(messages))
+    assert statuses == {"counted", "missed"} | ({"pending"} & statuses)
 
 
 @pytest.mark.parametrize("run", range(SCALE_RUNS))

@@ -3,8 +3,6 @@ for unit; they need the token; nothing identifying reaches /metrics or the log."
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import pytest
 from processors.collection import Establishments
 from processors.settings import Settings
 from streams.testing import WorkerProcess
-from tests.kafka_tools import publish_on
+from tests.kafka_tools import Message, publish_on
 from tests.streams.worker.test_hostile_kafka import identifiers_of
 from tests.streams.worker.test_worker_kafka import dataset, reference, wait_for_rows
 from topics.names import TopicNames
@@ -26,14 +24,39 @@ pytestmark = pytest.mark.kafka
 TOKEN = "worklist-token-" + "0123456789abcdef"
 
 
-def get(worker: WorkerProcess, path: str, token: str | None) -> tuple[int, bytes]:
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    request = urllib.request.Request(worker.url(path), headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+def token_flags(tmp_path: Path) -> tuple[str, str]:
+    """The worker flags of a token file holding TOKEN."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    return "--api-token-file", str(token_file)
+
+
+def batch_of(messages: list[Message]) -> Establishments:
+    """`sunes explain`'s collection of the same events."""
+    batch = Establishments(Settings())
+    for _, _, value in messages:
+        batch.apply(parse_record(value))
+    return batch
+
+
+def assert_worklists_are_the_batch_units(
+    worker: WorkerProcess, rows: list[dict[str, Any]], batch: Establishments
+) -> set[str]:
+    """Every row's worklist on the worker equals the batch units, unit for unit; counted
+    units are the numerator and all units the denominator. Returns the statuses seen."""
+    statuses: set[str] = set()
+    for row in rows:
+        path = f"/indicators/{row['finess']}/{row['indicator']}/{row['period']}/units"
+        status, body = worker.fetch(path + "?page_size=10000", TOKEN)
+        assert status == 200, body
+        page: dict[str, Any] = orjson.loads(body)
+        live = page["units"]
+        want = [u.as_json() for u in batch.units(row["finess"], row["indicator"], row["period"])]
+        assert live == want, f"{row['finess']} {row['indicator']} {row['period']}"
+        counted = sum(u["status"] == "counted" for u in live)
+        assert (counted, page["total"]) == (row["numerator"], row["denominator"])
+        statuses.update(u["status"] for u in live)
+    return statuses
 
 
 def test_worklists_equal_the_batch_units_and_need_the_token(
@@ -45,34 +68,16 @@ def test_worklists_equal_the_batch_units_and_need_the_token(
 ) -> None:
     messages, finess = dataset(seed=31, establishments=2, days=45)
     expected = reference(messages, finess)
-    batch = Establishments(Settings())
-    for _, _, value in messages:
-        batch.apply(parse_record(value))
-    token_file = tmp_path / "token"
-    token_file.write_text(TOKEN + "\n")
-    worker = workers(unique_kafka_name("worklists"), None, "--api-token-file", str(token_file))
+    worker = workers(unique_kafka_name("worklists"), None, *token_flags(tmp_path))
     publish_on(kafka_bootstrap_servers, kafka_topics, messages)
     wait_for_rows([worker], finess, expected)
 
     first = expected[0]
     path = f"/indicators/{first['finess']}/{first['indicator']}/{first['period']}/units"
-    assert get(worker, path, None)[0] == 401
-    assert get(worker, path, "not-the-token-at-all")[0] == 401
-    served = 0
-    statuses: set[str] = set()
-    for row in expected:
-        path = f"/indicators/{row['finess']}/{row['indicator']}/{row['period']}/units"
-        status, body = get(worker, path + "?page_size=10000", TOKEN)
-        assert status == 200, body
-        page: dict[str, Any] = orjson.loads(body)
-        live = page["units"]
-        want = [u.as_json() for u in batch.units(row["finess"], row["indicator"], row["period"])]
-        assert live == want, f"{row['finess']} {row['indicator']} {row['period']}"
-        counted = sum(u["status"] == "counted" for u in live)
-        assert (counted, page["total"]) == (row["numerator"], row["denominator"])
-        statuses.update(u["status"] for u in live)
-        served += 1
-    assert served == len(expected) and statuses >= {"counted", "missed"}
+    assert worker.fetch(path)[0] == 401
+    assert worker.fetch(path, "not-the-token-at-all")[0] == 401
+    statuses = assert_worklists_are_the_batch_units(worker, expected, batch_of(messages))
+    assert statuses >= {"counted", "missed"}
 
     # No patient id, stay id or address of the data set in /metrics or the log.
     identifying = identifiers_of([v for _, _, v in messages])
