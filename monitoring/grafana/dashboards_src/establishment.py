@@ -19,6 +19,8 @@ FI = f'{F}, indicator=~"$indicator"'
 UNCOUNTED = "status=pending,missed"
 # The worker's web port (SUNES_WEB_PORT's default): where a local worker serves worklists.
 DEFAULT_WORKLIST = "http://localhost:6066"
+# The columns of a figure in the unit tables (raw values: links read them).
+KEY_COLUMNS = {"indicator": "Indicateur", "period": "Période", "period_key": "Mois ou fenêtre"}
 # A table row's indicator and period, in a data link.
 ROW_INDICATOR = "${__data.fields.indicator}"
 ROW_PERIOD = "${__data.fields.period_key}"
@@ -198,9 +200,7 @@ def _units_table() -> table.Panel:
         "Unités par statut et motif",
         common.table_queries([f"{units} {WITH_KEY}"]),
         rename={
-            "indicator": "Indicateur",
-            "period": "Période",
-            "period_key": "Mois ou fenêtre",
+            **KEY_COLUMNS,
             "status": "Statut",
             "reason": "Motif",
             "Value": "Unités",
@@ -237,9 +237,7 @@ def _pending_table() -> table.Panel:
         "Unités en attente et leur échéance",
         common.table_queries(exprs),
         rename={
-            "indicator": "Indicateur",
-            "period": "Période",
-            "period_key": "Mois ou fenêtre",
+            **KEY_COLUMNS,
             "Value #A": "En attente",
             "Value #B": "Première échéance",
         },
