@@ -247,3 +247,13 @@ def test_no_input_makes_convert_raise(message: bytes, cut: int, junk: bytes) -> 
         assert conversion.reason != "internal_error"  # a refusal that says why, never a crash
         if conversion.refused:
             assert conversion.events == [] and conversion.detail
+
+
+def test_the_committed_fixtures_are_what_their_generator_writes() -> None:
+    from tests.fixtures.hl7 import generate
+
+    for folder, messages in (
+        ("scenario", generate.scenario()),
+        ("malformed", generate.malformed()),
+    ):
+        assert {p.name: p.read_bytes() for p in (FIXTURES / folder).glob("*.hl7")} == messages
