@@ -89,3 +89,23 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     code, _, err = run(capsys, "hl7", "convert", str(SCENARIO[0]), "--mapping", str(bad))
     assert code == 2 and "facility[1].finess" in err
     assert run(capsys, "hl7")[0] == 2
+
+
+def test_the_mapping_file_decides_the_finess_of_adt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(
+        '[[facility]]\nsending_facility = "CH-SUNES"\nfiness = "130000019"\n'
+        'ipp_authorities = ["CH-SUNES"]\n',
+        encoding="utf-8",
+    )
+    adt = [str(SCENARIO[0]), str(SCENARIO[1])]
+    code, out, _ = run(capsys, "hl7", "convert", *adt, "--mapping", str(mapping))
+    assert code == 0
+    (stay,) = [orjson.loads(line) for line in out.splitlines()]
+    assert stay["finess"] == "130000019"
+    assert stay["surgical"] is False  # this mapping names no surgical unit
+    monkeypatch.setenv("SUNES_HL7_MAPPING", str(mapping))
+    code, out, _ = run(capsys, "hl7", "convert", *adt)
+    assert orjson.loads(out)["finess"] == "130000019"
