@@ -242,6 +242,13 @@ def read_header(raw: bytes) -> MessageHeader:
     return header
 
 
+def _fields(line: str, separator: str) -> tuple[str, ...]:
+    parts = line.split(separator)
+    if parts[0] == "MSH":  # MSH-1 is the separator itself
+        return ("MSH", separator, *parts[1:])
+    return tuple(parts)
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """Decode and parse one message; `Refusal` if it is not usable HL7 v2."""
     header = read_header(raw)
@@ -284,15 +291,22 @@ def parse_message(raw: bytes) -> ParsedMessage:
             "MSH",
         ) from None
     encoding = header.encoding_characters
+    separator = header.field_separator
+    if len(message) != len(lines):
+        raise Refusal(
+            "AR", "unparseable", f"python-hl7 read {len(message)} segments of {len(lines)}", "MSH"
+        )
+    # python-hl7 splits the same lines (str(segment[n]) is field n as sent): the fields are
+    # taken from the lines, which spares joining its containers back.
     segments = tuple(
         Segment(
-            name=str(seg[0]),
-            fields=tuple(str(f) for f in seg),
+            name=line[:3],
+            fields=_fields(line, separator),
             repetition=encoding[1],
             component=encoding[0],
             subcomponent=encoding[3],
             unescape=message.unescape,
         )
-        for seg in message
+        for line in lines
     )
     return ParsedMessage(header=header, segments=segments, message=message)

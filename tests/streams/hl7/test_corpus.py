@@ -227,3 +227,11 @@ def test_the_small_tilde_files_parse_with_their_own_repetition_separator() -> No
         pid = message.first("PID")
         assert pid is not None
         assert len(pid.repetitions(11)) == 2  # the address and its BDL repetition
+
+
+@pytest.mark.parametrize("ident", sorted(PREDICTED))
+def test_python_hl7_reads_the_fields_our_segments_hold(ident: str) -> None:
+    message = parse_message(FILES[ident].read_bytes())
+    assert [tuple(str(f) for f in seg) for seg in message.message] == [
+        s.fields for s in message.segments
+    ]
