@@ -28,7 +28,7 @@ class Cda:
     document_id: str | None  # root, or root^extension
     type_code: str | None
     effective_time: str | None  # HL7 TS as written, maybe with an offset
-    level: int | None  # 1 nonXMLBody, 3 structuredBody, None: neither
+    level: int | None  # 1 nonXMLBody, 3 structuredBody with entries, None: neither
     record_target_ids: tuple[tuple[str, str], ...]  # (root, extension)
     replaces: str | None  # relatedDocument RPLC parentDocument id
 
@@ -110,8 +110,10 @@ def read_cda(data: bytes, location: str) -> Cda | None:
     if component is not None:
         if component.find("hl7:nonXMLBody", NS) is not None:
             level = 1
-        elif component.find("hl7:structuredBody", NS) is not None:
-            level = 3
+        elif (body := component.find("hl7:structuredBody", NS)) is not None:
+            # Coded entries make level 3; sections without any are level 2, which the
+            # contract does not know: read as 1 (a structured header), never as 3.
+            level = 3 if body.find(".//hl7:entry", NS) is not None else 1
     code = root.find("hl7:code", NS)
     effective = root.find("hl7:effectiveTime", NS)
     targets = tuple(

@@ -11,7 +11,7 @@ from streams.hl7.parsing import Refusal
 
 BODY = {
     1: '<nonXMLBody><text mediaType="application/pdf">JVBERi0=</text></nonXMLBody>',
-    3: "<structuredBody><component><section/></component></structuredBody>",
+    3: "<structuredBody><component><section><entry/></section></component></structuredBody>",
 }
 
 
@@ -80,6 +80,11 @@ def test_broken_xml_that_is_complete() -> None:
     with pytest.raises(Refusal) as refused:
         read_cda(cda(1).replace(b"<code ", b"<code <"), "OBX^1^5")
     assert refused.value.reason == "bad_cda"
+
+
+def test_a_structured_body_without_coded_entries_is_not_level_3() -> None:
+    document = read_cda(cda(3).replace(b"<entry/>", b"<text>prose</text>"), "OBX^1^5")
+    assert document is not None and document.level == 1
 
 
 def test_a_body_neither_structured_nor_not() -> None:
