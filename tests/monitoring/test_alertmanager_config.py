@@ -81,7 +81,7 @@ def test_every_shipped_alert_has_a_route_of_its_own(amtool: str) -> None:
         if "alert" not in rule:
             continue
         labels = {"alertname": rule["alert"], **rule["labels"]}
-        if rule["alert"].startswith(("SunesIndicator", "SunesCme")):
+        if rule["alert"].startswith(("SunesIndicator", "SunesCme", "SunesTarget")):
             labels["region"] = "NAQ"  # indicator alerts always carry a region
         result = run_tool(
             [amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}",
@@ -216,13 +216,19 @@ def test_inhibit_rules(alertmanager_url: str) -> None:
     month_a12 = _indicator("SunesIndicatorMonthBelowTarget", "warning", "750000001", "DS1.2")
     lag_dmp = {"alertname": "SunesConsumerLag", "severity": "warning", "topic": "sunes.dmp.v1"}
     lag_mss = {"alertname": "SunesConsumerLag", "severity": "warning", "topic": "sunes.mss.v1"}
+    out_of_reach_a = _indicator("SunesTargetUnreachable", "critical", "750000001", "DS1.2")
+    projected_a12 = _indicator("SunesTargetProjectedMiss", "warning", "750000001", "DS1.2")
+    projected_a11 = _indicator("SunesTargetProjectedMiss", "warning", "750000001", "DS1.1")
+    targets = [out_of_reach_a, projected_a12, projected_a11]
 
     def key(labels: dict[str, str]) -> tuple[str, ...]:
         return (labels["alertname"], labels.get("finess", ""), labels.get("indicator", ""),
                 labels.get("topic", ""))  # fmt: skip
 
     # Pipeline stalled on dmp: every indicator alert held back, lag on dmp too, not on mss.
-    _post_alerts(alertmanager_url, [STALLED, below_a, month_a11, month_a12, lag_dmp, lag_mss])
+    _post_alerts(
+        alertmanager_url, [STALLED, below_a, month_a11, month_a12, lag_dmp, lag_mss, *targets]
+    )
     _wait_for(
         alertmanager_url,
         {
@@ -232,13 +238,14 @@ def test_inhibit_rules(alertmanager_url: str) -> None:
             key(month_a12): "suppressed",
             key(lag_dmp): "suppressed",
             key(lag_mss): "active",
+            **{key(alert): "suppressed" for alert in targets},
         },
     )
 
     # Pipeline back: the window alert shows, and holds back the month alert of the same
     # indicator only.
     _post_alerts(alertmanager_url, [STALLED], resolved=True)
-    _post_alerts(alertmanager_url, [below_a, month_a11, month_a12, lag_dmp, lag_mss])
+    _post_alerts(alertmanager_url, [below_a, month_a11, month_a12, lag_dmp, lag_mss, *targets])
     _wait_for(
         alertmanager_url,
         {
@@ -246,5 +253,9 @@ def test_inhibit_rules(alertmanager_url: str) -> None:
             key(month_a11): "suppressed",
             key(month_a12): "active",
             key(lag_dmp): "active",
+            # Out of reach holds back the projection of the same indicator only.
+            key(out_of_reach_a): "active",
+            key(projected_a12): "suppressed",
+            key(projected_a11): "active",
         },
     )
