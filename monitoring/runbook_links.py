@@ -14,6 +14,8 @@ import re
 import sys
 from pathlib import Path
 
+from monitoring.staleness import report_stale
+
 # A placeholder, like the addresses of monitoring/alertmanager/alertmanager.yml.
 RUNBOOK_BASE = "https://git.example.org/sunes-stream/blob/main/docs/runbook.md"
 
@@ -48,12 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=PROMETHEUS_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.check:
-        stale = stale_links(args.dir)
-        for line in stale:
-            print(f"not {RUNBOOK_BASE}#…: {line}", file=sys.stderr)
-        if stale:
-            print("run: python -m monitoring.runbook_links", file=sys.stderr)
-        return 1 if stale else 0
+        stale = [f"not {RUNBOOK_BASE}#…: {line}" for line in stale_links(args.dir)]
+        return report_stale(stale, "python -m monitoring.runbook_links")
     for path in link_files(args.dir):
         text = path.read_text("utf-8")
         if rewrite(text) != text:

@@ -17,6 +17,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from monitoring.grafana.dashboards_src import DASHBOARDS
 from monitoring.grafana.dashboards_src.common import number_panels
+from monitoring.staleness import report_stale
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 
@@ -62,12 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=DASHBOARDS_DIR)
     args = parser.parse_args(argv)
     if args.check:
-        stale = stale_files(args.output_dir)
-        for name in stale:
-            print(f"stale: {args.output_dir / name}", file=sys.stderr)
-        if stale:
-            print("run: python -m monitoring.grafana.generate", file=sys.stderr)
-        return 1 if stale else 0
+        stale = [f"stale: {args.output_dir / name}" for name in stale_files(args.output_dir)]
+        return report_stale(stale, "python -m monitoring.grafana.generate")
     for path in write_all(args.output_dir):
         print(path)
     return 0
