@@ -49,8 +49,6 @@ RANK: dict[str, int] = {reason: rank for rank, reason in enumerate(REASONS)}
 # Reasons no later event can undo before the deadline: the unit is missed, never pending.
 FINAL_REASONS = frozenset({DEPOSITED_LATE, MESSAGE_LATE})
 
-UNIT_KINDS = ("stay", "report", "correspondent")
-
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

@@ -24,9 +24,11 @@ from processors.facts import RecipientFacts, StayFacts
 from processors.periods import month_bounds, month_key
 from processors.rules import grace_end, report_outcome, stay_outcomes
 from processors.units import (
+    COUNTED,
     MESSAGE_LATE,
+    MISSED,
     NO_QUALIFYING_ATTACHMENT,
-    STATUSES,
+    PENDING,
     Outcome,
     Unit,
     status_of,
@@ -36,9 +38,7 @@ if TYPE_CHECKING:
     from processors.establishment import Establishment
 
 # Worklist order: what can still be done first.
-_STATUS_ORDER = {
-    status: rank for rank, status in enumerate((STATUSES[1], STATUSES[2], STATUSES[0]))
-}
+_STATUS_ORDER = {PENDING: 0, MISSED: 1, COUNTED: 2}
 
 
 def establishment_units(est: Establishment, indicator: str, period: str) -> list[Unit]:
