@@ -151,6 +151,19 @@ def build() -> dash.Dashboard:
     )
     d = d.with_panel(
         common.timeseries_panel(
+            "Passés à l'étape établissements et appliqués (/s)",
+            [
+                common.query("job:sunes_events_bundled:rate5m", "transmis par l'ingestion", "A"),
+                common.query("job:sunes_events_applied:rate5m", "appliqués", "B"),
+            ],
+            description="Événements valides que l'ingestion transmet (fiches du registre à "
+            "part) et événements que l'étape établissements applique, sur tout le job : "
+            "des événements transmis sans rien d'appliqué pendant 15 min déclenchent "
+            "SunesPipelineStalled (cause establishments_stalled).",
+        )
+    )
+    d = d.with_panel(
+        common.timeseries_panel(
             "Lettres mortes par motif (/s)",
             [
                 common.query(
