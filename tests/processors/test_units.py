@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from processors.collection import Establishments
 from processors.facts import Deposit, DocumentFacts
+from processors.formatting import REASON_LABELS
 from processors.rules import standing
+from processors.settings import Settings
+from processors.store import MemoryStore
 from processors.units import (
     CDA_LEVEL,
     COUNTED,
@@ -38,6 +43,7 @@ from tests.builders import (
     discharged,
     establishment,
     mss_sent,
+    parse,
     produced,
 )
 from tests.processors.reports import figures_of
@@ -261,10 +267,22 @@ def test_unknown_finess_or_period_has_no_units() -> None:
 
 @pytest.mark.parametrize("reason", REASONS)
 def test_every_reason_is_documented(reason: str) -> None:
-    from pathlib import Path
-
-    from processors.formatting import REASON_LABELS
-
     docs = (Path(__file__).parents[2] / "docs" / "indicators.md").read_text()
     assert f"`{reason}`" in docs
     assert REASON_LABELS[reason]
+
+
+def test_listing_units_neither_flushes_nor_misses_unwritten_changes() -> None:
+    """The worker writes once per bundle: a worklist read between two writes sees the
+    applied events and writes nothing itself."""
+    store = MemoryStore()
+    establishments = Establishments(Settings(), store, 10)
+    for obj in (establishment(), discharged("S1"), deposited("D1", LETTER, stay_id="S1")):
+        establishments.apply(parse(obj))
+    establishments.flush()
+    written = dict(store.data)
+    for obj in (discharged("S2"), deleted("D1")):
+        establishments.apply(parse(obj))
+    units = {u.unit_id: u.reason for u in establishments.units(F1, "DS1.1", "2023-01")}
+    assert units == {"S1": DELETED, "S2": NO_DOCUMENT}
+    assert store.data == written
