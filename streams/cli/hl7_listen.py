@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from streams.cli.errors import CliError, ConfigError, Exit
 from streams.cli.options import (
+    add_hl7_mapping_option,
     add_kafka_options,
     brokers_from,
     client_profile_from,
@@ -78,10 +79,7 @@ def add_parser(
                        metavar="N", help="messages converted and published at once, over all "
                        f"connections [env SUNES_HL7_MAX_IN_FLIGHT, default {DEFAULT_MAX_IN_FLIGHT}]")  # fmt: skip
     group = parser.add_argument_group("conversion")
-    group.add_argument("--mapping", type=Path, default=env.get("SUNES_HL7_MAPPING") or None,
-                       metavar="TOML", help="the mapping configuration (see "
-                       "docs/hl7-mapping.example.toml) [env SUNES_HL7_MAPPING, default: the "
-                       "built-in one]")  # fmt: skip
+    add_hl7_mapping_option(parser, env)
     group.add_argument("--state-dir", type=Path,
                        default=env.get("SUNES_HL7_STATE_DIR", DEFAULT_STATE_DIR),
                        help="where the converter keeps its state on disk (RocksDB): admissions, "
