@@ -195,8 +195,9 @@ def _collect_establishment(est: Establishment, f: _Families) -> None:
         value = est.calendar.target(indicator, record.window)
         if value is not None:
             f.target.add_metric([finess, indicator], value)
-    if est.watermark is not None:
-        f.watermark.add_metric([finess], est.watermark_moment or 0.0)
+    watermark = est.watermark  # a scan of the aggregates: read once
+    if watermark is not None:
+        f.watermark.add_metric([finess], _day_start(watermark))
 
     now = est.now
     labels = {window.name: "funding_window"}
