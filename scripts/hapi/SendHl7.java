@@ -2,7 +2,8 @@
 // and prints the acknowledgement of each. Used by tests/streams/hl7/test_hapi_mllp.py against
 // `sunes hl7 listen`; compiled by scripts/fetch-hapi-jars.sh.
 //
-//   java -cp 'JARS/*:CLASSES' SendHl7 [--retry-seconds N] [--timeout-ms N] HOST PORT FILE...
+//   java -cp 'JARS/*:CLASSES' SendHl7 [--retry-seconds N] [--timeout-ms N] [--pause-ms N]
+//       HOST PORT FILE...
 //
 // Each file is read in the charset its MSH-18 names (UTF-8 unless 8859/15 or 8859/1), its
 // segments separated by CR, parsed by HAPI's PipeParser (generic model, no validation: the
@@ -13,6 +14,7 @@
 //
 // A send that fails (connection refused or cut, no answer in time) is retried with a new
 // connection until --retry-seconds have passed: a sender re-sends what was not acknowledged.
+// --pause-ms waits between two files (a feed at a hospital's pace).
 // Exit status 0 when every file got an acknowledgement, 3 otherwise.
 
 import ca.uhn.hl7v2.DefaultHapiContext;
@@ -37,16 +39,19 @@ public final class SendHl7 {
   public static void main(String[] args) throws Exception {
     long retrySeconds = 60;
     int timeoutMs = 30_000;
+    long pauseMs = 0;
     List<String> rest = new ArrayList<>();
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--retry-seconds" -> retrySeconds = Long.parseLong(args[++i]);
         case "--timeout-ms" -> timeoutMs = Integer.parseInt(args[++i]);
+        case "--pause-ms" -> pauseMs = Long.parseLong(args[++i]);
         default -> rest.add(args[i]);
       }
     }
     if (rest.size() < 3) {
-      System.err.println("usage: SendHl7 [--retry-seconds N] [--timeout-ms N] HOST PORT FILE...");
+      System.err.println(
+          "usage: SendHl7 [--retry-seconds N] [--timeout-ms N] [--pause-ms N] HOST PORT FILE...");
       System.exit(2);
     }
     String host = rest.get(0);
@@ -63,6 +68,7 @@ public final class SendHl7 {
           System.out.println(file + "\t" + answer);
         }
         System.out.flush();
+        sleep(pauseMs);
       }
     } finally {
       sender.close();
