@@ -307,8 +307,7 @@ class Establishment:
     @property
     def watermark(self) -> date | None:
         """The Paris day of the latest current discharge (the metrics' former "now")."""
-        day = self.aggregates.latest_discharge_day()
-        return None if day is None else date.fromisoformat(day)
+        return self._derive().watermark
 
     @property
     def watermark_moment(self) -> float | None:
@@ -349,9 +348,10 @@ class Establishment:
 
     def _derive(self) -> Derived:
         if self._derived is None:
-            day = self.aggregates.latest_event_day()
-            rows = establishment_rows(self.finess, self.aggregates, self.registry, self.calendar)
-            self._derived = Derived(rows, None if day is None else date.fromisoformat(day))
+            aggregates = self.aggregates
+            rows = establishment_rows(self.finess, aggregates, self.registry, self.calendar)
+            now, watermark = aggregates.latest_event_day(), aggregates.latest_discharge_day()
+            self._derived = Derived(rows, _day(now), _day(watermark))
         return self._derived
 
 
@@ -361,7 +361,12 @@ class Derived:
 
     rows: list[IndicatorRow]
     now: date | None
+    watermark: date | None
     unit_counts: list[UnitCount] | None = None
+
+
+def _day(day: str | None) -> date | None:
+    return None if day is None else date.fromisoformat(day)
 
 
 def _links(doc: DocumentFacts) -> Links:
