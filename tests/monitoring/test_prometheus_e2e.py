@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.collector import IndicatorCollector
 from processors.catalogue import DISCHARGE_LETTER, DISCHARGE_PRESCRIPTION
@@ -393,7 +394,69 @@ def test_promtool_check_metrics_accepts_the_worker_output(
     }
     for name in collected:
         assert f"# TYPE {name} gauge".encode() in metrics, name
+    # The establishment stage counted what it applied (a replay may count some twice).
+    applied = [
+        s.value
+        for family in text_string_to_metric_families(metrics.decode())
+        for s in family.samples
+        if s.name == "sunes_events_applied_total"
+    ]
+    assert applied and applied[0] >= len(dataset.events), applied
     result = subprocess.run(
         [promtool, "check", "metrics"], input=metrics, capture_output=True, timeout=60, check=False
     )
     assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")
+
+
+# The establishment dashboard's panels that explain a figure: each must show data.
+EXPLAINING_PANELS = (
+    "Unités par statut et motif",
+    "Unités en attente et leur échéance",
+    "Unités non comptées par motif — fenêtre de financement",
+    "Projection de fin de fenêtre face à la cible",
+    "Dernier jour de la fenêtre",
+    "Jours restants (temps des événements)",
+    "Maintenant de l'établissement",
+)
+
+
+@pytest.mark.kafka
+def test_the_establishment_dashboard_queries_run_on_the_recorded_series(
+    dataset: DataSet, worker: WorkerProcess, prometheus: PrometheusServer
+) -> None:
+    """Every query of the establishment dashboard, with its variables set as Grafana would,
+    is accepted by the real Prometheus (joins included: a many-to-many match is an error
+    there, not in a parser); the panels that explain the figures show data."""
+    values = {
+        "finess": dataset.under,
+        "region": dataset.region,
+        "indicator": ".*",
+        "window": "F2",
+        "current_month": "2023-03",
+        "previous_month": "2023-02",
+        "__rate_interval": "1m",
+        "__interval": "1m",
+    }
+    board = orjson.loads(
+        (PROMETHEUS_DIR.parent / "grafana" / "dashboards" / "sunes-establishment.json").read_bytes()
+    )
+    queries = [
+        (panel["title"], target["expr"])
+        for row in board["panels"]
+        for panel in [row, *row.get("panels", [])]
+        for target in panel.get("targets", [])
+    ]
+    ours = f'finess="{dataset.under}"'
+    prometheus.wait_until(
+        lambda: bool(prometheus.query(f"finess:sunes_indicator_window_projected:ratio{{{ours}}}")),
+        DEADLINE,
+        "the projection recorded",
+    )
+    shown: dict[str, int] = {}
+    for title, expr in queries:
+        for name, value in values.items():
+            expr = expr.replace(f"${{{name}}}", value).replace(f"${name}", value)
+        assert "$" not in expr, (title, expr)
+        shown[title] = shown.get(title, 0) + len(prometheus.query(expr))
+    for title in EXPLAINING_PANELS:
+        assert shown.get(title), f"{title}: no data ({shown})"
