@@ -235,7 +235,9 @@ def _collect_outlook(
 ) -> None:
     """What is still to come: pending units' deadlines, the window's projection."""
     finess = est.finess
-    for (indicator, period), day in next_deadlines(est, window, now).items():
+    pending = any(c.status == PENDING and c.indicator != "DS4.1" for c in counts)
+    deadlines = next_deadlines(est, window, now) if pending else {}  # else skip the scan
+    for (indicator, period), day in deadlines.items():
         name = labels.get(period)
         if name is not None:
             f.pending_deadline.add_metric([finess, indicator, name], _day_start(day))
