@@ -31,7 +31,14 @@ from typing import cast
 import orjson
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict
 
-from bench.common import dir_bytes, entities, peak_rss_bytes, rss_bytes, store_counts
+from bench.common import (
+    dir_bytes,
+    entities,
+    peak_rss_bytes,
+    percentile,
+    rss_bytes,
+    store_counts,
+)
 from processors.collection import Establishments
 from processors.settings import Settings
 from processors.state import STAY, UNIT_KINDS
@@ -76,8 +83,11 @@ class RocksStore:
     def delete(self, key: bytes) -> None:
         self.db.delete(key)
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        yield from self.db.items()
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self.db.items(from_key=prefix):  # a seek, as the worker's store
+            if not key.startswith(prefix):
+                break
+            yield key, value
 
     def compact(self) -> None:
         """Memtables to files, then a full compaction: the bytes that stay on disk."""
@@ -275,6 +285,7 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
     for record in registry:
         restarted.set_registry(record)
     same = _canonical(restarted) == rows
+    worklists = _time_worklists(restarted)
     reopened.close()
 
     _print_table(checkpoints, args.cache_entries)
@@ -285,6 +296,27 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
         f"{len(restarted.by_finess)} establishments, "
         f"{units / recover_seconds:,.0f} units/s; rows after recover "
         f"{'identical' if same else 'DIFFERENT'} ({len(rows):,} rows)"
+    )
+    print(worklists)
+
+
+def _time_worklists(domain: Establishments) -> str:
+    """The worklist of one establishment's DS 1.1 rows: each seeks to that establishment's
+    entries in the store (KeyValueStore.items(prefix)), as the worker's table store does."""
+    finess = min(domain.by_finess)
+    rows = [r for r in domain.rows(finess) if r.indicator == "DS1.1"]
+    timings: list[float] = []
+    units = 0
+    for row in rows:
+        t0 = time.perf_counter()
+        units += len(domain.units(finess, row.indicator, row.period))
+        timings.append(time.perf_counter() - t0)
+    if not timings:
+        return "worklists: no DS 1.1 row"
+    return (
+        f"worklists (DS 1.1 of {finess}, {len(rows)} rows, {units:,} units): "
+        f"p50 {percentile(timings, 0.5) * 1000:,.0f} ms, max {max(timings) * 1000:,.0f} ms "
+        "per list"
     )
 
 

@@ -171,8 +171,8 @@ class EstablishmentState:
         decode = CODECS[kind][1]
         cached = self._entries
         seen = set()
-        for key, raw in self.cache.store.items():
-            if key.startswith(prefix):
+        for key, raw in self.cache.store.items(prefix):
+            if key.startswith(prefix):  # a store may give more than asked
                 ident = key[len(prefix) :].decode()
                 seen.add(ident)
                 value = cached.get((self.finess, kind, ident), _ABSENT)
@@ -190,6 +190,6 @@ class EstablishmentState:
         self.cache.flush()
         prefix = store_key(self.finess, kind, "")
         decode = CODECS[kind][1]
-        for key, raw in self.cache.store.items():
-            if key.startswith(prefix):
+        for key, raw in self.cache.store.items(prefix):
+            if key.startswith(prefix):  # a store may give more than asked
                 yield key[len(prefix) :].decode(), decode(raw)

@@ -14,7 +14,10 @@ class KeyValueStore(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
     def set(self, key: bytes, value: bytes) -> None: ...
     def delete(self, key: bytes) -> None: ...
-    def items(self) -> Iterator[tuple[bytes, bytes]]: ...
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """The entries whose key starts with `prefix` (all of them by default), in no
+        particular order: one establishment's entries of one kind, for a worklist."""
+        ...
 
 
 class MemoryStore:
@@ -32,5 +35,5 @@ class MemoryStore:
     def delete(self, key: bytes) -> None:
         self.data.pop(key, None)
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        return iter(list(self.data.items()))
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        return iter([(k, v) for k, v in self.data.items() if k.startswith(prefix)])

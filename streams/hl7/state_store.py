@@ -39,9 +39,11 @@ class RocksStore:
     def delete(self, key: bytes) -> None:
         del self._db[key]
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        for key, value in self._db.items():
-            if isinstance(key, bytes) and isinstance(value, bytes):
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self._db.items(from_key=prefix):
+            if not isinstance(key, bytes) or not key.startswith(prefix):
+                break
+            if isinstance(value, bytes):
                 yield key, value
 
     def close(self) -> None:

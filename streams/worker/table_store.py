@@ -43,6 +43,21 @@ class TableStore:
     def delete(self, key: bytes) -> None:
         self.table.pop(key, None)  # a tombstone in the changelog
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        data = self.table.data
+        if prefix and getattr(data, "use_rocksdict", False):
+            # A seek to the prefix in each active partition's RocksDB: a worklist then reads
+            # one establishment's entries, not the whole store (measured with bench.state:
+            # 620 ms per list over 830k keys before). Faust has no public prefix read; its
+            # Store's active DBs are the ones its own items() walks (faust-streaming 0.15.3,
+            # pinned by streams/worker/faust_patch.py).
+            for db in data._dbs_for_actives():
+                for key, value in db.items(from_key=prefix):
+                    if not key.startswith(prefix):
+                        break
+                    yield key, value
+            return
         for key, value in self.table.items():
-            yield (key if isinstance(key, bytes) else str(key).encode()), value
+            key = key if isinstance(key, bytes) else str(key).encode()
+            if key.startswith(prefix):
+                yield key, value
