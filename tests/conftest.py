@@ -2,7 +2,13 @@
 
 tests.kafka_tools: the session's Kafka broker (real Apache Kafka in CI), per-test topics, workers;
 tests.monitoring.tools: promtool, amtool, Alertmanager and the metric contract;
-tests.processors.reports: the batch report's figures of hand-built events.
+tests.processors.reports: the batch report's figures of hand-built events;
+tests.streams.hl7.listening: a `sunes hl7 listen` on a test's topics, the HL7 fixture files.
 """
 
-pytest_plugins = ["tests.kafka_tools", "tests.monitoring.tools", "tests.processors.reports"]
+pytest_plugins = [
+    "tests.kafka_tools",
+    "tests.monitoring.tools",
+    "tests.processors.reports",
+    "tests.streams.hl7.listening",
+]

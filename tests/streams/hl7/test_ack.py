@@ -25,7 +25,12 @@ def parsed(ack: bytes, codec: str = "utf-8") -> hl7.Message:
 def test_an_accepted_message_is_answered_from_its_receiver_to_its_sender() -> None:
     ack = parsed(build_ack("AA", read_header(MDM), now=NOW, ack_control_id="A1"))
     msh = ack.segment("MSH")
-    assert [str(msh[n]) for n in (3, 4, 5, 6)] == ["PFI-X", "Organisation-X", "RIS-Y", "Organisation-Y"]
+    assert [str(msh[n]) for n in (3, 4, 5, 6)] == [
+        "PFI-X",
+        "Organisation-X",
+        "RIS-Y",
+        "Organisation-Y",
+    ]
     assert str(msh[7]) == "20261201130507+0100"
     assert str(msh[9]) == "ACK^T02^ACK"
     assert str(msh[10]) == "A1"

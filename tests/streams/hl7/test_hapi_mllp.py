@@ -14,7 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from streams.hl7.testing import ListenerProcess
 from streams.testing import WorkerProcess, rows_of
 from tests import builders
 from tests.kafka_tools import publish_on
-from tests.streams.hl7.test_listener_kafka import SCENARIO, prefix_of, read_topics
+from tests.streams.hl7.listening import SCENARIO, event_topics, read_topics
 from topics.names import ESTABLISHMENTS, TopicNames
 
 pytestmark = pytest.mark.kafka
@@ -60,15 +61,33 @@ def hapi() -> list[str]:
             f"{home}/jars/*:{home}/classes", "SendHl7"]  # fmt: skip
 
 
+@dataclass
+class Pipeline:
+    """A listener and a worker on this test's topics, the registry published."""
+
+    listener: ListenerProcess
+    worker: WorkerProcess
+    brokers: str
+    topics: TopicNames
+    tmp_path: Path
+
+    def published_event_ids(self) -> list[str]:
+        published = read_topics(self.brokers, event_topics(self.topics))
+        return [orjson.loads(value)["event_id"] for _, _, value in published]
+
+
 @pytest.fixture
-def listener(
-    tmp_path: Path, kafka_bootstrap_servers: str, kafka_topics: TopicNames
-) -> Iterator[ListenerProcess]:
-    process = ListenerProcess(
-        kafka_bootstrap_servers, tmp_path, topic_prefix=prefix_of(kafka_topics)
-    )
-    yield process.start()
-    process.stop()
+def pipeline(
+    hl7_listener: ListenerProcess,
+    workers: Callable[..., WorkerProcess],
+    kafka_bootstrap_servers: str,
+    kafka_topics: TopicNames,
+    tmp_path: Path,
+) -> Pipeline:
+    registry = (ESTABLISHMENTS, FINESS.encode(), orjson.dumps(REGISTRY))
+    publish_on(kafka_bootstrap_servers, kafka_topics, [registry])
+    worker = workers(f"hl7-{uuid.uuid4().hex[:8]}")
+    return Pipeline(hl7_listener, worker, kafka_bootstrap_servers, kafka_topics, tmp_path)
 
 
 def reference(tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -92,17 +111,6 @@ def acks(output: str) -> dict[str, tuple[str, str]]:
     return {Path(fields[0]).name: (fields[1], fields[2]) for fields in lines}
 
 
-def start_worker(
-    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str, kafka_topics: TopicNames
-) -> WorkerProcess:
-    publish_on(
-        kafka_bootstrap_servers,
-        kafka_topics,
-        [(ESTABLISHMENTS, FINESS.encode(), orjson.dumps(REGISTRY))],
-    )
-    return workers(f"hl7-{uuid.uuid4().hex[:8]}")
-
-
 def wait_for_figures(worker: WorkerProcess, expected: list[dict[str, Any]]) -> None:
     latest: list[dict[str, Any]] = []
 
@@ -124,43 +132,28 @@ def check_by_hand(rows: list[dict[str, Any]]) -> None:
 
 
 def test_hapi_sends_the_scenario_and_the_worker_equals_the_report_and_the_hand_count(
-    hapi: list[str],
-    listener: ListenerProcess,
-    workers: Callable[..., WorkerProcess],
-    kafka_bootstrap_servers: str,
-    kafka_topics: TopicNames,
-    tmp_path: Path,
+    hapi: list[str], pipeline: Pipeline
 ) -> None:
     assert len(SCENARIO) == 16, "tests/fixtures/hl7/scenario/ is incomplete"
-    converted, expected = reference(tmp_path)
+    converted, expected = reference(pipeline.tmp_path)
     check_by_hand(expected)
-    worker = start_worker(workers, kafka_bootstrap_servers, kafka_topics)
     sent = subprocess.run(
-        [*hapi, "--retry-seconds", "30", "127.0.0.1", str(listener.port), *map(str, SCENARIO)],
+        [*hapi, "--retry-seconds", "30", "127.0.0.1", str(pipeline.listener.port),
+         *map(str, SCENARIO)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert sent.returncode == 0, sent.stderr
     control_ids = {p.name: p.read_bytes().split(b"|", 10)[9].decode() for p in SCENARIO}
     assert acks(sent.stdout) == {name: ("AA", cid) for name, cid in control_ids.items()}
-    wait_for_figures(worker, expected)
-    published = read_topics(
-        kafka_bootstrap_servers, [kafka_topics.stays, kafka_topics.dmp, kafka_topics.mss]
-    )
-    assert sorted(orjson.loads(v)["event_id"] for _, _, v in published) == sorted(
-        e["event_id"] for e in converted
-    )
+    wait_for_figures(pipeline.worker, expected)
+    assert sorted(pipeline.published_event_ids()) == sorted(e["event_id"] for e in converted)
 
 
 def test_a_sigkill_mid_feed_loses_nothing_and_counts_each_event_once(
-    hapi: list[str],
-    listener: ListenerProcess,
-    workers: Callable[..., WorkerProcess],
-    kafka_bootstrap_servers: str,
-    kafka_topics: TopicNames,
-    tmp_path: Path,
+    hapi: list[str], pipeline: Pipeline
 ) -> None:
-    converted, expected = reference(tmp_path)
-    worker = start_worker(workers, kafka_bootstrap_servers, kafka_topics)
+    listener = pipeline.listener
+    converted, expected = reference(pipeline.tmp_path)
     client = subprocess.Popen(
         [*hapi, "--retry-seconds", "120", "--pause-ms", "250", "127.0.0.1", str(listener.port),
          *map(str, SCENARIO)],
@@ -181,13 +174,10 @@ def test_a_sigkill_mid_feed_loses_nothing_and_counts_each_event_once(
     assert {code for code, _ in acks(out).values()} == {"AA"}
     assert len(acks(out)) == len(SCENARIO)
     assert "retrying" in err  # the kill was felt: HAPI re-sent at least once
-    published = read_topics(
-        kafka_bootstrap_servers, [kafka_topics.stays, kafka_topics.dmp, kafka_topics.mss]
-    )
-    ids = [orjson.loads(v)["event_id"] for _, _, v in published]
+    ids = pipeline.published_event_ids()
     assert set(ids) == {e["event_id"] for e in converted}  # nothing lost, nothing new
-    wait_for_figures(worker, expected)  # duplicates, if a re-send made some, count once
-    check_by_hand(rows_of(worker.indicators(), {FINESS}))
+    wait_for_figures(pipeline.worker, expected)  # duplicates of a re-send count once
+    check_by_hand(rows_of(pipeline.worker.indicators(), {FINESS}))
 
 
 def answered(listener: ListenerProcess) -> float:

@@ -53,7 +53,9 @@ class StandInConverter:
         try:
             header = read_header(raw)
         except Refusal as refusal:
-            return StandIn(refusal.ack_code, [], refusal.reason, refusal.detail, refusal.location, None, None)
+            return StandIn(
+                refusal.ack_code, [], refusal.reason, refusal.detail, refusal.location, None, None
+            )
         done = {"header": header, "control_id": header.control_id, "location": None}
         if header.trigger_event == "T04":
             event = builders.deleted("doc-" + header.control_id)
@@ -140,7 +142,9 @@ async def running() -> AsyncIterator[Running]:
     await listener.stop(grace_seconds=5)
 
 
-async def test_aa_comes_after_the_events_were_acknowledged_and_names_the_message(running: Running) -> None:
+async def test_aa_comes_after_the_events_were_acknowledged_and_names_the_message(
+    running: Running,
+) -> None:
     (ack,) = await running.exchange(frame(message("c1")))
     assert msa(ack) == ["AA", "c1"]
     ((topic, key, value, _),) = running.publisher.sent
@@ -151,15 +155,21 @@ async def test_aa_comes_after_the_events_were_acknowledged_and_names_the_message
     assert 'sunes_hl7_events_published_total{topic="sunes.dmp.v1"} 1.0' in text
 
 
-async def test_an_ignored_message_is_acknowledged_and_counted_with_its_reason(running: Running) -> None:
+async def test_an_ignored_message_is_acknowledged_and_counted_with_its_reason(
+    running: Running,
+) -> None:
     (ack,) = await running.exchange(frame(message("c2", "T03")))
     assert msa(ack) == ["AA", "c2"]
     assert running.publisher.sent == []
     text = running.listener.metrics.render().decode()
-    assert 'sunes_hl7_messages_total{ack="AA",outcome="ignored",reason="ignored_trigger"} 1.0' in text
+    assert (
+        'sunes_hl7_messages_total{ack="AA",outcome="ignored",reason="ignored_trigger"} 1.0' in text
+    )
 
 
-async def test_a_refused_message_is_dead_lettered_whole_then_answered_with_err(running: Running) -> None:
+async def test_a_refused_message_is_dead_lettered_whole_then_answered_with_err(
+    running: Running,
+) -> None:
     raw = message("c3", "Z99", "OBX|1|ED|x\r")
     (ack,) = await running.exchange(frame(raw))
     assert msa(ack) == ["AE", "c3"]
@@ -185,7 +195,9 @@ async def test_no_msh_is_refused_ar_without_control_id(running: Running) -> None
     assert headers["sunes-reason-code"] == b"no_msh"
 
 
-async def test_when_kafka_fails_no_ack_is_sent_and_the_sender_can_send_again(running: Running) -> None:
+async def test_when_kafka_fails_no_ack_is_sent_and_the_sender_can_send_again(
+    running: Running,
+) -> None:
     running.publisher.fail = True
     assert await running.exchange(frame(message("c4"))) == [None]  # closed, no ACK
     assert await running.exchange(frame(message("c5", "Z99"))) == [None]  # nor for a dead letter
@@ -197,7 +209,9 @@ async def test_when_kafka_fails_no_ack_is_sent_and_the_sender_can_send_again(run
     assert 'outcome="kafka_error"' in text
 
 
-async def test_a_message_over_the_limit_is_refused_ar_and_the_connection_goes_on(running: Running) -> None:
+async def test_a_message_over_the_limit_is_refused_ar_and_the_connection_goes_on(
+    running: Running,
+) -> None:
     big = message("c6", "T02", "OBX|1|ED|18748-4||^text^XML^Base64^" + "QUJD" * 10_000 + "\r")
     big_ack, next_ack = await running.exchange(frame(big), frame(message("c7")))
     assert msa(big_ack) == ["AR", "c6"]  # the MSH read from the first bytes
@@ -211,7 +225,9 @@ async def test_a_message_over_the_limit_is_refused_ar_and_the_connection_goes_on
     assert all(b"c6" not in seen for seen in running.converter.seen)  # never converted
 
 
-async def test_a_connection_cut_mid_frame_publishes_nothing_and_the_listener_stays_up(running: Running) -> None:
+async def test_a_connection_cut_mid_frame_publishes_nothing_and_the_listener_stays_up(
+    running: Running,
+) -> None:
     _, writer = await asyncio.open_connection("127.0.0.1", running.port)
     writer.write(START + message("c8")[:40])
     await writer.drain()
@@ -223,7 +239,9 @@ async def test_a_connection_cut_mid_frame_publishes_nothing_and_the_listener_sta
     assert "sunes_hl7_frames_cut_total 1.0" in text
 
 
-async def test_a_converter_that_raises_is_an_ae_dead_letter_without_its_message_text(running: Running) -> None:
+async def test_a_converter_that_raises_is_an_ae_dead_letter_without_its_message_text(
+    running: Running,
+) -> None:
     (ack,) = await running.exchange(frame(message("c10", "BOOM")))
     assert msa(ack) == ["AE", "c10"]
     ((_, headers),) = running.publisher.deadletters()

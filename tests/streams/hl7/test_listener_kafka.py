@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from bench.common import partitions_of
 from processors.store import MemoryStore
 from streams.hl7.conversion import Hl7Converter, topic_of
 from streams.hl7.mapping import load_mapping
@@ -30,28 +27,18 @@ from streams.hl7.publishing import HL7_DEADLETTER
 from streams.hl7.testing import Ack, ListenerProcess, send
 from streams.worker.deadletter import VALUE_PREFIX_BYTES
 from tests.kafka_tools import read_deadletters
+from tests.streams.hl7.listening import (
+    FIXTURES,
+    MALFORMED,
+    SCENARIO,
+    end_offsets,
+    event_topics,
+    prefix_of,
+    read_topics,
+)
 from topics.names import TopicNames
 
 pytestmark = pytest.mark.kafka
-
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "hl7"
-SCENARIO = sorted((FIXTURES / "scenario").glob("*.hl7"))
-MALFORMED = sorted((FIXTURES / "malformed").glob("*.hl7"))
-
-
-def prefix_of(topics: TopicNames) -> str:
-    return topics.stays.removesuffix(TopicNames().stays)
-
-
-@pytest.fixture
-def listener(
-    tmp_path: Path, kafka_bootstrap_servers: str, kafka_topics: TopicNames
-) -> Iterator[ListenerProcess]:
-    process = ListenerProcess(
-        kafka_bootstrap_servers, tmp_path, topic_prefix=prefix_of(kafka_topics)
-    )
-    yield process.start()
-    process.stop()
 
 
 def expected_events(files: list[Path]) -> list[list[dict[str, object]]]:
@@ -60,62 +47,15 @@ def expected_events(files: list[Path]) -> list[list[dict[str, object]]]:
     return [converter.convert(path.read_bytes()).events for path in files]
 
 
-def end_offsets(brokers: str, topics: list[str]) -> dict[str, int]:
-    async def run() -> dict[str, int]:
-        partitions = await partitions_of(brokers, topics)
-        consumer = AIOKafkaConsumer(bootstrap_servers=brokers, group_id=None)
-        await consumer.start()
-        try:
-            ends = await consumer.end_offsets(partitions)
-        finally:
-            await consumer.stop()
-        totals: Counter[str] = Counter({topic: 0 for topic in topics})
-        for tp, offset in ends.items():
-            totals[tp.topic] += offset
-        return dict(totals)
-
-    return asyncio.run(run())
-
-
-def read_topics(brokers: str, topics: list[str]) -> list[tuple[str, bytes | None, bytes]]:
-    """Everything on the topics, from the start to their current end."""
-
-    async def run() -> list[tuple[str, bytes | None, bytes]]:
-        partitions = await partitions_of(brokers, topics)
-        consumer = AIOKafkaConsumer(bootstrap_servers=brokers, group_id=None)
-        await consumer.start()
-        got: list[tuple[str, bytes | None, bytes]] = []
-        try:
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-
-            async def read_to_the_end() -> None:
-                while len(got) < sum(ends.values()):  # the topics are new: they start at 0
-                    for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
-                        got.extend((tp.topic, m.key, m.value) for m in batch if m.value)
-
-            await asyncio.wait_for(read_to_the_end(), 60)
-        finally:
-            await consumer.stop()
-        return got
-
-    return asyncio.run(run())
-
-
-def event_topics(topics: TopicNames) -> list[str]:
-    return [topics.stays, topics.dmp, topics.mss]
-
-
 def test_each_aa_comes_after_kafka_has_the_events_of_its_message(
-    listener: ListenerProcess, kafka_bootstrap_servers: str, kafka_topics: TopicNames
+    hl7_listener: ListenerProcess, kafka_bootstrap_servers: str, kafka_topics: TopicNames
 ) -> None:
     assert len(SCENARIO) >= 10, f"the scenario fixtures are missing in {FIXTURES}"
     expected = expected_events(SCENARIO)
     names = event_topics(kafka_topics)
     before = end_offsets(kafka_bootstrap_servers, names)
     for path, events in zip(SCENARIO, expected, strict=True):
-        (ack,) = send("127.0.0.1", listener.port, [path.read_bytes()])
+        (ack,) = send("127.0.0.1", hl7_listener.port, [path.read_bytes()])
         assert ack is not None and ack.code == "AA", (path.name, ack)
         now = end_offsets(kafka_bootstrap_servers, names)
         grew = {t: now[t] - before[t] for t in names if now[t] != before[t]}
@@ -131,34 +71,34 @@ def test_each_aa_comes_after_kafka_has_the_events_of_its_message(
     assert sorted(published) == want
     assert sum(map(len, expected)) >= 10  # the scenario gives events of every topic
     assert {t for t, _, _ in published} == set(names)
-    metrics = listener.metrics()
+    metrics = hl7_listener.metrics()
     assert 'sunes_hl7_messages_total{ack="AA",outcome="accepted",reason=""}' in metrics
 
 
 def test_malformed_messages_get_ae_or_ar_are_dead_lettered_and_the_listener_goes_on(
-    listener: ListenerProcess, kafka_bootstrap_servers: str, kafka_topics: TopicNames
+    hl7_listener: ListenerProcess, kafka_bootstrap_servers: str, kafka_topics: TopicNames
 ) -> None:
     assert len(MALFORMED) >= 5, f"the malformed fixtures are missing in {FIXTURES}"
     reference = Hl7Converter(load_mapping(None), MemoryStore())
     sent: dict[str, bytes] = {}
     for path in MALFORMED:
         raw = path.read_bytes()
-        (ack,) = send("127.0.0.1", listener.port, [raw])
+        (ack,) = send("127.0.0.1", hl7_listener.port, [raw])
         assert ack is not None, path.name
         assert (ack.code, ack.reason) == (reference.convert(raw).ack_code, path.stem)
         assert ack.code in ("AE", "AR")
         sent[path.stem] = raw
     # 5 MB: over the 4 MiB limit, read to its end, refused; the same connection goes on
     big = SCENARIO[2].read_bytes().rstrip(b"\r") + b"\rNTE|1||" + b"x" * 5_000_000 + b"\r"
-    big_ack, after = send("127.0.0.1", listener.port, [big, SCENARIO[0].read_bytes()])
+    big_ack, after = send("127.0.0.1", hl7_listener.port, [big, SCENARIO[0].read_bytes()])
     assert isinstance(big_ack, Ack) and (big_ack.code, big_ack.reason) == ("AR", "too_large")
     assert big_ack.control_id == "DOC0001"
     assert after is not None and after.code == "AA"
     # a connection cut mid-frame: nothing of it is used, the listener still answers
-    cut_mid_frame(listener.port, frame(SCENARIO[1].read_bytes())[:-200])
-    (ack,) = send("127.0.0.1", listener.port, [SCENARIO[0].read_bytes()])
+    cut_mid_frame(hl7_listener.port, frame(SCENARIO[1].read_bytes())[:-200])
+    (ack,) = send("127.0.0.1", hl7_listener.port, [SCENARIO[0].read_bytes()])
     assert ack is not None and ack.code == "AA"
-    assert listener.health() == 200
+    assert hl7_listener.health() == 200
 
     topic = prefix_of(kafka_topics) + HL7_DEADLETTER
     letters = read_deadletters(kafka_bootstrap_servers, topic, lambda _: True, len(sent) + 1)
@@ -177,7 +117,7 @@ def test_malformed_messages_get_ae_or_ar_are_dead_lettered_and_the_listener_goes
     # the discharge whose frame was cut never reached the topics
     stays = read_topics(kafka_bootstrap_servers, [kafka_topics.stays])
     assert stays == []
-    metrics = listener.metrics()
+    metrics = hl7_listener.metrics()
     assert "sunes_hl7_frames_cut_total 1.0" in metrics
     assert 'sunes_hl7_deadletters_total{reason="too_large"} 1.0' in metrics
 
@@ -195,16 +135,16 @@ def cut_mid_frame(port: int, partial: bytes) -> None:
 
 
 def test_a_zam_after_a_sigkill_still_finds_the_documents_of_its_message(
-    listener: ListenerProcess, kafka_bootstrap_servers: str, kafka_topics: TopicNames
+    hl7_listener: ListenerProcess, kafka_bootstrap_servers: str, kafka_topics: TopicNames
 ) -> None:
     oru = next(p for p in SCENARIO if "_oru_" in p.name)
     zam = SCENARIO[SCENARIO.index(oru) + 1]
     assert "_zam_" in zam.name
-    (ack,) = send("127.0.0.1", listener.port, [oru.read_bytes()])
+    (ack,) = send("127.0.0.1", hl7_listener.port, [oru.read_bytes()])
     assert ack is not None and ack.code == "AA"
-    listener.kill()
-    listener.start()
-    (ack,) = send("127.0.0.1", listener.port, [zam.read_bytes()])
+    hl7_listener.kill()
+    hl7_listener.start()
+    (ack,) = send("127.0.0.1", hl7_listener.port, [zam.read_bytes()])
     assert ack is not None and (ack.code, ack.reason) == ("AA", "")
     dmp = read_topics(kafka_bootstrap_servers, [kafka_topics.dmp])
     deposited = [orjson.loads(v) for _, _, v in dmp if b'"document.deposited"' in v]

@@ -26,7 +26,9 @@ async def frames_of(reader: FrameReader) -> list[Frame]:
 
 
 async def test_two_frames_in_one_chunk_and_junk_before_them() -> None:
-    reader = FrameReader(reader_of(b"\r\njunk" + frame(b"MSH|one") + b"\n" + frame(b"MSH|two")), 100)
+    reader = FrameReader(
+        reader_of(b"\r\njunk" + frame(b"MSH|one") + b"\n" + frame(b"MSH|two")), 100
+    )
     assert await frames_of(reader) == [Frame(b"MSH|one", 7), Frame(b"MSH|two", 7)]
     assert reader.skipped_bytes == len(b"\r\njunk") + 1
 
@@ -43,7 +45,9 @@ async def test_a_lone_fs_or_cr_inside_a_message_does_not_end_it() -> None:
     assert await frames_of(reader) == [Frame(body, len(body))]
 
 
-async def test_a_frame_over_the_limit_keeps_its_prefix_and_size_and_the_next_frame_follows() -> None:
+async def test_a_frame_over_the_limit_keeps_its_prefix_and_size_and_the_next_frame_follows() -> (
+    None
+):
     big = b"MSH|" + b"x" * 10_000
     chunks = [START, *(big[i : i + 333] for i in range(0, len(big), 333)), END, frame(b"MSH|ok")]
     reader = FrameReader(reader_of(*chunks), max_bytes=1000, prefix_bytes=64)
