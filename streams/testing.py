@@ -22,7 +22,31 @@ from streams.brokers._common import free_port, terminate
 SUNES = str(Path(sys.executable).with_name("sunes"))
 
 
-class WorkerProcess:
+class ChildProcess:
+    """A `sunes` command run by a test: SIGKILL, a clean stop, its log's tail."""
+
+    name = "the process"
+    process: subprocess.Popen[bytes] | None
+    log_path: Path
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM; SIGKILL after 30 s)."""
+        if self.process is not None:
+            terminate(self.process, 30, self.name)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+class WorkerProcess(ChildProcess):
+    name = "the worker"
+
     def __init__(
         self, brokers: str, app_id: str, log_dir: Path, *extra: str, data_dir: Path | None = None
     ) -> None:
@@ -83,20 +107,6 @@ class WorkerProcess:
     def indicators(self) -> list[dict[str, Any]]:
         rows = self.get("/indicators")
         return rows if isinstance(rows, list) else []
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        """A clean stop (SIGTERM; SIGKILL after 30 s)."""
-        if self.process is not None:
-            terminate(self.process, 30, "the worker")
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
 
     def wait_until(self, condition: Callable[[], bool], seconds: float, what: str) -> None:
         deadline = time.monotonic() + seconds

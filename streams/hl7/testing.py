@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -14,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from streams.brokers._common import free_port, terminate
+from streams.brokers._common import free_port
 from streams.hl7.mllp import END, START, frame
-from streams.testing import SUNES
+from streams.testing import SUNES, ChildProcess
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +69,10 @@ def send(
     return asyncio.run(exchange(host, port, messages, timeout))
 
 
-class ListenerProcess:
+class ListenerProcess(ChildProcess):
     """`sunes hl7 listen` on free ports, its own state directory, a topic prefix."""
+
+    name = "the HL7 listener"
 
     def __init__(
         self,
@@ -132,16 +133,3 @@ class ListenerProcess:
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            terminate(self.process, 30, "the HL7 listener")
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
