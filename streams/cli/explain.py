@@ -59,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
         )
     everything = establishments.units(args.finess, args.indicator, args.period)
     units = [
-        u
-        for u in everything
-        if args.status in (None, u.status) and args.reason in (None, u.reason)
+        u for u in everything if args.status in (None, u.status) and args.reason in (None, u.reason)
     ]
     if args.format == "json":
         print(units_to_json(units))
