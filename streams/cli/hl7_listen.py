@@ -37,7 +37,7 @@ def add_parser(
     env: Mapping[str, str] = os.environ,
 ) -> None:
     from streams.hl7.listener import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_MESSAGE_BYTES
-    from streams.hl7.publishing import HL7_DEADLETTER
+    from streams.hl7.publishing import DEFAULT_ACK_TIMEOUT, HL7_DEADLETTER
 
     parser = subparsers.add_parser(
         "listen",
@@ -78,6 +78,12 @@ def add_parser(
                        default=env.get("SUNES_HL7_MAX_IN_FLIGHT") or str(DEFAULT_MAX_IN_FLIGHT),
                        metavar="N", help="messages converted and published at once, over all "
                        f"connections [env SUNES_HL7_MAX_IN_FLIGHT, default {DEFAULT_MAX_IN_FLIGHT}]")  # fmt: skip
+    group.add_argument("--ack-timeout", type=whole_number("SUNES_HL7_ACK_TIMEOUT", "--ack-timeout"),
+                       default=env.get("SUNES_HL7_ACK_TIMEOUT") or str(int(DEFAULT_ACK_TIMEOUT)),
+                       metavar="SECONDS", help="how long a message waits for Kafka's "
+                       "acknowledgement; then it gets no ACK and its connection is closed, so "
+                       "that the sender re-sends [env SUNES_HL7_ACK_TIMEOUT, default "
+                       f"{int(DEFAULT_ACK_TIMEOUT)}]")  # fmt: skip
     group = parser.add_argument_group("conversion")
     add_hl7_mapping_option(parser, env)
     group.add_argument("--state-dir", type=Path,
@@ -125,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     bootstrap = brokers_from(args, fallback=LOCAL_BOOTSTRAP)
     if bootstrap is None:
         raise CliError(f"no Kafka brokers: give --brokers HOST:PORT or set {BOOTSTRAP_ENV}")
-    for flag in ("max_message_bytes", "max_in_flight"):
+    for flag in ("max_message_bytes", "max_in_flight", "ack_timeout"):
         if getattr(args, flag) < 1:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1")
     tls = server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
@@ -154,7 +160,11 @@ async def _serve(
         )
     store = RocksStore(args.state_dir)
     publisher = Hl7Publisher(
-        bootstrap, client_overrides_for(client_profile_from(args)), security=security, topics=topics
+        bootstrap,
+        client_overrides_for(client_profile_from(args)),
+        security=security,
+        topics=topics,
+        ack_timeout=args.ack_timeout,
     )
     metrics = ListenerMetrics()
     listener = Hl7Listener(

@@ -14,6 +14,7 @@ sender keeps the original, since it got AE/AR.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ HL7_DEADLETTER = "sunes.hl7.deadletter.v1"
 HL7_DEADLETTER_TOPIC = TopicSpec(
     HL7_DEADLETTER, 1, False, "HL7 v2 messages the listener refused: original bytes, reason"
 )
+DEFAULT_ACK_TIMEOUT = 30.0  # seconds a message may wait for Kafka before it gets no ACK
 DEADLETTER_VALUE_BYTES = 900_000  # under the brokers' default max.message.bytes (1 MB)
 
 # Over streams.cli.producer's defaults (acks=all); a client profile's overrides win.
@@ -120,6 +122,7 @@ class Hl7Publisher(Publisher):
         security: Security | None = None,
         client_id: str = "sunes-hl7-listen",
         topics: TopicNames = CONTRACT_TOPICS,
+        ack_timeout: float = DEFAULT_ACK_TIMEOUT,
     ) -> None:
         super().__init__(
             bootstrap_servers,
@@ -128,6 +131,7 @@ class Hl7Publisher(Publisher):
             client_id=client_id,
         )
         self.topics = topics
+        self.ack_timeout = ack_timeout
         self.deadletter_topic = hl7_deadletter_spec(topics).name
 
     @property
@@ -167,11 +171,16 @@ class Hl7Publisher(Publisher):
         if self._producer is None:
             raise KafkaUnavailable("the producer is not started")
         try:
-            futures = [
-                await self._producer.send(topic, value, key=key, headers=headers)
-                for topic, key, value, headers in messages
-            ]
-            for future in futures:
-                await future
+            async with asyncio.timeout(self.ack_timeout):  # the producer retries forever
+                futures = [
+                    await self._producer.send(topic, value, key=key, headers=headers)
+                    for topic, key, value, headers in messages
+                ]
+                for future in futures:
+                    await asyncio.shield(future)  # a timeout leaves the delivery alone
+        except TimeoutError as exc:
+            raise KafkaUnavailable(
+                f"Kafka did not acknowledge within {self.ack_timeout:g} s"
+            ) from exc
         except KafkaError as exc:
             raise KafkaUnavailable(f"Kafka did not acknowledge: {type(exc).__name__}") from exc

@@ -16,7 +16,7 @@ import pytest
 from streams.hl7.listener import Hl7Listener
 from streams.hl7.mllp import END, START, frame
 from streams.hl7.parsing import MessageHeader, Refusal, read_header
-from streams.hl7.publishing import HL7_DEADLETTER, Hl7Publisher, KafkaUnavailable
+from streams.hl7.publishing import HL7_DEADLETTER, DeadLetterNote, Hl7Publisher, KafkaUnavailable
 from tests import builders
 from topics.names import DMP
 
@@ -270,3 +270,23 @@ async def test_metrics_carry_no_control_id_nor_sender(running: Running) -> None:
     await running.exchange(frame(message("secret-42", "Z99")), frame(message("secret-43")))
     text = running.listener.metrics.render().decode()
     assert "secret" not in text and "RIS" not in text and "CH-Y" not in text
+
+
+class HangingProducer:
+    """An aiokafka producer whose broker never answers (it would retry for ever)."""
+
+    def __init__(self) -> None:
+        self.futures: list[asyncio.Future[None]] = []
+
+    async def send(self, *_args: Any, **_kwargs: Any) -> asyncio.Future[None]:
+        self.futures.append(asyncio.get_running_loop().create_future())
+        return self.futures[-1]
+
+
+async def test_a_kafka_that_never_answers_is_unavailable_after_the_ack_timeout() -> None:
+    publisher = Hl7Publisher("unused:9092", ack_timeout=0.2)
+    producer = HangingProducer()
+    publisher._producer = producer
+    with pytest.raises(KafkaUnavailable, match=r"within 0\.2 s"):
+        await publisher.deadletter(b"MSH|x", DeadLetterNote("no_msh", "d", "AR"), 5)
+    assert [f.cancelled() for f in producer.futures] == [False]  # the delivery is left alone
