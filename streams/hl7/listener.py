@@ -107,13 +107,15 @@ class Hl7Listener:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
+        self.kafka_ok = True  # the last publication was acknowledged (none yet counts as ok)
 
     @property
     def serving(self) -> bool:
         return self._server is not None and self._server.is_serving()
 
     def healthy(self) -> bool:
-        return self.serving and self.publisher.started
+        """Serving, the producer started, and Kafka acknowledged the last message sent to it."""
+        return self.serving and self.publisher.started and self.kafka_ok
 
     async def start(
         self, host: str, port: int, ssl_context: ssl.SSLContext | None = None
@@ -191,7 +193,9 @@ class Hl7Listener:
         except KafkaUnavailable as exc:
             log.warning("no ACK, connection closed: %s", exc)
             self.metrics.message(KAFKA_ERROR, "", outcome.reason)
+            self.kafka_ok = False
             return None
+        self.kafka_ok = True
         if outcome.refused:
             self.metrics.message(REFUSED, outcome.ack_code, outcome.reason)
             self.metrics.deadletters.labels(outcome.reason or "").inc()

@@ -199,11 +199,14 @@ async def test_when_kafka_fails_no_ack_is_sent_and_the_sender_can_send_again(
     running: Running,
 ) -> None:
     running.publisher.fail = True
+    assert running.listener.healthy()
     assert await running.exchange(frame(message("c4"))) == [None]  # closed, no ACK
+    assert not running.listener.healthy()
     assert await running.exchange(frame(message("c5", "Z99"))) == [None]  # nor for a dead letter
     running.publisher.fail = False
     (ack,) = await running.exchange(frame(message("c4")))  # the sender re-sends
     assert msa(ack) == ["AA", "c4"]
+    assert running.listener.healthy()
     assert len(running.publisher.sent) == 1
     text = running.listener.metrics.render().decode()
     assert 'outcome="kafka_error"' in text

@@ -39,6 +39,7 @@ def check_no_ack_while_down(own_broker: ApacheKafkaBroker, tmp_path: Path) -> No
         (ack,) = send("127.0.0.1", listener.port, [discharge], timeout=60)
         assert ack is None  # the connection was closed without an answer
         assert 'outcome="kafka_error"' in listener.metrics()
+        assert listener.health() == 503  # until Kafka acknowledges again
         assert listener.running()
         time.sleep(2)
         own_broker.start()
@@ -46,6 +47,7 @@ def check_no_ack_while_down(own_broker: ApacheKafkaBroker, tmp_path: Path) -> No
         while (ack := send("127.0.0.1", listener.port, [discharge], timeout=60)[0]) is None:
             assert time.monotonic() < deadline, listener.log_tail()
         assert (ack.code, ack.control_id) == ("AA", "ADT0002")
+        assert listener.health() == 200
     finally:
         listener.stop()
     converter = Hl7Converter(load_mapping(None), MemoryStore())
