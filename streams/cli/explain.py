@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from processors.catalogue import RATE_INDICATORS
 from processors.formatting import units_to_csv, units_to_json, units_to_table
-from processors.report import read_establishments
 from processors.units import REASONS, STATUSES
 from streams.cli.errors import CliError, Exit
+from streams.cli.input_file import add_input_option, read_input
 from streams.cli.options import add_rule_options, settings_from_args
 
 
@@ -26,9 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         f"stderr (exit status {Exit.INVALID_INPUT}); a figure the file does not have is a "
         f"usage error ({Exit.USAGE}).",
     )
-    parser.add_argument(
-        "--input", "-i", required=True, type=Path, help="NDJSON file, or - for stdin"
-    )
+    add_input_option(parser)
     parser.add_argument("--finess", required=True, help="FINESS géographique (9 characters)")
     parser.add_argument("--indicator", required=True, choices=RATE_INDICATORS)
     parser.add_argument("--period", required=True, help='a month "2023-03" or a window "F3"')
@@ -41,14 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    path: Path = args.input
-    if str(path) == "-":
-        path = Path("/dev/stdin")
-    elif not path.is_file():
-        raise CliError(f"input file {path} does not exist (give an NDJSON file with --input)")
-    establishments, invalid = read_establishments(path, settings)
-    for line in invalid:
-        print(f"{path}:{line.line_number}: invalid ({line.code}): {line.reason}", file=sys.stderr)
+    establishments, path, invalid = read_input(args, settings)
     rows = [r for r in establishments.rows(args.finess) if r.indicator == args.indicator]
     row = next((r for r in rows if r.period == args.period), None)
     if row is None:
@@ -71,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
         name = registry.name if registry is not None else ""
         print(units_to_table(units, row, everything, now, name))
     if invalid:
-        print(f"{len(invalid)} invalid line(s) skipped; fix them at the producer", file=sys.stderr)
+        print(f"{invalid} invalid line(s) skipped; fix them at the producer", file=sys.stderr)
         return Exit.INVALID_INPUT
     return Exit.OK

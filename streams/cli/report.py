@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from processors.collection import Establishments
 from processors.formatting import to_csv, to_json, to_table
-from processors.report import InvalidLine, read_ndjson
-from streams.cli.errors import CliError, Exit
+from streams.cli.errors import Exit
+from streams.cli.input_file import add_input_option, read_input
 from streams.cli.options import add_rule_options, settings_from_args
 
 
@@ -22,31 +20,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         f"lines are reported on stderr; the exit status is {Exit.INVALID_INPUT} when there were "
         f"any, {Exit.USAGE} on a usage error.",
     )
-    parser.add_argument(
-        "--input", "-i", required=True, type=Path, help="NDJSON file, or - for stdin"
-    )
+    add_input_option(parser)
     parser.add_argument("--format", "-f", choices=("json", "table", "csv"), default="json")
     add_rule_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    path: Path = args.input
-    if str(path) == "-":
-        path = Path("/dev/stdin")
-    elif not path.is_file():
-        raise CliError(f"input file {path} does not exist (give an NDJSON file with --input)")
-    establishments = Establishments(settings)
-    invalid = 0
-    for _, item in read_ndjson(path, settings):
-        if isinstance(item, InvalidLine):
-            invalid += 1
-            print(
-                f"{path}:{item.line_number}: invalid ({item.code}): {item.reason}", file=sys.stderr
-            )
-        else:
-            establishments.apply(item)
+    establishments, _, invalid = read_input(args, settings_from_args(args))
     rows = establishments.rows()
     if args.format == "json":
         print(to_json(rows))
