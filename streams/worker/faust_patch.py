@@ -42,6 +42,9 @@ records already in flight past the hole, skipped by the agent, are still acked b
 stream; counting them would commit past the hole, as ``_new_offset``'s head check
 ``min(acked) - committed > 1`` lets a one-record hole through).
 
+The replay then gets past ``_drain_messages``' read-offset filter even when a record
+fetched before the seek moved that offset past the hole (``_reopen_read_offset``, (c)).
+
 ``apply()`` checks the versions and raises ``RuntimeError`` for any other: the
 patch copies nothing from Faust, but its reasoning holds for these versions
 only, so it must be re-checked (and removed if upstream fixed it) on upgrade.
@@ -115,10 +118,12 @@ def apply() -> None:
         # (b) getmany keeps only the records of active or buffered partitions, using
         # the live set; for the others, rewind instead of letting it drop them.
         buffered = self.consumer._buffered_partitions
+        holds: dict[TP, tuple[int, int]] = getattr(self.consumer, _HOLDS_ATTR, {})
         kept: dict[TP, list[Any]] = {}
         for tp, batch in records.items():
             if tp in active_partitions or tp in buffered:
                 kept[tp] = batch
+                _reopen_read_offset(self.consumer, tp, batch, holds)
             elif batch:
                 consumer.seek(tp, batch[0].offset)
         return kept
@@ -152,6 +157,28 @@ def _chop_from(consumer: Any, tp: TP, offset: int) -> None:
     acked[:] = [o for o in acked if o < offset]
     index: set[int] = consumer._acked_index[tp]
     index.difference_update([o for o in index if o >= offset])
+
+
+def _reopen_read_offset(
+    consumer: Any, tp: TP, batch: list[Any], holds: dict[TP, tuple[int, int]]
+) -> None:
+    """(c) The replay of a rewound hole must pass ``_drain_messages``' read-offset filter.
+
+    ``rewind`` sets the read offset to the hole, but ``_drain_messages`` may be delivering a
+    record fetched before the seek at that moment, and it then sets the read offset to that
+    record's offset, past the hole: the replay from the hole is dropped as already read
+    ("DROPPED MESSAGE ROFF"), and when no record follows, nothing reaches the agent again
+    and the partition stalls (seen once in CI: a restarted worker stuck for 4 min). The
+    records of this fetch are iterated only once the previous batch is done, so setting the
+    read offset back to the hole here cannot be overwritten by a stale record."""
+    hold = holds.get(tp)
+    if hold is None or not batch:
+        return
+    hole = hold[0]
+    if batch[0].offset <= hole <= batch[-1].offset:
+        read = consumer._read_offset.get(tp)
+        if read is not None and read > hole:
+            consumer._read_offset[tp] = hole
 
 
 def _holds(consumer: Any) -> dict[TP, tuple[int, int]]:

@@ -333,3 +333,32 @@ async def test_a_rebalance_voids_a_pending_rewind(acking: Harness) -> None:
     h.app.consumer_generation_id += 1
     ack(h, 5, 6)
     assert commit(h) == 7
+
+
+async def replay_after_a_stale_delivery(h: Harness) -> int | None:
+    """A hole at 5 rewound while ``_drain_messages`` delivers 12, fetched before the seek:
+    its ``set_read_offset(tp, 12)`` comes after the rewind's. Then the broker answers the
+    fetch from the hole. Returns the read offset ``_drain_messages`` filters that replay by
+    (it drops every record below it)."""
+    h.consumer.resume_partitions({S})
+    h.consumer.pause_partitions({C})
+    h.fetcher._records.pop(TopicPartition(*S), None)
+    await faust_patch.rewind(h.consumer, S, 5)
+    h.consumer._read_offset[S] = 12  # the stale record's delivery, after the rewind
+    h.buffer(S, 13)  # the replay: 5..12
+    assert [offset for _, offset in await h.poll()] == list(range(5, 13))
+    return h.consumer._read_offset[S]  # type: ignore[no-any-return]
+
+
+async def test_with_the_patch_the_replay_of_a_hole_passes_the_read_offset(
+    patched: None, acking: Harness
+) -> None:
+    assert await replay_after_a_stale_delivery(acking) == 5  # 5..12 are all delivered
+
+
+async def test_without_the_read_offset_fix_the_replay_is_dropped(
+    patched: None, acking: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(faust_patch, "_reopen_read_offset", lambda *args: None)
+    # 12: _drain_messages would drop 5..12 (offset < read offset) and the partition stalls.
+    assert await replay_after_a_stale_delivery(acking) == 12
