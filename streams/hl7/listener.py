@@ -220,7 +220,8 @@ class Hl7Listener:
         try:
             conversion = self.converter.convert(message.data)
         except Exception as exc:  # a converter bug: the message is kept, the listener goes on
-            log.exception("the converter failed on a message: %s", type(exc).__name__)
+            # The type only: an exception's message or traceback may quote the message's data.
+            log.error("the converter failed on a message: %s", type(exc).__name__)
             return Outcome(
                 ERROR,
                 _header_of(message.data),
