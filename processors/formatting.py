@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from typing import Any
 
 import orjson
 
@@ -39,16 +40,24 @@ def to_json(rows: Sequence[IndicatorRow]) -> str:
     return orjson.dumps([row.as_json() for row in rows], option=orjson.OPT_INDENT_2).decode()
 
 
-def to_csv(rows: Sequence[IndicatorRow]) -> str:
+def _csv(columns: Sequence[str], records: Iterable[dict[str, Any]]) -> str:
+    """A header row, then one line per record: the columns in order, None as empty."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
+    writer.writerow(columns)
+    for data in records:
+        writer.writerow("" if data[c] is None else data[c] for c in columns)
+    return out.getvalue()
+
+
+def to_csv(rows: Sequence[IndicatorRow]) -> str:
+    def record(row: IndicatorRow) -> dict[str, Any]:
         data = row.as_json()
         data["ratio"] = f"{row.ratio:.4f}"
         data["target"] = "" if row.target is None else f"{row.target:.2f}"
-        writer.writerow(data[c] for c in COLUMNS)
-    return out.getvalue()
+        return data
+
+    return _csv(COLUMNS, (record(row) for row in rows))
 
 
 def percent(value: float | None) -> str:
@@ -113,13 +122,7 @@ def units_to_json(units: Sequence[Unit]) -> str:
 
 
 def units_to_csv(units: Sequence[Unit]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(UNIT_COLUMNS)
-    for unit in units:
-        data = unit.as_json()
-        writer.writerow("" if data[c] is None else data[c] for c in UNIT_COLUMNS)
-    return out.getvalue()
+    return _csv(UNIT_COLUMNS, (unit.as_json() for unit in units))
 
 
 def _plural(status: str, count: int) -> str:
