@@ -76,18 +76,24 @@ def unique_kafka_name() -> Callable[[str], str]:
 
 
 @pytest.fixture
-def kafka_topics() -> TopicNames:
-    """This test's own pipeline topics: the contract's names behind a prefix of its own."""
-    return TopicNames.prefixed(unique("t") + ".")
+def kafka_topic_prefix() -> str:
+    """This test's --topic-prefix: a prefix no other test uses."""
+    return unique("t") + "."
+
+
+@pytest.fixture
+def kafka_topics(kafka_topic_prefix: str) -> TopicNames:
+    """This test's own pipeline topics: the contract's names behind its prefix."""
+    return TopicNames.prefixed(kafka_topic_prefix)
 
 
 @pytest.fixture
 def workers(
-    tmp_path: Path, kafka_bootstrap_servers: str, kafka_topics: TopicNames
+    tmp_path: Path, kafka_bootstrap_servers: str, kafka_topic_prefix: str
 ) -> Iterator[Callable[..., WorkerProcess]]:
     """start(app_id, data_dir=None): a `sunes worker` on this test's topics, stopped at the end."""
     started: list[WorkerProcess] = []
-    prefix = kafka_topics.stays.removesuffix(TopicNames().stays)
+    prefix = kafka_topic_prefix
 
     def start(app_id: str, data_dir: Path | None = None, *extra: str) -> WorkerProcess:
         worker = WorkerProcess(

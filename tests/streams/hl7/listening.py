@@ -21,23 +21,16 @@ SCENARIO = sorted((FIXTURES / "scenario").glob("*.hl7"))
 MALFORMED = sorted((FIXTURES / "malformed").glob("*.hl7"))
 
 
-def prefix_of(topics: TopicNames) -> str:
-    """The --topic-prefix of a test's topics."""
-    return topics.stays.removesuffix(TopicNames().stays)
-
-
 def event_topics(topics: TopicNames) -> list[str]:
     return [topics.stays, topics.dmp, topics.mss]
 
 
 @pytest.fixture
 def hl7_listener(
-    tmp_path: Path, kafka_bootstrap_servers: str, kafka_topics: TopicNames
+    tmp_path: Path, kafka_bootstrap_servers: str, kafka_topic_prefix: str
 ) -> Iterator[ListenerProcess]:
     """A running `sunes hl7 listen` on this test's topics, stopped at the end."""
-    process = ListenerProcess(
-        kafka_bootstrap_servers, tmp_path, topic_prefix=prefix_of(kafka_topics)
-    )
+    process = ListenerProcess(kafka_bootstrap_servers, tmp_path, topic_prefix=kafka_topic_prefix)
     yield process.start()
     process.stop()
 

@@ -23,7 +23,7 @@ from processors.store import MemoryStore
 from streams.hl7.conversion import Hl7Converter, topic_of
 from streams.hl7.mapping import load_mapping
 from streams.hl7.mllp import START, frame
-from streams.hl7.publishing import HL7_DEADLETTER
+from streams.hl7.publishing import hl7_deadletter_spec
 from streams.hl7.testing import Ack, ListenerProcess, send
 from streams.worker.deadletter import VALUE_PREFIX_BYTES
 from tests.kafka_tools import read_deadletters
@@ -33,7 +33,6 @@ from tests.streams.hl7.listening import (
     SCENARIO,
     end_offsets,
     event_topics,
-    prefix_of,
     read_topics,
 )
 from topics.names import TopicNames
@@ -100,7 +99,7 @@ def test_malformed_messages_get_ae_or_ar_are_dead_lettered_and_the_listener_goes
     assert ack is not None and ack.code == "AA"
     assert hl7_listener.health() == 200
 
-    topic = prefix_of(kafka_topics) + HL7_DEADLETTER
+    topic = hl7_deadletter_spec(kafka_topics).name  # behind the same prefix
     letters = read_deadletters(kafka_bootstrap_servers, topic, lambda _: True, len(sent) + 1)
     by_reason = {headers["sunes-reason-code"]: (value, headers) for value, headers in letters}
     assert set(by_reason) == {*sent, "too_large"}
