@@ -23,3 +23,8 @@ fi
 if [ -x scripts/fetch-hapi-jars.sh ]; then
   bash scripts/fetch-hapi-jars.sh >/dev/null
 fi
+
+# Keycloak, the OpenID provider of the access tests (tests/keycloak_tools.py).
+if [ -x scripts/fetch-keycloak.sh ]; then
+  bash scripts/fetch-keycloak.sh >/dev/null
+fi
