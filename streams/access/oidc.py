@@ -143,7 +143,7 @@ class OidcVerifier:
         if key is None:
             raise AccessDenied(
                 401,
-                f"the bearer token is signed by a key (kid {kid}) that {self.issuer} does not publish",
+                f"the bearer token is signed by a key (kid {kid[:64]!r}) that {self.issuer} does not publish",
             )
         try:
             claims = jwt.decode(
