@@ -22,6 +22,7 @@ from processors.breakdown import establishment_unit_counts
 from processors.calendar import FundingCalendar, Window, load_calendar
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts
 from processors.figures import IndicatorRow, establishment_rows
+from processors.fingerprint import StateMeta
 from processors.periods import paris_midnight
 from processors.rules import (
     qualifying_pro_message,
@@ -281,26 +282,44 @@ class Establishment:
         self._derived = None
         self.aggregates.add(contribution)
 
-    def recompute(self) -> None:
-        """Derive every contribution again from the stored facts alone. Only the tests call it
-        (incremental == full); a worker restarted with other counting settings does not yet
-        (it reads back the contributions computed with the old ones)."""
+    def recompute(self) -> int:
+        """Derive every contribution again from the stored facts alone: the tests (incremental
+        == full), and a worker whose counting settings or state version differ from the
+        stored ones (processors.fingerprint). Only the units that change are written, and the
+        aggregates move by the difference: what they hold beside the units stays. Returns the
+        units derived."""
         self._derived = None
-        for kind in kinds.UNIT_KINDS:
-            for ident, _ in list(self.state.scan(kind)):
-                self.state.put(kind, ident, {})
-        self.aggregates.clear()
+        units: dict[str, set[str]] = {kind: set() for kind in kinds.UNIT_KINDS}
         for stay_id, stay in list(self.state.scan(kinds.STAY)):
             self._set_contribution(kinds.STAY_UNIT, stay_id, stay_contribution(stay, self))
+            units[kinds.STAY_UNIT].add(stay_id)
         done: set[str] = set()
         for document_id, _ in list(self.state.scan(kinds.DOCUMENT)):
             if document_id not in done:
                 chain = self.chain(document_id)
                 done |= chain
                 self._refresh_report(chain)
+                units[kinds.REPORT_UNIT].add(min(chain))
         for rpps, recipient in list(self.state.scan(kinds.RECIPIENT)):
             contribution = recipient_contribution(recipient, self.settings)
             self._set_contribution(kinds.CORRESPONDENT_UNIT, rpps, contribution)
+            units[kinds.CORRESPONDENT_UNIT].add(rpps)
+        for kind, kept in units.items():  # a unit no fact derives any more (a lost write)
+            for ident, _ in list(self.state.scan(kind)):
+                if ident not in kept:
+                    self._set_contribution(kind, ident, {})
+        return sum(len(kept) for kept in units.values())
+
+    def meta(self) -> StateMeta | None:
+        """What the stored entries were computed with; None for a store older than that."""
+        value: StateMeta | None = self.state.get(kinds.META, kinds.META_ID)
+        return value
+
+    def stamp(self) -> None:
+        """Record that the stored entries are computed with this establishment's settings."""
+        current = StateMeta.current(self.settings)
+        if self.meta() != current:
+            self.state.put(kinds.META, kinds.META_ID, current)
 
     # --- figures ---------------------------------------------------------------------------
 
