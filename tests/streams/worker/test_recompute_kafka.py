@@ -4,24 +4,29 @@ serves `sunes report`'s figures under the new settings, and the same units; then
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from processors.collection import Establishments
 from processors.report import compute_report
 from processors.settings import Settings
+from processors.state import parse_store_key
 from streams.testing import WorkerProcess, rows_of
-from tests.kafka_tools import Message, publish_on
+from streams.worker.table_store import partition_of
+from tests.kafka_tools import Message, create_topic, publish_on
+from tests.processors.test_previous_release import previous_release
 from tests.streams.worker.test_worker_kafka import dataset, wait_for_rows
 from tests.streams.worker.test_worklists_kafka import (
     assert_worklists_are_the_batch_units,
     token_flags,
 )
-from topics.names import TopicNames
+from topics.names import ESTABLISHMENTS, TopicNames
 from topics.validation import parse_record
 
 pytestmark = pytest.mark.kafka
@@ -84,3 +89,42 @@ def test_other_counting_settings_on_a_kept_store_give_the_batch_figures_and_unit
     fourth = workers(app_id, first.data_dir, *token)  # the same settings: nothing to redo
     wait_for_rows([fourth], finess, defaults)
     assert "recomputing" not in fourth.log_path.read_text()
+
+
+async def write_changelog(brokers: str, topic: str, entries: dict[bytes, bytes]) -> None:
+    """A store as its worker's changelog: each entry on its FINESS's partition (of 4)."""
+    await create_topic(brokers, topic, 4)
+    producer = AIOKafkaProducer(bootstrap_servers=brokers, acks="all")
+    await producer.start()
+    try:
+        for key, value in entries.items():
+            partition = partition_of(parse_store_key(key)[0], 4)
+            await producer.send(topic, value, key=key, partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def test_the_previous_release_changelog_gives_the_batch_figures_and_units(
+    workers: Callable[..., WorkerProcess],
+    kafka_bootstrap_servers: str,
+    kafka_topics: TopicNames,
+    tmp_path: Path,
+) -> None:
+    """A worker of this release recovers the changelog the previous one wrote (no meta
+    entry), recomputes every establishment and serves the batch figures and units. Only the
+    registry is published: the events are in the recovered state."""
+    messages, entries = previous_release()
+    finess = {key.decode() for _, key, _ in messages}
+    expected = reference(messages, finess, Settings())
+    app_id = f"it-previous-{uuid.uuid4().hex[:8]}"
+    asyncio.run(write_changelog(kafka_bootstrap_servers, f"{app_id}-facts-changelog", entries))
+    registry = [m for m in messages if m[0] == ESTABLISHMENTS]
+    publish_on(kafka_bootstrap_servers, kafka_topics, registry)
+
+    worker = workers(app_id, None, *token_flags(tmp_path))
+    wait_for_rows([worker], finess, expected)
+    assert_worklists_are_the_batch_units(worker, expected, batch(messages, Settings()))
+    log = worker.log_path.read_text()
+    assert "recomputing 2 establishment(s) from their stored facts (state version 0" in log
+    assert "recomputed 2 establishment(s)" in log
