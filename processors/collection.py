@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 from processors.codec import decode_contribution
-from processors.establishment import Establishment
+from processors.establishment import Establishment, exhaust
 from processors.figures import IndicatorRow, rows_of
 from processors.fingerprint import StateMeta
 from processors.settings import Settings
@@ -117,17 +117,30 @@ class Establishments:
         return sum(len(raws) for raws in contributions.values())
 
     def recompute(self, finess: str) -> int:
+        """Recompute an outdated establishment at once (`recomputation`); its units."""
+        return exhaust(self.recomputation(finess, None))
+
+    def recomputation(self, finess: str, step: int | None) -> Generator[int, None, int]:
         """Derive every contribution of an outdated establishment again from its facts under
-        this collection's settings, write what changed, then its meta entry (after the units:
-        a crash in between leaves it outdated, to be recomputed again). Returns its units."""
+        this collection's settings, `step` units at a time, each step's writes flushed; then
+        write its meta entry (last: a stop before leaves it outdated, to be recomputed again
+        from the start). Yields the units derived so far after each step; returns them all."""
         est = self.get(finess)
-        units = est.recompute()
+        steps = est.recomputation(step)
+        while True:
+            try:
+                units = next(steps)
+            except StopIteration as end:
+                total: int = end.value
+                break
+            self.flush()
+            yield units
         self.flush()
         est.stamp()
         self.flush()
         self.outdated.discard(finess)
         self._stamped.add(finess)
-        return units
+        return total
 
     def retain(self, keep: Callable[[str], bool]) -> None:
         """Forget the establishments `keep` rejects (partitions lost in a rebalance: their new

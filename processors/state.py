@@ -207,3 +207,14 @@ class EstablishmentState:
         for key, raw in self.cache.store.items(prefix):
             if key.startswith(prefix):  # a store may give more than asked
                 yield key[len(prefix) :].decode(), decode(raw)
+
+    def idents(self, kind: str) -> list[str]:
+        """The ids of every stored entry of a kind (after a flush), none decoded: a
+        recomputation reads each entry again at its turn, the state may change in between."""
+        self.cache.flush()
+        prefix = store_key(self.finess, kind, "")
+        return [
+            key[len(prefix) :].decode()
+            for key, _ in self.cache.store.items(prefix)
+            if key.startswith(prefix)  # a store may give more than asked
+        ]

@@ -76,7 +76,10 @@ class EstablishmentStage:
                 await self._seek_back(message, expected)
                 continue
             if event.value == REQUEST and message.key:  # streams/worker/recompute.py
-                self.recomputation.run(message.key.decode())
+                finess = message.key.decode()
+                if self.recomputation.run(finess):  # one step, then ask for the next
+                    key, value, partition = self.recomputation.request(finess)
+                    await self.topic.send(key=key, value=value, partition=partition)
                 self.guard.applied(message.partition, message.offset)
                 continue
             try:
@@ -148,6 +151,7 @@ class EstablishmentStage:
         self.recovering = True
         self.guard.forget(owned)
         self.establishments.retain(self._owned_by(owned))
+        self.recomputation.retain(self._owned_by(owned))
 
     async def on_recover(self) -> None:
         """After recovery (start, restart, rebalance): the aggregates from the table."""

@@ -139,3 +139,30 @@ def test_matching_settings_recompute_nothing_and_new_events_keep_an_outdated_mar
     again = Establishments(OTHER, store, 0)
     again.recover()
     assert again.outdated == set()
+
+
+@SLOW
+@given(events=event_sets, cut=st.integers(0, 40), step=st.sampled_from([1, 3]))
+def test_events_applied_between_the_steps_of_a_recomputation_change_nothing(
+    events: list[dict[str, Any]], cut: int, step: int
+) -> None:
+    """The worker recomputes `step` units at a time, and applies bundles in between: the
+    result is still a fresh run's under the new settings."""
+    store = MemoryStore()
+    run(Settings(), events[:cut], store)
+    collection = Establishments(OTHER, store, 0)
+    collection.recover()
+    for obj in REGISTRY:
+        collection.apply(parse(obj))
+    later = [parse(obj) for obj in events[cut:]]
+    for finess in sorted(collection.outdated):
+        steps = collection.recomputation(finess, step)
+        for _ in steps:
+            if later:
+                collection.apply(later.pop(0))
+                collection.flush()
+    for record in later:
+        collection.apply(record)
+    collection.flush()
+    assert collection.outdated == set()
+    assert_same(collection, store, run(OTHER, events, MemoryStore()))
