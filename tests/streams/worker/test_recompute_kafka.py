@@ -84,6 +84,13 @@ def test_other_counting_settings_on_a_kept_store_give_the_batch_figures_and_unit
     assert progress["units"] == units
     second.stop()
 
+    # the recomputed units and meta went through the changelog: a worker on a new disk
+    # reads them back and has nothing to recompute (a standby's case too)
+    new_disk = workers(app_id, tmp_path / "new-disk", *token, *OTHER_FLAGS)
+    wait_for_rows([new_disk], finess, other)
+    assert "recomputing" not in new_disk.log_path.read_text()
+    new_disk.stop()
+
     third = workers(app_id, first.data_dir, *token)  # back to the defaults
     wait_for_rows([third], finess, defaults)
     assert_worklists_are_the_batch_units(third, defaults, batch(messages, Settings()))
