@@ -174,9 +174,11 @@ class SunesWorker:
             return "broker_unreachable"
         if self.stage.recovering:
             return "recovering"
+        if self.stage.failing:
+            return "failing"
         if self.recomputation.outdated:
             return "recomputing"  # figures withheld: streams/worker/recompute.py
-        return "failing" if self.stage.failing else "ok"
+        return "ok"
 
     def health(self) -> dict[str, Any]:
         stage = self.stage

@@ -76,10 +76,7 @@ class EstablishmentStage:
                 await self._seek_back(message, expected)
                 continue
             if event.value == REQUEST and message.key:  # streams/worker/recompute.py
-                finess = message.key.decode()
-                if self.recomputation.run(finess):  # one step, then ask for the next
-                    key, value, partition = self.recomputation.request(finess)
-                    await self.topic.send(key=key, value=value, partition=partition)
+                await self._recompute(message.key.decode())
                 self.guard.applied(message.partition, message.offset)
                 continue
             try:
@@ -114,6 +111,19 @@ class EstablishmentStage:
             self.guard.applied(message.partition, message.offset)
             for timestamp in stamps:
                 self.pipeline.applied(timestamp)
+
+    async def _recompute(self, finess: str) -> None:
+        """One step of an establishment's recomputation, then the request for the next."""
+        try:
+            more = self.recomputation.run(finess)
+        except Exception as exc:  # never expected: its figures stay withheld, it is shown
+            self.recomputation.running.pop(finess, None)
+            self.failing[finess] = type(exc).__name__
+            log.error("recomputing %s failed: %s", finess, type(exc).__name__)
+            return
+        if more:
+            key, value, partition = self.recomputation.request(finess)
+            await self.topic.send(key=key, value=value, partition=partition)
 
     def _apply(self, events: list[tuple[Event, Any]]) -> list[tuple[str, Any, Exception]]:
         """Merge a bundle and write what it changed: synchronous on purpose (no await)."""

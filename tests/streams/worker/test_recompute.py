@@ -5,6 +5,8 @@ with restarts: test_recompute_kafka.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from processors.settings import Settings
@@ -47,3 +49,24 @@ async def test_an_outdated_establishment_is_withheld_until_recomputed(stage: Sta
     await stage.context.put(key=F1.encode(), value=REQUEST)  # asked twice: nothing to do
     assert worker.health()["recomputing"]["units"] == 2
     assert stage.deadletters == []
+
+
+async def test_a_recomputation_that_fails_keeps_the_figures_withheld_and_says_so(
+    stage: Stage,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await stage.put(builders.discharged("S1"), LATE_LETTER)
+    worker, establishments = stage.worker, stage.worker.establishments
+    establishments.settings = Settings(grace_days=5)
+    establishments.recover()
+    worker.recomputation.planned()
+
+    def broken(finess: str, step: int | None) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(establishments, "recomputation", broken)
+    await stage.context.put(key=F1.encode(), value=REQUEST)
+    assert stage.figures() == {}
+    health = worker.health()
+    assert (health["status"], health["failing_establishments"]) == ("failing", [F1])
+    assert health["recomputing"]["left"] == 1
