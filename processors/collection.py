@@ -7,16 +7,29 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 from processors.codec import decode_contribution
-from processors.establishment import Establishment
+from processors.establishment import Establishment, exhaust
 from processors.figures import IndicatorRow, rows_of
+from processors.fingerprint import StateMeta
 from processors.settings import Settings
-from processors.state import UNIT_KINDS, EstablishmentState, StateCache, parse_store_key
+from processors.state import (
+    CODECS,
+    META,
+    UNIT_KINDS,
+    EstablishmentState,
+    StateCache,
+    parse_store_key,
+)
 from processors.store import KeyValueStore, MemoryStore
 from processors.units import Unit, UnitCount
 from topics.records import EstablishmentRecord, Event, Record
+
+
+def _meta(raw: bytes) -> StateMeta:
+    decode: Callable[[bytes], StateMeta] = CODECS[META][1]
+    return decode(raw)
 
 
 class Establishments:
@@ -31,6 +44,11 @@ class Establishments:
         self.cache = StateCache(self.store, cache_entries)
         self.registry: dict[str, EstablishmentRecord] = {}
         self.by_finess: dict[str, Establishment] = {}
+        # The establishments whose stored entries were computed with other counting settings
+        # or an older state version (processors.fingerprint), found by `recover`: their
+        # figures are mixed until `recompute` (streams/worker/recompute.py withholds them).
+        self.outdated: set[str] = set()
+        self._stamped: set[str] = set()  # their meta entry checked since the last recovery
 
     def get(self, finess: str) -> Establishment:
         est = self.by_finess.get(finess)
@@ -46,7 +64,12 @@ class Establishments:
             self.set_registry(record)
             return True
         assert isinstance(record, Event)
-        return self.get(record.finess).apply(record)
+        est = self.get(record.finess)
+        if record.finess not in self._stamped:
+            self._stamped.add(record.finess)
+            if record.finess not in self.outdated:
+                est.stamp()  # a new establishment: its entries are this worker's
+        return est.apply(record)
 
     def set_registry(self, record: EstablishmentRecord) -> None:
         # The latest record of a FINESS is its registry entry (compacted topic).
@@ -72,10 +95,20 @@ class Establishments:
         may have changed under us). No fact is decoded. Returns the units read."""
         self.cache.forget()
         contributions: defaultdict[str, list[bytes]] = defaultdict(list)
+        stored: set[str] = set()
+        metas: dict[str, bytes] = {}
         for key, raw in self.store.items():
             finess, kind, _ = parse_store_key(key)
-            if kind in UNIT_KINDS and keep(finess):
+            if not keep(finess):
+                continue
+            stored.add(finess)
+            if kind in UNIT_KINDS:
                 contributions[finess].append(raw)
+            elif kind == META:
+                metas[finess] = raw
+        current = StateMeta.current(self.settings)
+        self.outdated = {f for f in stored if f not in metas or _meta(metas[f]) != current}
+        self._stamped = set()
         self.by_finess = {}
         for finess, raws in contributions.items():
             est = self.get(finess)
@@ -83,12 +116,39 @@ class Establishments:
                 est.load_contribution(decode_contribution(raw))
         return sum(len(raws) for raws in contributions.values())
 
+    def recompute(self, finess: str) -> int:
+        """Recompute an outdated establishment at once (`recomputation`); its units."""
+        return exhaust(self.recomputation(finess, None))
+
+    def recomputation(self, finess: str, step: int | None) -> Generator[int, None, int]:
+        """Derive every contribution of an outdated establishment again from its facts under
+        this collection's settings, `step` units at a time, each step's writes flushed; then
+        write its meta entry (last: a stop before leaves it outdated, to be recomputed again
+        from the start). Yields the units derived so far after each step; returns them all."""
+        est = self.get(finess)
+        steps = est.recomputation(step)
+        while True:
+            try:
+                units = next(steps)
+            except StopIteration as end:
+                total: int = end.value
+                break
+            self.flush()
+            yield units
+        self.flush()
+        est.stamp()
+        self.flush()
+        self.outdated.discard(finess)
+        self._stamped.add(finess)
+        return total
+
     def retain(self, keep: Callable[[str], bool]) -> None:
         """Forget the establishments `keep` rejects (partitions lost in a rebalance: their new
         owner reads them from the store), and their cached entries."""
         self.flush()
         self.cache.forget(keep)
         self.by_finess = {f: est for f, est in self.by_finess.items() if keep(f)}
+        self.outdated = {f for f in self.outdated if keep(f)}
 
     def rows(self, finess: str | None = None) -> list[IndicatorRow]:
         if finess is not None:

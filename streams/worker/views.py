@@ -163,7 +163,8 @@ class Metrics(web.View):
 
 @blueprint.route("/health", name="health")
 class Health(web.View):
-    """200 when ok; 503 while recovering, with the brokers gone, or an establishment failing."""
+    """200 when ok; 503 while recovering or recomputing, with the brokers gone, or an
+    establishment failing."""
 
     async def get(self, request: web.Request) -> web.Response:
         body = worker_of(self).health()
