@@ -163,3 +163,11 @@ def decode_contribution(raw: bytes) -> Contribution:
         key: AggregateKey = _KEY_TYPES[tag](*parts)
         contribution[key] = value
     return contribution
+
+
+def encode_moment(moment: datetime) -> bytes:
+    return _dumps(moment.isoformat())
+
+
+def decode_moment(raw: bytes) -> datetime:
+    return datetime.fromisoformat(orjson.loads(raw))

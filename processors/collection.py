@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
 
-from processors.codec import decode_contribution
+from processors.codec import decode_contribution, decode_moment
 from processors.establishment import Establishment
 from processors.figures import IndicatorRow, rows_of
+from processors.purge import Purged, purge
 from processors.settings import Settings
-from processors.state import UNIT_KINDS, EstablishmentState, StateCache, parse_store_key
+from processors.state import (
+    ARCHIVE,
+    PURGE_HORIZON,
+    UNIT_KINDS,
+    EstablishmentState,
+    StateCache,
+    parse_store_key,
+)
 from processors.store import KeyValueStore, MemoryStore
 from processors.units import Unit, UnitCount
 from topics.records import EstablishmentRecord, Event, Record
@@ -72,16 +81,36 @@ class Establishments:
         may have changed under us). No fact is decoded. Returns the units read."""
         self.cache.forget()
         contributions: defaultdict[str, list[bytes]] = defaultdict(list)
+        horizons: dict[str, bytes] = {}
         for key, raw in self.store.items():
             finess, kind, _ = parse_store_key(key)
-            if kind in UNIT_KINDS and keep(finess):
+            if (kind in UNIT_KINDS or kind == ARCHIVE) and keep(finess):
                 contributions[finess].append(raw)
+            elif kind == PURGE_HORIZON and keep(finess):
+                horizons[finess] = raw
         self.by_finess = {}
         for finess, raws in contributions.items():
             est = self.get(finess)
             for raw in raws:
                 est.load_contribution(decode_contribution(raw))
+        for finess, raw in horizons.items():
+            self.get(finess).purge_horizon = decode_moment(raw)
         return sum(len(raws) for raws in contributions.values())
+
+    def purge(self, finess: str, clock: datetime, limit: int = 10_000) -> Purged:
+        """Purge one establishment's facts past the horizon at `clock` (processors.purge),
+        about `limit` entries at most, and write it (one flush)."""
+        est = self.by_finess.get(finess)
+        if est is None:
+            return Purged()
+        result = purge(est, clock, limit)
+        self.flush()
+        return result
+
+    def purge_horizon(self, finess: str) -> datetime | None:
+        """Events of this FINESS with a timestamp before this are refused (processors.purge)."""
+        est = self.by_finess.get(finess)
+        return None if est is None else est.purge_horizon
 
     def retain(self, keep: Callable[[str], bool]) -> None:
         """Forget the establishments `keep` rejects (partitions lost in a rebalance: their new

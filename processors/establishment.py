@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from processors import state as kinds
 from processors.aggregates import Aggregates, Contribution
@@ -63,6 +63,8 @@ class Establishment:
         self.state = state
         self.aggregates = Aggregates()
         self._derived: Derived | None = None  # rows, now, unit counts until the state changes
+        # Events with a timestamp before this are refused: they could name purged facts.
+        self.purge_horizon: datetime | None = None
 
     # --- what the rules read (processors.rules.Facts) ---------------------------------------
 
@@ -290,6 +292,8 @@ class Establishment:
             for ident, _ in list(self.state.scan(kind)):
                 self.state.put(kind, ident, {})
         self.aggregates.clear()
+        for _, archived in list(self.state.scan(kinds.ARCHIVE)):  # purged periods stay
+            self.aggregates.add(archived)
         for stay_id, stay in list(self.state.scan(kinds.STAY)):
             self._set_contribution(kinds.STAY_UNIT, stay_id, stay_contribution(stay, self))
         done: set[str] = set()

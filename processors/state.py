@@ -31,6 +31,10 @@ STAY_UNIT = "us"  # contribution of a stay
 REPORT_UNIT = "ur"  # contribution of a report chain, keyed by its smallest document id
 CORRESPONDENT_UNIT = "uc"  # contribution of an MSS Pro recipient (DS 4.1)
 UNIT_KINDS = frozenset({STAY_UNIT, REPORT_UNIT, CORRESPONDENT_UNIT})
+# Purged periods (processors.purge): what their units contributed, per month; and the
+# refusal horizon of the establishment's last purge (id "").
+ARCHIVE = "ua"
+PURGE_HORIZON = "ph"
 
 _ids = (codec.encode_ids, codec.decode_ids)
 _units = (codec.encode_contribution, codec.decode_contribution)
@@ -45,6 +49,8 @@ CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     STAY_UNIT: _units,
     REPORT_UNIT: _units,
     CORRESPONDENT_UNIT: _units,
+    ARCHIVE: _units,
+    PURGE_HORIZON: (codec.encode_moment, codec.decode_moment),
 }
 _ABSENT = object()  # not cached yet (a key the store lacks is cached as None)
 _NO_IDS: frozenset[str] = frozenset()
