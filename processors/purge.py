@@ -46,11 +46,12 @@ from processors.aggregates import (
 )
 from processors.establishment import Establishment
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts
-from processors.periods import paris_date
+from processors.periods import month_key, paris_date
 from processors.retention import timestamps_of
 from processors.rules import recipient_contribution
 from processors.settings import Settings
 from topics.records import Event
+from topics.validation import TOO_LATE, InvalidRecord
 
 # Slack of the cutoff beyond lookback and grace: a month's end after a message (at most 31
 # days) and a Paris calendar day either side of an instant.
@@ -92,13 +93,21 @@ def document_dates(doc: DocumentFacts) -> list[datetime]:
     return found
 
 
-def refused_after_purge(event: Event, horizon: datetime | None) -> datetime | None:
-    """The earliest timestamp of `event` when it is before the horizon of its
-    establishment's last purge (it could name purged facts): refuse it as too late."""
+def refused_after_purge(event: Event, horizon: datetime | None) -> InvalidRecord | None:
+    """Why `event` must not be counted: a timestamp before the refusal horizon of its
+    establishment's last purge (it could name purged facts), whatever its record timestamp
+    said; None when it may."""
     if horizon is None:
         return None
-    earliest = min(value for _, value in timestamps_of(event))
-    return earliest if earliest < horizon else None
+    field, earliest = min(timestamps_of(event), key=lambda item: item[1])
+    if earliest >= horizon:
+        return None
+    return InvalidRecord(
+        TOO_LATE,
+        f"field '{field}': {earliest.isoformat()} (period {month_key(paris_date(earliest))}) "
+        f"is before the horizon {paris_date(horizon).isoformat()} of this establishment's last "
+        "purge: facts of that period have left the state, the event is not counted",
+    )
 
 
 def month_of(key: AggregateKey) -> str:
@@ -116,12 +125,27 @@ class Purged:
     done: bool = True  # False: stopped at the chunk's limit, call again
 
     def add(self, kind: str, count: int = 1) -> None:
-        self.counts[kind] += count
+        self.counts[LABELS.get(kind, kind)] += count
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
+
+# What Purged counts, by kind of entry (a metric label: no identifier).
+LABELS = {
+    kinds.STAY: "stay",
+    kinds.DOCUMENT: "document",
+    kinds.RECIPIENT: "recipient",
+    kinds.STAYS_OF_PATIENT: "index",
+    kinds.DOCS_OF_PATIENT: "index",
+    kinds.DOCS_OF_STAY: "index",
+    kinds.REPLACED_BY: "index",
+    kinds.STAY_UNIT: "unit",
+    kinds.REPORT_UNIT: "unit",
+    kinds.CORRESPONDENT_UNIT: "unit",
+}
+MESSAGE = "message"  # an MSS Pro message taken out of its recipient's entry
 
 Node = tuple[str, str]  # (kinds.STAY | kinds.DOCUMENT | PATIENT, id)
 PATIENT = "patient"
@@ -264,7 +288,7 @@ class Purger:
         else:
             self.state.put(kinds.RECIPIENT, rpps, None)
             result.add(kinds.RECIPIENT)
-        result.add("message", len(old))
+        result.add(MESSAGE, len(old))
         # The purged messages' keys: what the unit contributed and no longer does.
         self._fold({k: v - after.get(k, 0) for k, v in before.items() if v != after.get(k, 0)})
         self.state.put(kinds.CORRESPONDENT_UNIT, rpps, after)

@@ -30,6 +30,7 @@ from tests.builders import (
 )
 from tests.processors.test_properties import event as any_event
 from topics.records import Event
+from topics.validation import TOO_LATE
 
 # A small horizon: 500 days refused, + 100 + 30 + 32 days of margin before a fact is purged.
 SETTINGS = Settings(retention_days=500, lookback_days=100, grace_days=30)
@@ -99,8 +100,8 @@ def test_old_facts_leave_the_store_and_the_figures_stay() -> None:
     purged = collection.purge(F1, CLOCK)
 
     assert purged.done
-    assert purged.counts[kinds.STAY] == 1 and purged.counts[kinds.DOCUMENT] == 2
-    assert purged.counts["message"] == 1 and kinds.RECIPIENT not in purged.counts
+    assert purged.counts["stay"] == 1 and purged.counts["document"] == 2
+    assert purged.counts["message"] == 1 and "recipient" not in purged.counts
     stored = kinds_of(store)
     assert stored[kinds.STAY] == {"S-new"}
     assert kinds.DOCUMENT not in stored
@@ -135,7 +136,9 @@ def test_a_later_event_for_a_purged_stay_is_refused_too_late() -> None:
     assert time_bounds_error(again, CLOCK, SETTINGS) is not None
     # and at the establishment stage, whatever its record timestamp said
     horizon = collection.purge_horizon(F1)
-    assert refused_after_purge(again, horizon) is not None
+    refusal = refused_after_purge(again, horizon)
+    assert refusal is not None and refusal.code == TOO_LATE
+    assert "2021-02" in refusal.reason and "S-old" not in refusal.reason
     recent = event_of(discharged("S-new", admitted=ts("2023-03-01"), discharged=ts("2023-03-03")))
     assert refused_after_purge(recent, horizon) is None
 
@@ -155,7 +158,7 @@ def test_a_group_with_one_recent_fact_is_kept_whole() -> None:
     collection = run(events, store)
     before = figures(collection)
     purged = collection.purge(F1, CLOCK)
-    assert purged.counts[kinds.STAY] == 1
+    assert purged.counts["stay"] == 1
     stored = kinds_of(store)
     assert stored[kinds.STAY] == {"S1", "S2"}
     assert stored[kinds.DOCUMENT] == {"D1", "D9"}
@@ -200,7 +203,7 @@ def test_a_purge_in_chunks_stops_at_its_limit_and_finishes_later() -> None:
     collection = run(events, store)
     before = figures(collection)
     first = collection.purge(F1, CLOCK, limit=3)
-    assert not first.done and 0 < first.counts[kinds.STAY] < 5
+    assert not first.done and 0 < first.counts["stay"] < 5
     while not (result := collection.purge(F1, CLOCK, limit=3)).done:
         pass
     assert result.done and kinds.STAY not in kinds_of(store)
