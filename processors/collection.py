@@ -13,19 +13,24 @@ from datetime import datetime
 from processors.codec import decode_contribution, decode_moment
 from processors.establishment import Establishment
 from processors.figures import IndicatorRow, rows_of
-from processors.purge import Purged, purge
+from processors.purge import Purged, complete_journal, journal_parts, purge
 from processors.settings import Settings
 from processors.state import (
     ARCHIVE,
     PURGE_HORIZON,
+    PURGE_JOURNAL,
     UNIT_KINDS,
     EstablishmentState,
     StateCache,
     parse_store_key,
+    store_key,
 )
 from processors.store import KeyValueStore, MemoryStore
 from processors.units import Unit, UnitCount
 from topics.records import EstablishmentRecord, Event, Record
+
+# What a recovery reads back: the units' contributions, the archived months, the horizon.
+_RECOVERED = UNIT_KINDS | {ARCHIVE, PURGE_HORIZON}
 
 
 class Establishments:
@@ -80,32 +85,84 @@ class Establishments:
         contributions of the establishments `keep` accepts (a restart, a rebalance: the store
         may have changed under us). No fact is decoded. Returns the units read."""
         self.cache.forget()
-        contributions: defaultdict[str, list[bytes]] = defaultdict(list)
-        horizons: dict[str, bytes] = {}
+        found: defaultdict[str, dict[tuple[str, str], bytes]] = defaultdict(dict)
+        journals: defaultdict[str, dict[str, bytes]] = defaultdict(dict)
         for key, raw in self.store.items():
-            finess, kind, _ = parse_store_key(key)
-            if (kind in UNIT_KINDS or kind == ARCHIVE) and keep(finess):
-                contributions[finess].append(raw)
-            elif kind == PURGE_HORIZON and keep(finess):
-                horizons[finess] = raw
+            finess, kind, ident = parse_store_key(key)
+            if kind in _RECOVERED and keep(finess):
+                found[finess][(kind, ident)] = raw
+            elif kind == PURGE_JOURNAL and keep(finess):
+                journals[finess][ident] = raw
+        for finess, journal in journals.items():  # a purge a crash interrupted: as if finished
+            for kind, ident, value in complete_journal(journal) or []:
+                if kind in _RECOVERED and value is None:
+                    found[finess].pop((kind, ident), None)
+                elif kind in _RECOVERED and value is not None:
+                    found[finess][(kind, ident)] = value
         self.by_finess = {}
-        for finess, raws in contributions.items():
+        units = 0
+        for finess, entries in found.items():
             est = self.get(finess)
-            for raw in raws:
-                est.load_contribution(decode_contribution(raw))
-        for finess, raw in horizons.items():
-            self.get(finess).purge_horizon = decode_moment(raw)
-        return sum(len(raws) for raws in contributions.values())
+            for (kind, _), raw in entries.items():
+                if kind == PURGE_HORIZON:
+                    est.purge_horizon = decode_moment(raw)
+                else:
+                    est.load_contribution(decode_contribution(raw))
+                    units += 1
+        return units
 
     def purge(self, finess: str, clock: datetime, limit: int = 10_000) -> Purged:
         """Purge one establishment's facts past the horizon at `clock` (processors.purge),
-        about `limit` entries at most, and write it (one flush)."""
+        about `limit` entries at most, and write it: its journal first, then its writes, then
+        the journal's deletion (the changelog keeps their order: one FINESS, one partition),
+        so that a crash amid them is finished, never half done (`recover`, `settle`)."""
         est = self.by_finess.get(finess)
         if est is None:
             return Purged()
-        result = purge(est, clock, limit)
         self.flush()
+        self.settle(finess)
+        self._clear_journal(finess)  # what a crash may have left of an earlier one
+        result = purge(est, clock, limit)
+        writes = self.cache.pending(finess)
+        if writes:
+            parts = journal_parts(writes)
+            for number, part in enumerate(parts):
+                self.store.set(store_key(finess, PURGE_JOURNAL, str(number)), part)
+            self.store.set(store_key(finess, PURGE_JOURNAL, ""), str(len(parts)).encode())
+            self.flush()
+            self._clear_journal(finess)
         return result
+
+    def settle(self, finess: str) -> bool:
+        """Finish the purge of `finess` a crash interrupted, if its journal is still stored
+        whole (`recover` counted it as finished): its writes again, then the journal's
+        deletion. From the worker's agent, before a bundle of that FINESS (one read when
+        there is none); True if there was one."""
+        header = self.store.get(store_key(finess, PURGE_JOURNAL, ""))
+        if header is None:
+            return False
+        entries = {"": header}
+        for number in range(int(header)):
+            part = self.store.get(store_key(finess, PURGE_JOURNAL, str(number)))
+            if part is not None:
+                entries[str(number)] = part
+        self.flush()
+        self.cache.forget(lambda other: other != finess)
+        for kind, ident, value in complete_journal(entries) or []:
+            if value is None:
+                self.store.delete(store_key(finess, kind, ident))
+            else:
+                self.store.set(store_key(finess, kind, ident), value)
+        self._clear_journal(finess)
+        return True
+
+    def _clear_journal(self, finess: str) -> None:
+        """The header first: a journal without it never counts."""
+        self.store.delete(store_key(finess, PURGE_JOURNAL, ""))
+        prefix = store_key(finess, PURGE_JOURNAL, "")
+        for key, _ in list(self.store.items(prefix)):
+            if key.startswith(prefix):
+                self.store.delete(key)
 
     def purge_horizon(self, finess: str) -> datetime | None:
         """Events of this FINESS with a timestamp before this are refused (processors.purge)."""

@@ -44,6 +44,7 @@ from processors.aggregates import (
     DischargeDay,
     EventDay,
 )
+from processors.codec import decode_journal, encode_journal
 from processors.establishment import Establishment
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts
 from processors.periods import month_key, paris_date
@@ -318,6 +319,42 @@ class Purger:
                 self.est.purge_horizon = self.horizon
                 self.state.put(kinds.PURGE_HORIZON, "", self.horizon)
         return result
+
+
+# A purge chunk's writes are stored first as a journal (processors.collection): parts of at
+# most about this many bytes (a changelog record stays under Kafka's 1 MB), then a header
+# that says how many parts; only a journal with its header and all its parts counts.
+JOURNAL_PART_BYTES = 400_000
+
+Write = tuple[str, str, bytes | None]  # (kind, id, value or None: deleted)
+
+
+def journal_parts(writes: list[Write]) -> list[bytes]:
+    parts: list[bytes] = []
+    current: list[Write] = []
+    size = 0
+    for write in writes:
+        weight = len(write[1]) + len(write[2] or b"") + 16
+        if current and size + weight > JOURNAL_PART_BYTES:
+            parts.append(encode_journal(current))
+            current, size = [], 0
+        current.append(write)
+        size += weight
+    if current:
+        parts.append(encode_journal(current))
+    return parts
+
+
+def complete_journal(entries: dict[str, bytes]) -> list[Write] | None:
+    """The writes of a journal (its entries by id: "" the header, "0", "1"… the parts), or
+    None when it is not complete (a crash while it was written, or while it was deleted)."""
+    header = entries.get("")
+    if header is None:
+        return None
+    parts = [entries.get(str(i)) for i in range(int(header))]
+    if any(part is None for part in parts):
+        return None
+    return [write for part in parts if part is not None for write in decode_journal(part)]
 
 
 def purge(est: Establishment, clock: datetime, limit: int = 10_000) -> Purged:

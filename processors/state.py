@@ -35,6 +35,9 @@ UNIT_KINDS = frozenset({STAY_UNIT, REPORT_UNIT, CORRESPONDENT_UNIT})
 # refusal horizon of the establishment's last purge (id "").
 ARCHIVE = "ua"
 PURGE_HORIZON = "ph"
+# A purge chunk's writes, stored before them and deleted after them (id ""): a crash amid them
+# is finished from it (processors.collection).
+PURGE_JOURNAL = "pj"
 
 _ids = (codec.encode_ids, codec.decode_ids)
 _units = (codec.encode_contribution, codec.decode_contribution)
@@ -109,6 +112,16 @@ class StateCache:
             while len(entries) > self.capacity:
                 entries.popitem(last=False)
         return written
+
+    def pending(self, finess: str) -> list[tuple[str, str, bytes | None]]:
+        """The dirty entries of one FINESS as they will be written: (kind, id, bytes or None
+        for a deletion)."""
+        found = []
+        for key in self.dirty:
+            if key[0] == finess:
+                value = self.entries[key]
+                found.append((key[1], key[2], None if value is None else CODECS[key[1]][0](value)))
+        return found
 
     def forget(self, keep: Callable[[str], bool] | None = None) -> None:
         """Drop cached entries (of the establishments `keep` rejects, or all): another worker

@@ -165,6 +165,8 @@ class EstablishmentStage:
     def _apply(self, events: list[tuple[Event, Any]]) -> list[tuple[str, Any, Exception]]:
         """Merge a bundle and write what it changed: synchronous on purpose (no await)."""
         failed = []
+        for finess in {record.finess for record, _ in events}:
+            self.establishments.settle(finess)  # a purge a crash interrupted, finished first
         for record, obj in events:
             try:
                 self.establishments.apply(record)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from processors import purge as purge_module
 from processors import state as kinds
 from processors.collection import Establishments
 from processors.purge import purge_cutoff, refusal_horizon, refused_after_purge
@@ -163,6 +165,78 @@ def test_a_group_with_one_recent_fact_is_kept_whole() -> None:
     assert stored[kinds.STAY] == {"S1", "S2"}
     assert stored[kinds.DOCUMENT] == {"D1", "D9"}
     assert figures(collection) == before
+
+
+class RecordingStore(MemoryStore):
+    """A store that remembers its writes in order: the changelog of one partition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[bytes, bytes | None]] = []
+
+    def set(self, key: bytes, value: bytes) -> None:
+        super().set(key, value)
+        self.log.append((key, value))
+
+    def delete(self, key: bytes) -> None:
+        super().delete(key)
+        self.log.append((key, None))
+
+
+@pytest.mark.parametrize("part_bytes", [purge_module.JOURNAL_PART_BYTES, 300])
+def test_a_crash_amid_a_purge_loses_nothing_and_the_purge_is_finished(
+    part_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every prefix of a purge's writes (a crash, the changelog holding only that much): the
+    recovered figures are those before the purge, and so are they once the next bundle of
+    the establishment has finished the purge; then nothing of it is left half done. With
+    small journal parts too (several per chunk)."""
+    monkeypatch.setattr(purge_module, "JOURNAL_PART_BYTES", part_bytes)
+    old = [
+        discharged(f"S{i}", patient=f"P{i}", admitted=ts("2021-02-01"),
+                   discharged=ts("2021-02-03"),
+                   correspondents=[{"rpps": "R1", "mss_address": "r1@x.mssante.fr"}])
+        for i in range(3)
+    ] + [
+        deposited("D1", "11490-0", stay_id="S1", patient="P1", produced=ts("2021-02-03"),
+                  deposited_at=ts("2021-02-04")),
+        mss_sent("pro", "R1", sent=ts("2021-02-04"), attachments=PRO),
+        mss_sent("pro", "R1", sent=ts("2023-03-04"), attachments=PRO),
+        discharged("S-new", patient="P0", admitted=ts("2023-03-01"), discharged=ts("2023-03-03")),
+    ]  # fmt: skip
+    store = RecordingStore()
+    collection = run(old, store)
+    before, stored = figures(collection), dict(store.data)
+    store.log.clear()
+    while not collection.purge(F1, CLOCK, limit=4).done:
+        pass
+    purged_store = dict(store.data)
+    writes = list(store.log)
+    assert len(writes) > 10
+    parts = {k for k, _ in writes if parse_store_key(k)[1] == kinds.PURGE_JOURNAL}
+    assert len(parts) > (2 if part_bytes < 1000 else 1)
+    for cut in range(len(writes) + 1):
+        crashed = MemoryStore()
+        crashed.data = dict(stored)
+        for key, value in writes[:cut]:
+            if value is None:
+                crashed.data.pop(key, None)
+            else:
+                crashed.data[key] = value
+        recovered = Establishments(SETTINGS, crashed)
+        recovered.recover()
+        for obj in REGISTRY:
+            recovered.apply(parse(obj))
+        assert figures(recovered) == before, cut
+        recovered.settle(F1)  # the next bundle of F1
+        while not recovered.purge(F1, CLOCK, limit=4).done:  # and the next purge
+            pass
+        assert crashed.data == purged_store, cut
+        again = Establishments(SETTINGS, crashed)
+        again.recover()
+        for obj in REGISTRY:
+            again.apply(parse(obj))
+        assert figures(again) == before, cut
 
 
 def test_a_returning_patient_finds_what_ds14_reads_after_a_purge() -> None:
