@@ -13,7 +13,7 @@ from datetime import datetime
 from processors.codec import decode_contribution, decode_moment
 from processors.establishment import Establishment
 from processors.figures import IndicatorRow, rows_of
-from processors.purge import Purged, complete_journal, journal_parts, purge
+from processors.purge import Purged, Purger, complete_journal, journal_parts
 from processors.settings import Settings
 from processors.state import (
     ARCHIVE,
@@ -45,6 +45,7 @@ class Establishments:
         self.cache = StateCache(self.store, cache_entries)
         self.registry: dict[str, EstablishmentRecord] = {}
         self.by_finess: dict[str, Establishment] = {}
+        self.purging: dict[str, Purger] = {}  # passes in progress, resumed chunk by chunk
 
     def get(self, finess: str) -> Establishment:
         est = self.by_finess.get(finess)
@@ -85,6 +86,7 @@ class Establishments:
         contributions of the establishments `keep` accepts (a restart, a rebalance: the store
         may have changed under us). No fact is decoded. Returns the units read."""
         self.cache.forget()
+        self.purging = {}
         found: defaultdict[str, dict[tuple[str, str], bytes]] = defaultdict(dict)
         journals: defaultdict[str, dict[str, bytes]] = defaultdict(dict)
         for key, raw in self.store.items():
@@ -112,17 +114,23 @@ class Establishments:
         return units
 
     def purge(self, finess: str, clock: datetime, limit: int = 10_000) -> Purged:
-        """Purge one establishment's facts past the horizon at `clock` (processors.purge),
-        about `limit` entries at most, and write it: its journal first, then its writes, then
-        the journal's deletion (the changelog keeps their order: one FINESS, one partition),
-        so that a crash amid them is finished, never half done (`recover`, `settle`)."""
+        """Go on with the pass that purges one establishment's facts past the horizon at
+        `clock` (processors.purge), about `limit` entries examined or purged; `done` when the
+        pass is over. Its writes: the journal first, then the writes, then the journal's
+        deletion (the changelog keeps their order: one FINESS, one partition), so that a
+        crash amid them is finished, never half done (`recover`, `settle`)."""
         est = self.by_finess.get(finess)
         if est is None:
             return Purged()
         self.flush()
         self.settle(finess)
         self._clear_journal(finess)  # what a crash may have left of an earlier one
-        result = purge(est, clock, limit)
+        purger = self.purging.get(finess)
+        if purger is None or purger.est is not est or purger.clock != clock:
+            purger = self.purging[finess] = Purger(est, clock)
+        result = purger.run(limit)
+        if result.done:
+            del self.purging[finess]
         writes = self.cache.pending(finess)
         if writes:
             parts = journal_parts(writes)
@@ -175,6 +183,7 @@ class Establishments:
         self.flush()
         self.cache.forget(keep)
         self.by_finess = {f: est for f, est in self.by_finess.items() if keep(f)}
+        self.purging = {}
 
     def rows(self, finess: str | None = None) -> list[IndicatorRow]:
         if finess is not None:

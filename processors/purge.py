@@ -153,45 +153,48 @@ PATIENT = "patient"
 
 
 class Purger:
-    """Purges one establishment's state at a clock, a bounded number of groups at a time."""
+    """Purges one establishment's state at a clock, a bounded amount of work at a time: one
+    pass over its stays, documents and recipients, resumed by each `run`."""
 
     def __init__(self, est: Establishment, clock: datetime) -> None:
         self.est = est
         self.state = est.state
+        self.clock = clock
         self.horizon = refusal_horizon(clock, est.settings)
         self.cutoff = purge_cutoff(clock, est.settings)
         self.cutoff_day: date = paris_date(self.cutoff) - timedelta(days=1)
         self.archive: dict[str, Contribution] = {}
+        self.result = Purged()
+        self._seen: set[Node] = set()
+        self._walk = self._steps()
 
     def run(self, limit: int) -> Purged:
-        """Purge at most about `limit` entries (whole groups); `done` False when more may
-        remain. Writes stay in the state cache: flush after."""
-        result = Purged()
-        seen: set[Node] = set()
-        for kind in (kinds.STAY, kinds.DOCUMENT):
-            for ident in self._old(kind):
-                if (kind, ident) in seen:
-                    continue
-                group = self._group((kind, ident))
-                seen |= group
-                if self._purgeable(group):
-                    self._purge_group(group, result)
-                    if result.total >= limit:
-                        result.done = False
-                        return self._finish(result)
-        for _rpps, recipient in list(self.state.entries(kinds.RECIPIENT)):
-            if result.total >= limit:
-                result.done = False
-                break
-            self._purge_messages(recipient, result)
-        return self._finish(result)
+        """Go on with the pass for about `limit` entries examined or purged (whole groups);
+        what it purged, `done` False when the pass is not over. Writes stay in the state
+        cache: flush after."""
+        self.result = Purged(done=False)
+        for examined, _ in enumerate(self._walk, start=1):
+            if examined + self.result.total >= limit:
+                return self._finish(self.result)
+        self.result.done = True
+        return self._finish(self.result)
 
-    def _old(self, kind: str) -> Iterator[str]:
-        """Ids of the entities of a kind whose every date is before the cutoff."""
-        dates = stay_dates if kind == kinds.STAY else document_dates
-        for ident, facts in list(self.state.entries(kind)):
-            if all(moment < self.cutoff for moment in dates(facts)):
-                yield ident
+    def _steps(self) -> Iterator[None]:
+        """The pass, one step per entity examined (read lazily from the store)."""
+        for kind in (kinds.STAY, kinds.DOCUMENT):
+            dates = stay_dates if kind == kinds.STAY else document_dates
+            for ident, facts in self.state.entries(kind):
+                yield None
+                node = (kind, ident)
+                if node in self._seen or any(m >= self.cutoff for m in dates(facts)):
+                    continue
+                group = self._group(node)
+                self._seen |= group
+                if self._purgeable(group):
+                    self._purge_group(group, self.result)
+        for _rpps, recipient in self.state.entries(kinds.RECIPIENT):
+            yield None
+            self._purge_messages(recipient, self.result)
 
     def _group(self, start: Node) -> set[Node]:
         """Every entity the rules may read together with `start` (see the module doc)."""
@@ -358,6 +361,5 @@ def complete_journal(entries: dict[str, bytes]) -> list[Write] | None:
 
 
 def purge(est: Establishment, clock: datetime, limit: int = 10_000) -> Purged:
-    """Purge what is past the horizon at `clock` (module doc), about `limit` entries at most;
-    the caller flushes the state after."""
+    """A whole pass at `clock` (module doc), in one go; the caller flushes the state after."""
     return Purger(est, clock).run(limit)
