@@ -30,6 +30,16 @@ from processors.facts import (
     StayVersion,
 )
 
+# The version of the stored entries, kept in each establishment's meta entry
+# (processors.fingerprint). Bump it when the rules change what a unit contributes (a fix in
+# processors.rules), or when a kind of entry changes so that units must be derived again: a
+# worker then recomputes, from the stored facts, every establishment whose stored version
+# differs. Decoding an older entry must keep working (fewer fields: see decode_document).
+# 0: stores written before the meta entry (a store older still, before 0568885, also lacks
+#    what explains units: failed deposits, non-qualifying MSS Pro messages).
+# 1: the meta entry; the recomputation writes every unit entry an older store lacks.
+STATE_VERSION = 1
+
 
 def _dumps(data: Any) -> bytes:
     # Exactly their size: orjson ≥ 3.12 keeps ≥ 4 KiB behind each result (ijl/orjson#483).
@@ -132,6 +142,15 @@ def decode_recipient(raw: bytes) -> RecipientFacts:
         {k: date.fromisoformat(d) for k, d in days.items()},
         {k: date.fromisoformat(d) for k, d in others.items()},
     )
+
+
+def encode_meta(version: int, settings: dict[str, Any]) -> bytes:
+    return _dumps([version, settings])
+
+
+def decode_meta(raw: bytes) -> tuple[int, dict[str, Any]]:
+    version, settings = orjson.loads(raw)
+    return version, settings
 
 
 def encode_ids(ids: frozenset[str]) -> bytes:

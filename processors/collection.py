@@ -7,16 +7,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import datetime
 
 from processors.codec import decode_contribution, decode_moment
-from processors.establishment import Establishment
+from processors.establishment import Establishment, exhaust
 from processors.figures import IndicatorRow, rows_of
+from processors.fingerprint import StateMeta
 from processors.purge import Purged, Purger, complete_journal, journal_parts
 from processors.settings import Settings
 from processors.state import (
     ARCHIVE,
+    CODECS,
+    META,
     PURGE_HORIZON,
     PURGE_JOURNAL,
     UNIT_KINDS,
@@ -33,6 +36,11 @@ from topics.records import EstablishmentRecord, Event, Record
 _RECOVERED = UNIT_KINDS | {ARCHIVE, PURGE_HORIZON}
 
 
+def _meta(raw: bytes) -> StateMeta:
+    decode: Callable[[bytes], StateMeta] = CODECS[META][1]
+    return decode(raw)
+
+
 class Establishments:
     def __init__(
         self,
@@ -45,6 +53,11 @@ class Establishments:
         self.cache = StateCache(self.store, cache_entries)
         self.registry: dict[str, EstablishmentRecord] = {}
         self.by_finess: dict[str, Establishment] = {}
+        # The establishments whose stored entries were computed with other counting settings
+        # or an older state version (processors.fingerprint), found by `recover`: their
+        # figures are mixed until `recompute` (streams/worker/recompute.py withholds them).
+        self.outdated: set[str] = set()
+        self._stamped: set[str] = set()  # their meta entry checked since the last recovery
         self.purging: dict[str, Purger] = {}  # passes in progress, resumed chunk by chunk
 
     def get(self, finess: str) -> Establishment:
@@ -61,7 +74,12 @@ class Establishments:
             self.set_registry(record)
             return True
         assert isinstance(record, Event)
-        return self.get(record.finess).apply(record)
+        est = self.get(record.finess)
+        if record.finess not in self._stamped:
+            self._stamped.add(record.finess)
+            if record.finess not in self.outdated:
+                est.stamp()  # a new establishment: its entries are this worker's
+        return est.apply(record)
 
     def set_registry(self, record: EstablishmentRecord) -> None:
         # The latest record of a FINESS is its registry entry (compacted topic).
@@ -89,11 +107,18 @@ class Establishments:
         self.purging = {}
         found: defaultdict[str, dict[tuple[str, str], bytes]] = defaultdict(dict)
         journals: defaultdict[str, dict[str, bytes]] = defaultdict(dict)
+        stored: set[str] = set()
+        metas: dict[str, bytes] = {}
         for key, raw in self.store.items():
             finess, kind, ident = parse_store_key(key)
-            if kind in _RECOVERED and keep(finess):
+            if not keep(finess):
+                continue
+            stored.add(finess)
+            if kind in _RECOVERED:
                 found[finess][(kind, ident)] = raw
-            elif kind == PURGE_JOURNAL and keep(finess):
+            elif kind == META:
+                metas[finess] = raw
+            elif kind == PURGE_JOURNAL:
                 journals[finess][ident] = raw
         for finess, journal in journals.items():  # a purge a crash interrupted: as if finished
             for kind, ident, value in complete_journal(journal) or []:
@@ -101,6 +126,9 @@ class Establishments:
                     found[finess].pop((kind, ident), None)
                 elif kind in _RECOVERED and value is not None:
                     found[finess][(kind, ident)] = value
+        current = StateMeta.current(self.settings)
+        self.outdated = {f for f in stored if f not in metas or _meta(metas[f]) != current}
+        self._stamped = set()
         self.by_finess = {}
         units = 0
         for finess, entries in found.items():
@@ -120,7 +148,7 @@ class Establishments:
         deletion (the changelog keeps their order: one FINESS, one partition), so that a
         crash amid them is finished, never half done (`recover`, `settle`)."""
         est = self.by_finess.get(finess)
-        if est is None:
+        if est is None or finess in self.outdated:  # its units are recomputed first
             return Purged()
         self.flush()
         self.settle(finess)
@@ -177,12 +205,39 @@ class Establishments:
         est = self.by_finess.get(finess)
         return None if est is None else est.purge_horizon
 
+    def recompute(self, finess: str) -> int:
+        """Recompute an outdated establishment at once (`recomputation`); its units."""
+        return exhaust(self.recomputation(finess, None))
+
+    def recomputation(self, finess: str, step: int | None) -> Generator[int, None, int]:
+        """Derive every contribution of an outdated establishment again from its facts under
+        this collection's settings, `step` units at a time, each step's writes flushed; then
+        write its meta entry (last: a stop before leaves it outdated, to be recomputed again
+        from the start). Yields the units derived so far after each step; returns them all."""
+        est = self.get(finess)
+        steps = est.recomputation(step)
+        while True:
+            try:
+                units = next(steps)
+            except StopIteration as end:
+                total: int = end.value
+                break
+            self.flush()
+            yield units
+        self.flush()
+        est.stamp()
+        self.flush()
+        self.outdated.discard(finess)
+        self._stamped.add(finess)
+        return total
+
     def retain(self, keep: Callable[[str], bool]) -> None:
         """Forget the establishments `keep` rejects (partitions lost in a rebalance: their new
         owner reads them from the store), and their cached entries."""
         self.flush()
         self.cache.forget(keep)
         self.by_finess = {f: est for f, est in self.by_finess.items() if keep(f)}
+        self.outdated = {f for f in self.outdated if keep(f)}
         self.purging = {}
 
     def rows(self, finess: str | None = None) -> list[IndicatorRow]:

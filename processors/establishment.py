@@ -12,7 +12,7 @@ listed from the store by processors.worklist).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -22,6 +22,7 @@ from processors.breakdown import establishment_unit_counts
 from processors.calendar import FundingCalendar, Window, load_calendar
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts
 from processors.figures import IndicatorRow, establishment_rows
+from processors.fingerprint import StateMeta
 from processors.periods import paris_midnight
 from processors.rules import (
     qualifying_pro_message,
@@ -283,28 +284,74 @@ class Establishment:
         self._derived = None
         self.aggregates.add(contribution)
 
-    def recompute(self) -> None:
-        """Derive every contribution again from the stored facts alone. Only the tests call it
-        (incremental == full); a worker restarted with other counting settings does not yet
-        (it reads back the contributions computed with the old ones)."""
+    def recompute(self) -> int:
+        """Derive every contribution again from the stored facts alone, at once (the tests:
+        incremental == full). Returns the units derived."""
+        return exhaust(self.recomputation(None))
+
+    def recomputation(self, step: int | None) -> Generator[int, None, int]:
+        """Derive every contribution again from the stored facts, `step` units at a time (a
+        worker whose counting settings or state version differ from the stored ones:
+        processors.fingerprint). Only the units that change are written, and the aggregates
+        move by the difference: what they hold beside the units stays.
+
+        Yields the units derived so far after each `step` of them; returns them all. Between two steps events may be applied: they derive the units they touch under
+        these settings already, so each fact is read again at its turn, never from a snapshot.
+        """
         self._derived = None
-        for kind in kinds.UNIT_KINDS:
-            for ident, _ in list(self.state.scan(kind)):
-                self.state.put(kind, ident, {})
-        self.aggregates.clear()
-        for _, archived in list(self.state.scan(kinds.ARCHIVE)):  # purged periods stay
-            self.aggregates.add(archived)
-        for stay_id, stay in list(self.state.scan(kinds.STAY)):
-            self._set_contribution(kinds.STAY_UNIT, stay_id, stay_contribution(stay, self))
-        done: set[str] = set()
-        for document_id, _ in list(self.state.scan(kinds.DOCUMENT)):
-            if document_id not in done:
+        done = 0
+
+        def counted() -> bool:  # True when a step is complete
+            nonlocal done
+            done += 1
+            return step is not None and done % step == 0
+
+        for stay_id in self.state.idents(kinds.STAY):
+            stay = self.state.stay(stay_id)
+            if stay is not None:
+                self._set_contribution(kinds.STAY_UNIT, stay_id, stay_contribution(stay, self))
+                if counted():
+                    yield done
+        chained: set[str] = set()
+        for document_id in self.state.idents(kinds.DOCUMENT):
+            if document_id not in chained and self.state.document(document_id) is not None:
                 chain = self.chain(document_id)
-                done |= chain
+                chained |= chain
                 self._refresh_report(chain)
-        for rpps, recipient in list(self.state.scan(kinds.RECIPIENT)):
-            contribution = recipient_contribution(recipient, self.settings)
-            self._set_contribution(kinds.CORRESPONDENT_UNIT, rpps, contribution)
+                if counted():
+                    yield done
+        for rpps in self.state.idents(kinds.RECIPIENT):
+            recipient = self.state.recipient(rpps)
+            if recipient is not None:
+                contribution = recipient_contribution(recipient, self.settings)
+                self._set_contribution(kinds.CORRESPONDENT_UNIT, rpps, contribution)
+                if counted():
+                    yield done
+        for kind in kinds.UNIT_KINDS:  # a unit no fact derives any more (a lost write)
+            for ident in self.state.idents(kind):
+                if not self._derives(kind, ident):
+                    self._set_contribution(kind, ident, {})
+        return done
+
+    def _derives(self, unit_kind: str, ident: str) -> bool:
+        """Whether a stored fact derives this unit."""
+        if unit_kind == kinds.STAY_UNIT:
+            return self.state.stay(ident) is not None
+        if unit_kind == kinds.CORRESPONDENT_UNIT:
+            return self.state.recipient(ident) is not None
+        chain = self.chain(ident)  # a chain's smallest id may name no stored document
+        return min(chain) == ident and any(self.state.document(d) is not None for d in chain)
+
+    def meta(self) -> StateMeta | None:
+        """What the stored entries were computed with; None for a store older than that."""
+        value: StateMeta | None = self.state.get(kinds.META, kinds.META_ID)
+        return value
+
+    def stamp(self) -> None:
+        """Record that the stored entries are computed with this establishment's settings."""
+        current = StateMeta.current(self.settings)
+        if self.meta() != current:
+            self.state.put(kinds.META, kinds.META_ID, current)
 
     # --- figures ---------------------------------------------------------------------------
 
@@ -367,6 +414,16 @@ class Derived:
     now: date | None
     watermark: date | None
     unit_counts: list[UnitCount] | None = None
+
+
+def exhaust(steps: Generator[int, None, int]) -> int:
+    """Run a recomputation to its end at once; what it returns."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            result: int = end.value
+            return result
 
 
 def _day(day: str | None) -> date | None:

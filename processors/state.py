@@ -16,6 +16,7 @@ from typing import Any
 from processors import codec
 from processors.aggregates import Contribution
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts
+from processors.fingerprint import StateMeta
 from processors.store import KeyValueStore
 
 SEPARATOR = b"|"
@@ -38,9 +39,21 @@ PURGE_HORIZON = "ph"
 # A purge chunk's writes, stored before them and deleted after them (id ""): a crash amid them
 # is finished from it (processors.collection).
 PURGE_JOURNAL = "pj"
+META = "m"  # what the entries were computed with (processors.fingerprint), id META_ID
+META_ID = "state"
 
 _ids = (codec.encode_ids, codec.decode_ids)
 _units = (codec.encode_contribution, codec.decode_contribution)
+
+
+def _encode_meta(meta: StateMeta) -> bytes:
+    return codec.encode_meta(meta.version, meta.settings)
+
+
+def _decode_meta(raw: bytes) -> StateMeta:
+    return StateMeta(*codec.decode_meta(raw))
+
+
 CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     STAY: (codec.encode_stay, codec.decode_stay),
     DOCUMENT: (codec.encode_document, codec.decode_document),
@@ -54,6 +67,7 @@ CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     CORRESPONDENT_UNIT: _units,
     ARCHIVE: _units,
     PURGE_HORIZON: (codec.encode_moment, codec.decode_moment),
+    META: (_encode_meta, _decode_meta),
 }
 _ABSENT = object()  # not cached yet (a key the store lacks is cached as None)
 _NO_IDS: frozenset[str] = frozenset()
@@ -212,3 +226,14 @@ class EstablishmentState:
         for key, raw in self.cache.store.items(prefix):
             if key.startswith(prefix):  # a store may give more than asked
                 yield key[len(prefix) :].decode(), decode(raw)
+
+    def idents(self, kind: str) -> list[str]:
+        """The ids of every stored entry of a kind (after a flush), none decoded: a
+        recomputation reads each entry again at its turn, the state may change in between."""
+        self.cache.flush()
+        prefix = store_key(self.finess, kind, "")
+        return [
+            key[len(prefix) :].decode()
+            for key, _ in self.cache.store.items(prefix)
+            if key.startswith(prefix)  # a store may give more than asked
+        ]

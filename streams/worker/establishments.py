@@ -8,6 +8,8 @@ Each bundle's events are merged, then every changed entry is written once (one f
 bundle, no await in between: a rebalance callback never sees half a bundle). Offsets are
 checked contiguous (streams/worker/offset_guard.py); after every recovery the aggregates are
 read back from the stored contributions, and establishments of lost partitions are dropped.
+Establishments counted under other settings are recomputed on request, between bundles
+(streams/worker/recompute.py).
 
 Purge (processors.purge) runs here too, so that its deletions are tombstones on the
 changelog: on the stage's clock — the latest Kafka record timestamp of the bundles it has
@@ -31,6 +33,7 @@ from faust.types import AppT, EventT, StreamT, TopicT
 
 from monitoring.pipeline import PipelineMetrics
 from processors.collection import Establishments
+from processors.establishment import Establishment
 from processors.figures import IndicatorRow, rows_of
 from processors.purge import refused_after_purge
 from processors.units import Unit
@@ -38,6 +41,7 @@ from streams.worker import faust_patch
 from streams.worker.bundles import decode_bundle, trusted_record
 from streams.worker.deadletter import internal_error
 from streams.worker.offset_guard import OffsetGuard
+from streams.worker.recompute import REQUEST, Recomputation
 from streams.worker.table_store import partition_of
 from streams.worker.worklists import WorklistError
 from topics.records import Event
@@ -63,6 +67,7 @@ class EstablishmentStage:
         partitions: int,
         pipeline: PipelineMetrics,
         deadletter: DeadLetter,
+        recomputation: Recomputation,
     ) -> None:
         self.app = app
         self.topic = topic
@@ -70,6 +75,7 @@ class EstablishmentStage:
         self.partitions = partitions
         self.pipeline = pipeline
         self.deadletter = deadletter
+        self.recomputation = recomputation
         self.recovering = True  # until the table's first recovery has ended
         # per partition: applied offsets contiguous from the first one after a recovery
         self.guard = OffsetGuard()
@@ -89,6 +95,10 @@ class EstablishmentStage:
             expected = self.guard.check(message.partition, message.offset)
             if expected is not None:
                 await self._seek_back(message, expected)
+                continue
+            if event.value == REQUEST and message.key:  # streams/worker/recompute.py
+                await self._recompute(message.key.decode())
+                self.guard.applied(message.partition, message.offset)
                 continue
             try:
                 items = decode_bundle(event.value)
@@ -163,6 +173,19 @@ class EstablishmentStage:
                 count, kind, finess, horizon.date().isoformat() if horizon else "none",
             )  # fmt: skip
 
+    async def _recompute(self, finess: str) -> None:
+        """One step of an establishment's recomputation, then the request for the next."""
+        try:
+            more = self.recomputation.run(finess)
+        except Exception as exc:  # never expected: its figures stay withheld, it is shown
+            self.recomputation.running.pop(finess, None)
+            self.failing[finess] = type(exc).__name__
+            log.error("recomputing %s failed: %s", finess, type(exc).__name__)
+            return
+        if more:
+            key, value, partition = self.recomputation.request(finess)
+            await self.topic.send(key=key, value=value, partition=partition)
+
     def _apply(self, events: list[tuple[Event, Any]]) -> list[tuple[str, Any, Exception]]:
         """Merge a bundle and write what it changed: synchronous on purpose (no await)."""
         failed = []
@@ -201,6 +224,7 @@ class EstablishmentStage:
         self.recovering = True
         self.guard.forget(owned)
         self.establishments.retain(self._owned_by(owned))
+        self.recomputation.retain(self._owned_by(owned))
 
     async def on_recover(self) -> None:
         """After recovery (start, restart, rebalance): the aggregates from the table."""
@@ -217,6 +241,9 @@ class EstablishmentStage:
             "recovered %d establishment(s) from %d stored units (partitions %s)",
             len(self.establishments.by_finess), units, sorted(owned),
         )  # fmt: skip
+        for finess in self.recomputation.planned():
+            key, value, partition = self.recomputation.request(finess)
+            await self.topic.send(key=key, value=value, partition=partition)
 
     def _owned_by(self, partitions: set[int]) -> Callable[[str], bool]:
         count = self.partitions
@@ -235,8 +262,19 @@ class EstablishmentStage:
         """Faust's committed offsets of this worker's partitions (read at assignment)."""
         return dict(getattr(self.app.consumer, "_committed_offset", {}))
 
+    def current(self) -> list[Establishment]:
+        """The establishments whose figures can be shown (the metrics' source)."""
+        withheld = self.recomputation.withheld
+        return [est for est in self.establishments.all() if not withheld(est.finess)]
+
     def units(self, finess: str, indicator: str, period: str) -> list[Unit]:
         """The units of one figure of an establishment this worker owns (404 otherwise)."""
+        if self.recomputation.withheld(finess):
+            raise WorklistError(
+                503,
+                f"FINESS {finess} is being recomputed under this worker's counting settings: "
+                "ask again when /health no longer says recomputing",
+            )
         if finess not in self.establishments.by_finess:
             raise WorklistError(
                 404,
@@ -248,6 +286,7 @@ class EstablishmentStage:
     def rows(self, finess: str | None = None) -> list[IndicatorRow]:
         """The figures, one establishment's failure never hiding another's."""
         picked = [finess] if finess is not None else list(self.establishments.by_finess)
+        picked = [key for key in picked if not self.recomputation.withheld(key)]
         rows: list[IndicatorRow] = []
         for key in picked:
             try:

@@ -64,6 +64,7 @@ CONTRACT_METRICS: frozenset[str] = frozenset(
         "sunes_processing_latency_seconds_bucket",
         "sunes_processing_latency_seconds_sum",
         "sunes_processing_latency_seconds_count",
+        "sunes_state_recompute_pending",
         # Written by Prometheus for every scrape target.
         "up",
     }
