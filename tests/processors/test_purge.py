@@ -256,6 +256,18 @@ def test_a_returning_patient_finds_what_ds14_reads_after_a_purge() -> None:
     assert any(row.indicator == "DS1.4" for row in collection.rows())
 
 
+def test_an_establishment_counted_under_other_settings_is_recomputed_before_its_purge() -> None:
+    store = MemoryStore()
+    run([discharged("S1", admitted=ts("2021-02-01"), discharged=ts("2021-02-03"))], store)
+    other = Settings(retention_days=500, lookback_days=100, grace_days=0)
+    restarted = Establishments(other, store)
+    restarted.recover()
+    assert F1 in restarted.outdated
+    assert restarted.purge(F1, CLOCK).total == 0  # its units are not those of these settings
+    restarted.recompute(F1)
+    assert restarted.purge(F1, CLOCK).counts["stay"] == 1
+
+
 def test_nothing_is_purged_within_the_default_ten_years() -> None:
     collection = Establishments(Settings())
     for obj in [
