@@ -20,8 +20,9 @@ fact linked to it:
   reaches months that end, grace included, before H, so no later message reaches them.
 
 What a purged unit contributed moves to an *archived* entry per month (`FINESS|ua|YYYY-MM`),
-written in the same flush as the deletions, read back at every recovery: the aggregates, hence
-every figure, are unchanged by construction (sum of units + archive). The archive holds
+written with the deletions (through a journal: processors.collection, `purge`), read back at
+every recovery: the aggregates, hence every figure, are unchanged by construction (sum of
+units + archive). The archive holds
 counts by month, indicator, reason and day, and DS 4.1's correspondents (RPPS: professionals)
 — no patient, stay or document identifier.
 
@@ -358,8 +359,3 @@ def complete_journal(entries: dict[str, bytes]) -> list[Write] | None:
     if any(part is None for part in parts):
         return None
     return [write for part in parts if part is not None for write in decode_journal(part)]
-
-
-def purge(est: Establishment, clock: datetime, limit: int = 10_000) -> Purged:
-    """A whole pass at `clock` (module doc), in one go; the caller flushes the state after."""
-    return Purger(est, clock).run(limit)
