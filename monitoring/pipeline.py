@@ -47,6 +47,13 @@ class PipelineMetrics:
             ["partition"],
             registry=registry,
         )
+        self.purged = Counter(
+            "sunes_purged_entries",
+            "Entries of the state purged past the retention horizon (processors.purge), by "
+            "kind: stay, document, recipient, message, index, unit.",
+            ["kind"],
+            registry=registry,
+        )
 
     def consumed_valid(self, topic: str, count: int = 1) -> None:
         self.consumed.labels(topic, "valid").inc(count)

@@ -182,3 +182,20 @@ def decode_contribution(raw: bytes) -> Contribution:
         key: AggregateKey = _KEY_TYPES[tag](*parts)
         contribution[key] = value
     return contribution
+
+
+def encode_moment(moment: datetime) -> bytes:
+    return _dumps(moment.isoformat())
+
+
+def decode_moment(raw: bytes) -> datetime:
+    return datetime.fromisoformat(orjson.loads(raw))
+
+
+def encode_journal(writes: list[tuple[str, str, bytes | None]]) -> bytes:
+    """(kind, id, value bytes or None) of a purge chunk; values are our JSON (UTF-8 text)."""
+    return _dumps([[kind, ident, None if v is None else v.decode()] for kind, ident, v in writes])
+
+
+def decode_journal(raw: bytes) -> list[tuple[str, str, bytes | None]]:
+    return [(k, i, None if v is None else v.encode()) for k, i, v in orjson.loads(raw)]

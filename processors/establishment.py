@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from processors import state as kinds
 from processors.aggregates import Aggregates, Contribution
@@ -64,6 +64,8 @@ class Establishment:
         self.state = state
         self.aggregates = Aggregates()
         self._derived: Derived | None = None  # rows, now, unit counts until the state changes
+        # Events with a timestamp before this are refused: they could name purged facts.
+        self.purge_horizon: datetime | None = None
 
     # --- what the rules read (processors.rules.Facts) ---------------------------------------
 

@@ -32,6 +32,13 @@ STAY_UNIT = "us"  # contribution of a stay
 REPORT_UNIT = "ur"  # contribution of a report chain, keyed by its smallest document id
 CORRESPONDENT_UNIT = "uc"  # contribution of an MSS Pro recipient (DS 4.1)
 UNIT_KINDS = frozenset({STAY_UNIT, REPORT_UNIT, CORRESPONDENT_UNIT})
+# Purged periods (processors.purge): what their units contributed, per month; and the
+# refusal horizon of the establishment's last purge (id "").
+ARCHIVE = "ua"
+PURGE_HORIZON = "ph"
+# A purge chunk's writes, stored before them and deleted after them (id ""): a crash amid them
+# is finished from it (processors.collection).
+PURGE_JOURNAL = "pj"
 META = "m"  # what the entries were computed with (processors.fingerprint), id META_ID
 META_ID = "state"
 
@@ -58,6 +65,8 @@ CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     STAY_UNIT: _units,
     REPORT_UNIT: _units,
     CORRESPONDENT_UNIT: _units,
+    ARCHIVE: _units,
+    PURGE_HORIZON: (codec.encode_moment, codec.decode_moment),
     META: (_encode_meta, _decode_meta),
 }
 _ABSENT = object()  # not cached yet (a key the store lacks is cached as None)
@@ -117,6 +126,16 @@ class StateCache:
             while len(entries) > self.capacity:
                 entries.popitem(last=False)
         return written
+
+    def pending(self, finess: str) -> list[tuple[str, str, bytes | None]]:
+        """The dirty entries of one FINESS as they will be written: (kind, id, bytes or None
+        for a deletion)."""
+        found = []
+        for key in self.dirty:
+            if key[0] == finess:
+                value = self.entries[key]
+                found.append((key[1], key[2], None if value is None else CODECS[key[1]][0](value)))
+        return found
 
     def forget(self, keep: Callable[[str], bool] | None = None) -> None:
         """Drop cached entries (of the establishments `keep` rejects, or all): another worker

@@ -91,6 +91,11 @@ def add_parser(
                        help="where the converter keeps its state on disk (RocksDB): admissions, "
                        "the documents each message carried for the ZAMs that come later "
                        f"[env SUNES_HL7_STATE_DIR, default {DEFAULT_STATE_DIR}]")  # fmt: skip
+    group.add_argument("--retention-days",
+                       type=whole_number("SUNES_RETENTION_DAYS", "--retention-days"),
+                       default=env.get("SUNES_RETENTION_DAYS") or "3653", metavar="DAYS",
+                       help="state entries not written for this many days leave it, as the "
+                       "worker refuses events that old [env SUNES_RETENTION_DAYS, default 3653]")  # fmt: skip
     group = parser.add_argument_group("monitoring")
     group.add_argument("--metrics-host", default=env.get("SUNES_HL7_METRICS_HOST", "127.0.0.1"),
                        help="bind address of /metrics and /health [env SUNES_HL7_METRICS_HOST]")  # fmt: skip
@@ -131,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     bootstrap = brokers_from(args, fallback=LOCAL_BOOTSTRAP)
     if bootstrap is None:
         raise CliError(f"no Kafka brokers: give --brokers HOST:PORT or set {BOOTSTRAP_ENV}")
-    for flag in ("max_message_bytes", "max_in_flight", "ack_timeout"):
+    for flag in ("max_message_bytes", "max_in_flight", "ack_timeout", "retention_days"):
         if getattr(args, flag) < 1:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1")
     tls = server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
@@ -168,7 +173,7 @@ async def _serve(
     )
     metrics = ListenerMetrics()
     listener = Hl7Listener(
-        Hl7Converter(mapping, store),
+        Hl7Converter(mapping, store, args.retention_days),
         publisher,
         metrics,
         max_message_bytes=args.max_message_bytes,

@@ -7,9 +7,11 @@ usable HL7 or unsupported). docs/hl7.md lists what every message type and trigge
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from processors.store import KeyValueStore
@@ -17,9 +19,11 @@ from streams.hl7 import adt, documents, zam
 from streams.hl7.context import Context, Outcome
 from streams.hl7.mapping import Hl7Mapping
 from streams.hl7.parsing import MessageHeader, Refusal, parse_message, read_header
-from streams.hl7.state import ConverterState
+from streams.hl7.state import ConverterState, purge
 from topics.names import TOPIC_OF_TYPE
 from topics.validation import InvalidRecord, record_from_object
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Conversion", "Hl7Converter", "MessageHeader", "topic_of"]
 
@@ -101,11 +105,18 @@ def route(header: MessageHeader) -> Callable[[Context], Outcome]:
 class Hl7Converter:
     """Converts messages one at a time; what links them lives in `state`."""
 
-    def __init__(self, mapping: Hl7Mapping, state: KeyValueStore) -> None:
+    def __init__(
+        self, mapping: Hl7Mapping, state: KeyValueStore, retention_days: int = 3653
+    ) -> None:
         self.mapping = mapping
         self.state = ConverterState(state)
+        self.retention_days = retention_days
+        self.purged_at: datetime | None = None  # the clock of the last purge of the state
 
-    def convert(self, raw: bytes) -> Conversion:
+    def convert(self, raw: bytes, received: datetime | None = None) -> Conversion:
+        """One message, received at `received` (now by default): the converter's clock."""
+        received = received or datetime.now(UTC)
+        self._purge(received)
         header: MessageHeader | None = None
         try:
             header = read_header(raw)
@@ -136,10 +147,19 @@ class Hl7Converter:
                 header.control_id if header else None,
                 header,
             )
-        self.state.commit()
+        self.state.commit(received)
         return Conversion(
             "AA", outcome.events, outcome.ignored, None, None, header.control_id, header
         )
+
+    def _purge(self, clock: datetime) -> None:
+        """Once per day of the clock: the entries past the horizon leave the state."""
+        if self.purged_at is not None and clock - self.purged_at < timedelta(days=1):
+            return
+        self.purged_at = clock
+        horizon = (clock - timedelta(days=self.retention_days)).date().isoformat()
+        for kind, count in sorted(purge(self.state.store, clock, self.retention_days).items()):
+            log.info("purged %d %s entries of the HL7 state (horizon %s)", count, kind, horizon)
 
 
 def _check(event: dict[str, Any]) -> None:

@@ -7,10 +7,17 @@
   that names that MSH-10 (as MSH-5, MSH-6, OBX-4), even after a restart.
 
 Writes are held until the message is accepted (`commit`): a refused message changes nothing.
+
+Retention: each entry remembers the day it was last written, on the converter's clock (the
+time messages are received), and `purge` deletes the entries not written for more than
+`retention_days` (the worker's `--retention-days`): an event about them would be refused as
+too late, and nothing else reads them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -23,6 +30,52 @@ _SEP = "\x1f"
 
 def _key(kind: str, *parts: str) -> bytes:
     return _SEP.join(("hl7", kind, *parts)).encode("utf-8")
+
+
+# The entries purged (label: no identifier), and where the days they were written are kept:
+# day␟<key> → "YYYY-MM-DD", and by-day␟YYYY-MM-DD␟<key> → b"" to find them by day.
+KINDS = {"stay": "admission", "ins": "ins_to_ipp", "msg": "message"}
+_DAY = _key("day", "")
+_BY_DAY = _key("by-day", "")
+_DATED = _key("meta", "dated")  # set once every entry has a day (older stores had none)
+
+
+def _kind_of(key: bytes) -> str | None:
+    parts = key.split(_SEP.encode(), 2)
+    return KINDS.get(parts[1].decode()) if len(parts) == 3 and parts[0] == b"hl7" else None
+
+
+def _mark(store: KeyValueStore, key: bytes, day: str) -> None:
+    """Remember that `key` was written on `day` (one read; two writes when the day moves)."""
+    old = store.get(_DAY + key)
+    if old == day.encode():
+        return
+    if old is not None:
+        store.delete(_BY_DAY + old + _SEP.encode() + key)
+    store.set(_DAY + key, day.encode())
+    store.set(_BY_DAY + day.encode() + _SEP.encode() + key, b"")
+
+
+def purge(store: KeyValueStore, clock: datetime, retention_days: int) -> Counter[str]:
+    """Delete the entries last written before clock - retention_days; counts by kind."""
+    today = clock.astimezone(UTC).date().isoformat()
+    if store.get(_DATED) is None:  # entries written before days were kept: from today on
+        for key, _ in list(store.items(b"hl7" + _SEP.encode())):
+            if _kind_of(key) is not None and store.get(_DAY + key) is None:
+                _mark(store, key, today)
+        store.set(_DATED, b"1")
+    horizon = (clock.astimezone(UTC) - timedelta(days=retention_days)).date().isoformat()
+    purged: Counter[str] = Counter()
+    for entry, _ in list(store.items(_BY_DAY)):
+        day, key = entry[len(_BY_DAY) : len(_BY_DAY) + 10], entry[len(_BY_DAY) + 11 :]
+        if day.decode() >= horizon:
+            continue
+        if store.get(_DAY + key) == day:
+            store.delete(key)
+            store.delete(_DAY + key)
+            purged[_kind_of(key) or "other"] += 1
+        store.delete(entry)
+    return purged
 
 
 class ConverterState:
@@ -62,9 +115,12 @@ class ConverterState:
     ) -> None:
         self._set(_key("msg", application, facility, control_id), carried)
 
-    def commit(self) -> None:
+    def commit(self, received: datetime | None = None) -> None:
+        """Write what the accepted message changed, dated the day it was received."""
+        day = (received or datetime.now(UTC)).astimezone(UTC).date().isoformat()
         for key, value in self.pending.items():
             self.store.set(key, value)
+            _mark(self.store, key, day)
         self.pending.clear()
 
     def discard(self) -> None:

@@ -10,12 +10,21 @@ checked contiguous (streams/worker/offset_guard.py); after every recovery the ag
 read back from the stored contributions, and establishments of lost partitions are dropped.
 Establishments counted under other settings are recomputed on request, between bundles
 (streams/worker/recompute.py).
+
+Purge (processors.purge) runs here too, so that its deletions are tombstones on the
+changelog: on the stage's clock — the latest Kafka record timestamp of the bundles it has
+applied, never an event date — once a day of that clock per establishment, when a bundle of
+that establishment comes (its writes go to the bundle's partition), in bounded chunks each
+flushed before the next.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -26,6 +35,7 @@ from monitoring.pipeline import PipelineMetrics
 from processors.collection import Establishments
 from processors.establishment import Establishment
 from processors.figures import IndicatorRow, rows_of
+from processors.purge import refused_after_purge
 from processors.units import Unit
 from streams.worker import faust_patch
 from streams.worker.bundles import decode_bundle, trusted_record
@@ -38,6 +48,12 @@ from topics.records import Event
 from topics.validation import INVALID_FIELD, INVALID_JSON, InvalidRecord
 
 log = logging.getLogger(__name__)
+
+# A purge runs at most once per day of the stage's clock per establishment, this many entries
+# examined or purged at a time (one flush each, the agent yielding in between: ~100 ms, see
+# bench.purge).
+PURGE_EVERY = timedelta(days=1)
+PURGE_CHUNK = 2_000
 
 DeadLetter = Callable[[bytes, "bytes | None", InvalidRecord, Any], Awaitable[None]]
 
@@ -66,6 +82,11 @@ class EstablishmentStage:
         self._holes_logged: dict[int, int] = {}
         # FINESS whose event or figures failed: isolated, logged, counted, shown in /health
         self.failing: dict[str, str] = {}
+        # The stage's clock (processors.purge): the latest record timestamp applied, never
+        # after the wall clock (as the ingest stage's too-late check); per FINESS, when its
+        # last purge ran on that clock.
+        self.clock: datetime | None = None
+        self.purged_at: dict[str, datetime] = {}
 
     async def agent(self, stream: StreamT[bytes]) -> None:
         event: EventT[bytes]
@@ -101,6 +122,12 @@ class EstablishmentStage:
                         message,
                     )
                     continue
+                refusal = refused_after_purge(
+                    record, self.establishments.purge_horizon(record.finess)
+                )
+                if refusal is not None:
+                    await self.deadletter(orjson.dumps(obj), message.key, refusal, message)
+                    continue
                 events.append((record, obj))
                 stamps.append(timestamp)
             failed = self._apply(events)
@@ -111,6 +138,40 @@ class EstablishmentStage:
             self.guard.applied(message.partition, message.offset)
             for timestamp in stamps:
                 self.pipeline.applied(timestamp)
+            self._advance_clock(stamps)
+            for finess in {record.finess for record, _ in events}:
+                await self._purge(finess)
+
+    def _advance_clock(self, stamps: list[float | None]) -> None:
+        known = [stamp for stamp in stamps if stamp]
+        if known:
+            latest = datetime.fromtimestamp(min(max(known), time.time()), UTC)
+            if self.clock is None or latest > self.clock:
+                self.clock = latest
+
+    async def _purge(self, finess: str) -> None:
+        """Purge an establishment on the stage's clock, if a day of it has passed since its
+        last purge; from the agent, while the bundle of that FINESS is the current event."""
+        clock = self.clock
+        last = self.purged_at.get(finess)
+        if clock is None or self.recovering or (last is not None and clock - last < PURGE_EVERY):
+            return
+        self.purged_at[finess] = clock
+        totals: dict[str, int] = {}
+        while not self.recovering:  # a rebalance between chunks: the next owner goes on
+            result = self.establishments.purge(finess, clock, PURGE_CHUNK)  # flushed
+            for kind, count in result.counts.items():
+                totals[kind] = totals.get(kind, 0) + count
+                self.pipeline.purged.labels(kind).inc(count)
+            if result.done:
+                break
+            await asyncio.sleep(0)  # let the web views and the consumer run between chunks
+        horizon = self.establishments.purge_horizon(finess)
+        for kind, count in sorted(totals.items()):
+            log.info(
+                "purged %d %s entries of %s (refusal horizon %s)",
+                count, kind, finess, horizon.date().isoformat() if horizon else "none",
+            )  # fmt: skip
 
     async def _recompute(self, finess: str) -> None:
         """One step of an establishment's recomputation, then the request for the next."""
@@ -128,6 +189,8 @@ class EstablishmentStage:
     def _apply(self, events: list[tuple[Event, Any]]) -> list[tuple[str, Any, Exception]]:
         """Merge a bundle and write what it changed: synchronous on purpose (no await)."""
         failed = []
+        for finess in {record.finess for record, _ in events}:
+            self.establishments.settle(finess)  # a purge a crash interrupted, finished first
         for record, obj in events:
             try:
                 self.establishments.apply(record)

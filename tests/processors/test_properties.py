@@ -38,14 +38,17 @@ def ts(day: str, hour: int) -> str:
 
 
 @st.composite
-def event(draw: st.DrawFn) -> dict[str, Any]:
+def event(
+    draw: st.DrawFn, days: list[str] = DAYS, stays: list[str] = STAYS, docs: list[str] = DOCS
+) -> dict[str, Any]:
+    """Any event of F1 or F2 dated on `days`, naming those stays and documents."""
     finess = draw(st.sampled_from([F1, F2]))
     kind = draw(st.integers(0, 5))
-    day, hour = draw(st.sampled_from(DAYS)), draw(st.integers(0, 23))
+    day, hour = draw(st.sampled_from(days)), draw(st.integers(0, 23))
     if kind == 0:
-        admitted = draw(st.sampled_from([d for d in DAYS if d <= day]))
+        admitted = draw(st.sampled_from([d for d in days if d <= day]))
         return discharged(
-            draw(st.sampled_from(STAYS)),
+            draw(st.sampled_from(stays)),
             finess=finess,
             patient=draw(st.sampled_from(PATIENTS)),
             admitted=ts(admitted, 0),
@@ -60,27 +63,27 @@ def event(draw: st.DrawFn) -> dict[str, Any]:
             ],
         )
     if kind == 1:
-        return cancelled(draw(st.sampled_from(STAYS)), occurred=ts(day, hour), finess=finess)
+        return cancelled(draw(st.sampled_from(stays)), occurred=ts(day, hour), finess=finess)
     if kind == 2:
-        produced_day = draw(st.sampled_from([d for d in DAYS if d <= day]))
+        produced_day = draw(st.sampled_from([d for d in days if d <= day]))
         return deposited(
-            draw(st.sampled_from(DOCS)),
+            draw(st.sampled_from(docs)),
             draw(st.sampled_from(TYPES)),
             finess=finess,
-            stay_id=draw(st.sampled_from([None, *STAYS])),
+            stay_id=draw(st.sampled_from([None, *stays])),
             patient=draw(st.sampled_from(PATIENTS)),
             produced=ts(produced_day, 0),
             deposited_at=ts(day, hour),
             cda_level=draw(st.sampled_from([1, 3])),
             ins_status=draw(st.sampled_from(INS)),
-            replaces=draw(st.sampled_from([None, None, *DOCS])),
+            replaces=draw(st.sampled_from([None, None, *docs])),
         )
     if kind == 3:
-        return deleted(draw(st.sampled_from(DOCS)), occurred=ts(day, hour), finess=finess)
+        return deleted(draw(st.sampled_from(docs)), occurred=ts(day, hour), finess=finess)
     if kind == 4:
         return mss_sent(
             "citoyenne", "p@patient.mssante.fr", finess=finess,
-            stay_id=draw(st.sampled_from(STAYS)), sent=ts(day, hour),
+            stay_id=draw(st.sampled_from(stays)), sent=ts(day, hour),
         )  # fmt: skip
     return mss_sent(
         "pro", draw(st.sampled_from(RPPS)), finess=finess, sent=ts(day, hour),
