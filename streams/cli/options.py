@@ -275,10 +275,35 @@ def add_worker_options(
         "read from FILE; or give it in SUNES_API_TOKEN. Without one the worklists are off "
         "[env SUNES_API_TOKEN_FILE]",
     )
+    add_access_options(group, env)
     group.add_argument(
         "--loglevel", default="warning", choices=("debug", "info", "warning", "error")
     )
     add_rule_options(parser, env)
+
+
+def add_access_options(group: argparse._ArgumentGroup, env: Mapping[str, str]) -> None:
+    """Who may see what (streams/access, docs/access.md)."""
+    group.add_argument("--oidc-issuer", default=env.get("SUNES_OIDC_ISSUER") or None, metavar="URL",
+                       help="accept OpenID Connect bearer tokens (JWT) of this issuer, e.g. "
+                       "https://sso.example/realms/ght [env SUNES_OIDC_ISSUER]")  # fmt: skip
+    group.add_argument("--oidc-audience", default=env.get("SUNES_OIDC_AUDIENCE") or None,
+                       metavar="CLIENT_ID", help="the audience the tokens must carry "
+                       "[env SUNES_OIDC_AUDIENCE]")  # fmt: skip
+    group.add_argument("--oidc-scope-claim", default=env.get("SUNES_OIDC_SCOPE_CLAIM") or "sunes_scopes",
+                       metavar="CLAIM", help="the claim that lists the scopes "
+                       "[env SUNES_OIDC_SCOPE_CLAIM, default sunes_scopes]")  # fmt: skip
+    _number_option(group, "--oidc-leeway-seconds", "SUNES_OIDC_LEEWAY_SECONDS", 30, env,
+                   "clock skew allowed on exp/nbf, at most 300 "
+                   "[env SUNES_OIDC_LEEWAY_SECONDS, default 30]")  # fmt: skip
+    group.add_argument("--access-tokens-file", type=Path, default=env.get("SUNES_ACCESS_TOKENS_FILE") or None,
+                       metavar="FILE", help="static machine tokens (TOML, sha256 of each, with "
+                       "their scopes), re-read when changed [env SUNES_ACCESS_TOKENS_FILE]")  # fmt: skip
+    group.add_argument("--figures-access", choices=("open", "token"),
+                       default=env.get("SUNES_FIGURES_ACCESS") or "open",
+                       help="what /indicators and /metrics need: open (anyone who reaches the port) or "
+                       "token (a bearer token; each caller sees its scope) "
+                       "[env SUNES_FIGURES_ACCESS, default open]")  # fmt: skip
 
 
 HL7_MAPPING_ENV = "SUNES_HL7_MAPPING"

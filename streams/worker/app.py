@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from monitoring.collector import IndicatorCollector
 from monitoring.pipeline import PipelineMetrics
 from processors.collection import Establishments
+from streams.access.authenticator import Authenticator
 from streams.worker import faust_patch
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import deadletter_headers
@@ -49,6 +50,7 @@ class SunesWorker:
     def __init__(self, config: WorkerConfig) -> None:
         faust_patch.apply()  # before the Faust app: see streams/worker/faust_patch.py
         self.config = config
+        self.access = Authenticator(config.access)  # who may see what (streams/access)
         self.metrics_registry = CollectorRegistry()
         self.pipeline = PipelineMetrics(self.metrics_registry)
         self.app = self._create_app()

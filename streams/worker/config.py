@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from processors.settings import Settings
+from streams.access.config import AccessConfig
 from streams.cli.errors import ConfigError
 from streams.cli.options import (
     brokers_from,
@@ -42,7 +43,6 @@ __all__ = [
     "split_brokers",
 ]
 
-MIN_TOKEN_LENGTH = 16  # a shorter token could be guessed
 TOKEN_ENV = "SUNES_API_TOKEN"
 
 # Faust store URLs: RocksDB through rocksdict (streams.worker.table_store sets the driver), or memory.
@@ -69,8 +69,8 @@ class WorkerConfig:
     # Faust settings a broker needs (Tansu: one record per batch), from streams.brokers.
     faust_overrides: Mapping[str, Any] = field(default_factory=dict)
     client_overrides: Mapping[str, Any] = field(default_factory=dict)  # aiokafka producers
-    # The worklists' bearer token (streams/worker/worklists.py); None: the worklists are off.
-    api_token: str | None = field(default=None, repr=False)
+    # Who may see what (streams/access): OpenID Connect, static tokens, the legacy token.
+    access: AccessConfig = field(default_factory=AccessConfig)
 
     def __post_init__(self) -> None:
         if not self.brokers:
@@ -78,11 +78,6 @@ class WorkerConfig:
         if self.store not in STORES:
             raise ConfigError(
                 f"unknown store {self.store!r}: use memory:// (tests, demo) or rocksdb:// (production)"
-            )
-        if self.api_token is not None and len(self.api_token) < MIN_TOKEN_LENGTH:
-            raise ConfigError(
-                f"the worklists' access token has {len(self.api_token)} characters: give one "
-                f"of at least {MIN_TOKEN_LENGTH} (e.g. `openssl rand -hex 32`)"
             )
         for name, value in (
             ("partitions", self.partitions),
@@ -140,6 +135,18 @@ def api_token_from(args: argparse.Namespace, env: Mapping[str, str]) -> str | No
     return token
 
 
+def access_config_from(args: argparse.Namespace, env: Mapping[str, str]) -> AccessConfig:
+    return AccessConfig(
+        oidc_issuer=args.oidc_issuer,
+        oidc_audience=args.oidc_audience,
+        oidc_scope_claim=args.oidc_scope_claim,
+        oidc_leeway_seconds=args.oidc_leeway_seconds,
+        tokens_file=args.access_tokens_file,
+        legacy_token=api_token_from(args, env),
+        figures_access=args.figures_access,
+    )
+
+
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> WorkerConfig:
     store = args.store
     if store not in STORES:
@@ -162,5 +169,5 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         faust_overrides=faust_overrides_for(profile),
         client_overrides=client_overrides_for(profile),
         cache_entries=args.cache_entries,
-        api_token=api_token_from(args, env),
+        access=access_config_from(args, env),
     )

@@ -12,14 +12,16 @@ from weakref import WeakKeyDictionary
 import orjson
 from faust import web
 from faust.types import AppT
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from monitoring.collector import IndicatorCollector
 from processors.formatting import units_to_csv
+from streams.access.errors import AccessDenied
+from streams.access.log import access_log, log_access
+from streams.access.scopes import Principal, Scope
 from streams.worker.worklists import (
     CSV_TYPE,
     WorklistError,
-    access_log,
-    check_token,
     page_json,
     parse_query,
     select,
@@ -37,45 +39,78 @@ def worker_of(view: web.View) -> SunesWorker:
     return WORKERS[view.app]
 
 
+def _refusal(
+    view: web.View, refused: AccessDenied | WorklistError, what: str, client: str
+) -> web.Response:
+    access_log.warning("%s refused (%d) to %s: %s", what, refused.status, client, refused.message)
+    body = orjson.dumps({"error": refused.message})
+    headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
+    return view.bytes(body, content_type="application/json", status=refused.status, headers=headers)
+
+
+def _client(request: web.Request) -> str:
+    return getattr(request, "remote", None) or "?"  # aiohttp's, under Faust's type
+
+
+async def _figures_caller(worker: SunesWorker, request: web.Request) -> Principal | None:
+    """None when the figures are open (SUNES_FIGURES_ACCESS=open); else the caller, whose
+    scopes limit what /indicators and /metrics show."""
+    if worker.config.access.figures_access == "open":
+        return None
+    return await worker.access.authenticate(request.headers.get("Authorization"))
+
+
 @blueprint.route("/indicators", name="indicators")
 class Indicators(web.View):
-    """The same rows as `sunes report`; `?finess=` for one establishment."""
+    """The same rows as `sunes report`; `?finess=` for one establishment. With
+    SUNES_FIGURES_ACCESS=token, only the establishments of the caller's scopes."""
 
     async def get(self, request: web.Request) -> web.Response:
+        worker = worker_of(self)
         finess = request.query.get("finess")
-        rows = [r.as_json() for r in worker_of(self).stage.rows(finess)]
-        return self.bytes(orjson.dumps(rows), content_type="application/json")
+        asked = f"indicators finess={finess or 'all'}"
+        try:
+            caller = await _figures_caller(worker, request)
+            registry = worker.establishments.registry
+            if caller is not None and finess is not None:
+                worker.access.require(caller, finess, registry)
+        except AccessDenied as refused:
+            return _refusal(self, refused, asked, _client(request))
+        rows = worker.stage.rows(finess)
+        used: set[str] = set()
+        if caller is not None:
+            scope_of = {f: caller.scope_for(f, registry) for f in {r.finess for r in rows}}
+            rows = [r for r in rows if scope_of[r.finess] is not None]
+            used = {str(scope_of[r.finess]) for r in rows}
+        log_access(caller, used, asked, len(rows), _client(request))
+        return self.bytes(
+            orjson.dumps([r.as_json() for r in rows]), content_type="application/json"
+        )
 
 
 @blueprint.route("/indicators/{finess}/{indicator}/{period}/units", name="units")
 class Units(web.View):
-    """The units of one figure (streams/worker/worklists.py): behind the access token."""
+    """The units of one figure (streams/worker/worklists.py): to a caller whose scope covers
+    the establishment (streams/access)."""
 
     async def get(
         self, request: web.Request, finess: str, indicator: str, period: str
     ) -> web.Response:
         worker = worker_of(self)
-        client = getattr(request, "remote", None) or "?"  # aiohttp's, under Faust's type
+        client = _client(request)
         try:
-            check_token(worker.config.api_token, request.headers.get("Authorization"))
+            caller = await worker.access.authenticate(request.headers.get("Authorization"))
+            scope = worker.access.require(caller, finess, worker.establishments.registry)
             query = parse_query(
                 finess, indicator, period, request.query, request.headers.get("Accept")
             )
             units = worker.stage.units(finess, indicator, period)
-        except WorklistError as refused:
-            access_log.warning(
-                "worklist refused (%d) to %s: %s", refused.status, client, refused.message
-            )
-            body = orjson.dumps({"error": refused.message})
-            headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
-            return self.bytes(
-                body, content_type="application/json", status=refused.status, headers=headers
-            )
+        except (AccessDenied, WorklistError) as refused:
+            return _refusal(self, refused, f"worklist {finess} {indicator} {period}", client)
         page, total = select(units, query)
-        access_log.info(
-            "worklist %s: %d of %d unit(s) served to %s", query.describe(), len(page), total,
-            client,
-        )  # fmt: skip
+        log_access(
+            caller, {str(scope)}, f"worklist {query.describe()} of {total}", len(page), client
+        )
         headers = {"X-Total-Count": str(total), "Cache-Control": "no-store"}
         if query.csv:
             csv = units_to_csv(page)  # as `sunes explain --format csv`
@@ -89,11 +124,31 @@ class Units(web.View):
 
 @blueprint.route("/metrics", name="metrics")
 class Metrics(web.View):
+    """All the worker's series when open or to a national caller; to another caller with
+    SUNES_FIGURES_ACCESS=token, only the per-establishment series of its scopes (no pipeline
+    series: they are the operator's)."""
+
     async def get(self, request: web.Request) -> web.Response:
         # aiohttp wants the charset apart from the content type
         content_type = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
-        registry = worker_of(self).metrics_registry
-        return self.bytes(generate_latest(registry), content_type=content_type)
+        worker = worker_of(self)
+        try:
+            caller = await _figures_caller(worker, request)
+        except AccessDenied as refused:
+            return _refusal(self, refused, "metrics", _client(request))
+        registry = worker.establishments.registry
+        if caller is None or Scope("national", None) in caller.scopes:
+            served = worker.metrics_registry
+            used = {"national"} if caller is not None else set()
+            shown = len(worker.establishments.by_finess)
+        else:
+            mine = [e for e in worker.establishments.all() if caller.scope_for(e.finess, registry)]
+            served = CollectorRegistry()
+            served.register(IndicatorCollector(lambda: mine))
+            used = {str(caller.scope_for(e.finess, registry)) for e in mine}
+            shown = len(mine)
+        log_access(caller, used, "metrics", shown, _client(request), unit="establishment(s)")
+        return self.bytes(generate_latest(served), content_type=content_type)
 
 
 @blueprint.route("/health", name="health")

@@ -1,27 +1,22 @@
-"""Worklists: the units behind a figure, for the people who rescue them — behind a token.
+"""Worklists: the units behind a figure, for the people who rescue them — in their scope.
 
 GET /indicators/{finess}/{indicator}/{period}/units[?status=&reason=&page=&page_size=&format=]
 lists the stays (reports, correspondents) of one figure with their status and reason, as
 `sunes explain` does for a file. These are personal health data (stay ids, patient
-pseudonyms, dates): the list is off until the worker has an access token (SUNES_API_TOKEN or
---api-token-file), is served only to `Authorization: Bearer <token>`, and every access is
-logged with what was asked and how many rows were served, never the rows.
+pseudonyms, dates): the list is served only to a caller whose scope covers the establishment
+(streams/access: 401 without identity, 403 outside the scope), and every access is logged on
+`sunes.access` with who, the scope used, what was asked and how many rows were served, never
+the rows.
 """
 
 from __future__ import annotations
 
-import hmac
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from processors.catalogue import RATE_INDICATORS
 from processors.units import REASONS, STATUSES, Unit
-
-# Its own logger, at INFO whatever the worker's --loglevel: an access log is not debugging.
-access_log = logging.getLogger("sunes.access")
-access_log.setLevel(logging.INFO)
 
 DEFAULT_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 10_000
@@ -35,21 +30,6 @@ class WorklistError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def check_token(configured: str | None, authorization: str | None) -> None:
-    """403 while no token is configured (the lists are off), 401 without the right one."""
-    if configured is None:
-        raise WorklistError(
-            403,
-            "worklists are off: they list patients' stays, so the worker serves them only "
-            "once it has an access token (set SUNES_API_TOKEN or --api-token-file)",
-        )
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), configured.encode()
-    ):
-        raise WorklistError(401, "give the worker's access token: Authorization: Bearer <token>")
 
 
 @dataclass(frozen=True, slots=True)

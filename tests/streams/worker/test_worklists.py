@@ -1,5 +1,5 @@
 """The worklists on the worker's web server (aiohttp's test client, in process): off without
-a token, 401 without the right one, filters, pages, JSON and CSV, an access log line that
+an identity source, 401 without a known token, filters, pages, JSON and CSV, an access log line that
 carries no patient data."""
 
 from __future__ import annotations
@@ -19,11 +19,8 @@ from processors.formatting import UNIT_COLUMNS
 from processors.store import MemoryStore
 from streams.worker.app import SunesWorker
 from streams.worker.config import WorkerConfig
-from streams.worker.worklists import (
-    WorklistError,
-    check_token,
-    parse_query,
-)
+from streams.access.config import AccessConfig
+from streams.worker.worklists import parse_query
 from tests import builders
 from tests.builders import F1
 from topics.records import EstablishmentRecord
@@ -49,7 +46,7 @@ def events() -> list[dict[str, Any]]:
 
 
 async def client_for(token: str | None) -> TestClient:
-    worker = SunesWorker(WorkerConfig(store="memory://", api_token=token))
+    worker = SunesWorker(WorkerConfig(store="memory://", access=AccessConfig(legacy_token=token)))
     # Faust's table takes writes only inside its agent: the same collection on a dict here
     # (the real table behind these views: tests/streams/worker/test_worklists_kafka.py).
     establishments = Establishments(worker.config.rules, MemoryStore())
@@ -171,30 +168,21 @@ async def test_every_access_is_logged_without_the_rows(
         await client.get(URL)
     served, refused = (r.getMessage() for r in caplog.records if r.name == "sunes.access")
     assert f"worklist {F1} DS1.1 2023-01 status=missed reason=any page=1" in served
-    assert f": {missed} of {missed} unit(s) served to 127.0.0.1" in served
+    assert f"of {missed} served to api-token (static) from 127.0.0.1, scope national: {missed} row(s)" in served
     assert "refused (401)" in refused
     for secret in ("S-OK", "S-FAIL", "S-NONE", "P-OK", "P-FAIL", "P-NONE", TOKEN):
         assert secret not in served + refused
 
 
 def test_the_token_is_never_in_the_configuration_repr() -> None:
-    assert TOKEN not in repr(WorkerConfig(api_token=TOKEN))
+    assert TOKEN not in repr(WorkerConfig(access=AccessConfig(legacy_token=TOKEN)))
 
 
 def test_a_short_token_is_refused() -> None:
     from streams.cli.errors import ConfigError
 
     with pytest.raises(ConfigError, match="at least 16"):
-        WorkerConfig(api_token="short")
-
-
-def test_check_token_compares_the_whole_token() -> None:
-    check_token(TOKEN, f"Bearer {TOKEN}")
-    check_token(TOKEN, f"bearer {TOKEN}")
-    for given in (f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}", "Basic abc", None):
-        with pytest.raises(WorklistError) as caught:
-            check_token(TOKEN, given)
-        assert caught.value.status == 401
+        AccessConfig(legacy_token="short")
 
 
 def test_parse_query_prefers_the_format_parameter() -> None:
