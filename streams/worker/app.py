@@ -33,6 +33,7 @@ from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import deadletter_headers
 from streams.worker.establishments import EstablishmentStage
 from streams.worker.ingest import Ingestor
+from streams.worker.pages.views import pages
 from streams.worker.registry import RegistryReader
 from streams.worker.table_store import ROCKSDB_OPTIONS, TableStore
 from streams.worker.views import WORKERS, blueprint
@@ -91,6 +92,7 @@ class SunesWorker:
         app.task(self.registry.run)
         WORKERS[app] = self
         app.web.blueprints.add("", blueprint)
+        app.web.blueprints.add("", pages)  # the pages for people (/ui/)
         self.metrics_registry.register(
             IndicatorCollector(self.establishments.all, self.ingestor.lag)
         )
@@ -118,6 +120,7 @@ class SunesWorker:
             web_bind=c.web_host,
             web_host=c.web_host,
             web_port=c.web_port,
+            **({"canonical_url": c.web_url} if c.web_url else {}),
             web_in_thread=False,
             # Group joins in seconds, not 30 s (6 s is Kafka's minimum session timeout).
             broker_session_timeout=6.0,

@@ -34,9 +34,7 @@ class PageConfig:
                 f"{SECRET_ENV} has {len(self.session_secret)} characters: give one of at least "
                 f"{MIN_SECRET_LENGTH}, the same on every worker (e.g. `openssl rand -hex 32`)"
             )
-        if self.public_url is not None and not self.public_url.startswith(
-            ("https://", "http://")
-        ):
+        if self.public_url is not None and not self.public_url.startswith(("https://", "http://")):
             raise ConfigError(
                 f"{PUBLIC_URL_ENV} must be the pages' address (https://host[:port]), "
                 f"got {self.public_url!r}"

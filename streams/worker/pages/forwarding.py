@@ -66,7 +66,9 @@ class Peers:
 
     def others(self) -> list[str]:
         """Every other worker that owns partitions."""
-        return sorted(url for url, owned in self._assignment().items() if owned and not _same(url, self.me))
+        return sorted(
+            url for url, owned in self._assignment().items() if owned and not _same(url, self.me)
+        )
 
     def is_me(self, url: str) -> bool:
         return _same(url, self.me)
@@ -77,7 +79,9 @@ class Peers:
         try:
             async with (
                 aiohttp.ClientSession(timeout=TIMEOUT) as http,
-                http.get(url.rstrip("/") + path_qs, headers=headers, allow_redirects=False) as response,
+                http.get(
+                    url.rstrip("/") + path_qs, headers=headers, allow_redirects=False
+                ) as response,
             ):
                 body = await response.read()
                 kept = {

@@ -151,7 +151,9 @@ class OidcClient:
             http.post(endpoint, data=form) as response,
         ):
             if response.status >= 400:
-                raise SignInError(f"le fournisseur d'identité a refusé la déconnexion ({response.status})")
+                raise SignInError(
+                    f"le fournisseur d'identité a refusé la déconnexion ({response.status})"
+                )
 
     def _client_auth(self) -> dict[str, str]:
         auth = {"client_id": self.client_id}
@@ -169,14 +171,18 @@ class OidcClient:
                 body = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SignInError(f"le fournisseur d'identité ne répond pas ({type(exc).__name__})") from None
+            raise SignInError(
+                f"le fournisseur d'identité ne répond pas ({type(exc).__name__})"
+            ) from None
         try:
             tokens = orjson.loads(body)
         except orjson.JSONDecodeError:
             tokens = None
         if status != 200 or not isinstance(tokens, dict) or "access_token" not in tokens:
             error = tokens.get("error") if isinstance(tokens, dict) else None
-            raise SignInError(f"le fournisseur d'identité a refusé ({status} {error or ''})".strip())
+            raise SignInError(
+                f"le fournisseur d'identité a refusé ({status} {error or ''})".strip()
+            )
         return tokens
 
 

@@ -28,7 +28,8 @@ from processors.catalogue import BY_ID
 from processors.formatting import KIND_HEADERS, REASON_LABELS, STATUS_LABELS, units_to_csv
 from processors.units import REASONS, STATUSES
 from streams.access.errors import AccessDenied
-from streams.access.scopes import Principal
+from streams.access.log import access_log, log_access
+from streams.access.scopes import Principal, Scope
 from streams.worker.pages.figures import establishment_figures
 from streams.worker.pages.forwarding import FORWARDED, Peers, PeerUnreachable
 from streams.worker.pages.oidc import OidcClient, SignInError
@@ -48,7 +49,6 @@ from streams.worker.worklists import (
     CSV_TYPE,
     MAX_PAGE_SIZE,
     WorklistError,
-    access_log,
     parse_query,
     select,
 )
@@ -138,9 +138,13 @@ class PageView(web.View):
 
     def secure(self, request: web.Request) -> bool:
         public = self.site.public_url
-        return bool(getattr(request, "secure", False)) or bool(public and public.startswith("https://"))
+        return bool(getattr(request, "secure", False)) or bool(
+            public and public.startswith("https://")
+        )
 
-    def finish(self, response: web.Response, request: web.Request, identity: Identity | None) -> web.Response:
+    def finish(
+        self, response: web.Response, request: web.Request, identity: Identity | None
+    ) -> web.Response:
         if identity is not None and identity.renewed is not None:
             set_session_cookie(response, identity.renewed, self.secure(request))
         return response
@@ -171,7 +175,7 @@ class PageView(web.View):
         assert site.sealer is not None and site.oidc is not None
         session = site.sealer.open_session(request.cookies.get(SESSION_COOKIE))
         if session is None:
-            raise Redirect(login_path(request.path_qs))
+            raise Redirect(login_path(aio(request).path_qs))
         renewed: str | None = None
         for attempt in range(2):
             if attempt or time.time() >= session.expires_at:
@@ -180,14 +184,14 @@ class PageView(web.View):
                     renewed = site.sealer.seal_session(session)
                 except (SignInError, CookieTooLarge) as exc:
                     access_log.info("page session not renewed: %s", exc)
-                    raise Redirect(login_path(request.path_qs)) from None
+                    raise Redirect(login_path(aio(request).path_qs)) from None
             try:
                 principal = await access.principal_from_token(session.access_token)
                 return Identity(principal, session.access_token, renewed, forwarded)
             except AccessDenied as denied:
                 if denied.status != 401:
                     raise
-        raise Redirect(login_path(request.path_qs))
+        raise Redirect(login_path(aio(request).path_qs))
 
 
 def set_session_cookie(response: Any, sealed: str, secure: bool) -> None:
@@ -208,10 +212,15 @@ def safe_next(value: str | None) -> str:
     return "/ui/"
 
 
-def _who(identity: Identity | None) -> dict[str, str]:
+def _who(identity: Identity | None) -> dict[str, Any]:
     if identity is None:
         return {"subject": ""}
     return {"subject": identity.principal.subject, "scopes": identity.principal.describe_scopes()}
+
+
+def aio(value: Any) -> Any:
+    """aiohttp's request or response under Faust's types (path_qs, scheme, host, cookies)."""
+    return value
 
 
 def _client(request: web.Request) -> str:
@@ -246,9 +255,9 @@ class FiguresPage(PageView):
                 establishments += [e for e in theirs if e["finess"] not in seen]
                 seen |= {e["finess"] for e in theirs}
         establishments.sort(key=lambda e: e["finess"])
-        access_log.info(
-            "page figures: %d establishment(s) served to %s (%s)",
-            len(establishments), identity.principal.subject, _client(request),
+        log_access(
+            identity.principal, [str(s) for s in identity.principal.scopes], "page figures",
+            len(establishments), _client(request), "establishment(s)",
         )  # fmt: skip
         response = self.page(
             "figures.html", establishments=establishments, unreachable=unreachable,
@@ -296,24 +305,28 @@ class WorklistPage(PageView):
             return self.message("Accès refusé", denied.message, denied.status)
         worker = self.worker
         try:
-            worker.access.require(identity.principal, finess, worker.establishments.registry)
+            scope = worker.access.require(
+                identity.principal, finess, worker.establishments.registry
+            )
         except AccessDenied as denied:
             access_log.warning(
                 "page worklist %s %s %s refused (%d) to %s: %s", finess, indicator, period,
                 denied.status, identity.principal.subject, denied.message,
             )  # fmt: skip
             message = f"Cette liste est hors de votre périmètre. {denied.message}"
-            return self.finish(self.message("Accès refusé", message, 403, identity), request, identity)
+            return self.finish(
+                self.message("Accès refusé", message, 403, identity), request, identity
+            )
         if finess not in worker.establishments.by_finess and not identity.forwarded:
             owner = self.site.peers.owner(finess)
             if owner is not None and not self.site.peers.is_me(owner):
                 return self.finish(await self.forward(owner, request, identity), request, identity)
-        response = self.worklist(request, identity, finess, indicator, period)
+        response = self.worklist(request, identity, scope, (finess, indicator, period))
         return self.finish(response, request, identity)
 
     async def forward(self, owner: str, request: web.Request, identity: Identity) -> web.Response:
         try:
-            reply = await self.site.peers.get(owner, request.path_qs, identity.token)
+            reply = await self.site.peers.get(owner, aio(request).path_qs, identity.token)
         except PeerUnreachable:
             return self.message(
                 "Worker injoignable",
@@ -326,13 +339,18 @@ class WorklistPage(PageView):
         )  # fmt: skip
 
     def worklist(
-        self, request: web.Request, identity: Identity, finess: str, indicator: str, period: str
+        self, request: web.Request, identity: Identity, scope: Scope, figure: tuple[str, str, str]
     ) -> web.Response:
+        finess, indicator, period = figure
         worker = self.worker
         try:
             query = parse_query(finess, indicator, period, request.query, None)
             row = next(
-                (r for r in worker.stage.rows(finess) if (r.indicator, r.period) == (indicator, period)),
+                (
+                    r
+                    for r in worker.stage.rows(finess)
+                    if (r.indicator, r.period) == (indicator, period)
+                ),
                 None,
             )
             if row is None:
@@ -344,9 +362,9 @@ class WorklistPage(PageView):
         except WorklistError as refused:
             return self.message("Liste indisponible", refused.message, refused.status, identity)
         shown, total = select(everything, query)
-        access_log.info(
-            "page worklist %s: %d of %d unit(s) served to %s (%s)",
-            query.describe(), len(shown), total, identity.principal.subject, _client(request),
+        log_access(
+            identity.principal, [str(scope)], f"page worklist {query.describe()}", len(shown),
+            _client(request), f"of {total} unit(s)",
         )  # fmt: skip
         if query.csv:
             name = f"unites-{finess}-{indicator}-{period}.csv"
@@ -360,7 +378,7 @@ class WorklistPage(PageView):
             "reason": ",".join(sorted(query.reasons)),
         }
         filters = {k: v for k, v in filters.items() if v}
-        base = request.path
+        base = aio(request).path
         pages_count = max(1, math.ceil(total / query.page_size))
 
         def link(**extra: Any) -> str:
@@ -392,8 +410,12 @@ class WorklistPage(PageView):
             unit_header=unit_header,
             day_header=day_header if kind != "correspondent" else "",
             csv_link=link(format="csv", page_size=MAX_PAGE_SIZE),
-            previous_link=link(page=query.page - 1, page_size=query.page_size) if query.page > 1 else None,
-            next_link=link(page=query.page + 1, page_size=query.page_size) if query.page < pages_count else None,
+            previous_link=link(page=query.page - 1, page_size=query.page_size)
+            if query.page > 1
+            else None,
+            next_link=link(page=query.page + 1, page_size=query.page_size)
+            if query.page < pages_count
+            else None,
             **_who(identity),
         )
 
@@ -406,7 +428,7 @@ class Login(PageView):
             return off
         site = self.site
         assert site.sealer is not None and site.oidc is not None
-        base = site.public_url or f"{request.scheme}://{request.host}"
+        base = site.public_url or f"{aio(request).scheme}://{aio(request).host}"
         try:
             location, login = await site.oidc.start(
                 f"{base}/ui/callback", safe_next(request.query.get("next"))
@@ -453,16 +475,18 @@ class Callback(PageView):
             sealed = site.sealer.seal_session(session)
         except (SignInError, CookieTooLarge) as exc:
             access_log.warning("page sign-in failed: %s", exc)
-            return self.message("Connexion impossible", str(exc), 400, link=again, link_label="Se connecter")
+            return self.message(
+                "Connexion impossible", str(exc), 400, link=again, link_label="Se connecter"
+            )
         except AccessDenied as denied:
             return self.message("Accès refusé", denied.message, denied.status, link=None)
         access_log.info(
             "page sign-in: %s with %s (%s)", principal.subject, principal.describe_scopes(),
             _client(request),
         )  # fmt: skip
-        response: Any = self.redirect(login.next_path)
+        response = self.redirect(login.next_path)
         set_session_cookie(response, sealed, self.secure(request))
-        response.del_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
+        aio(response).del_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
         return response
 
 
@@ -480,10 +504,10 @@ class Logout(PageView):
                 await site.oidc.end(session)
             except (SignInError, OSError) as exc:
                 access_log.warning("page sign-out at the provider failed: %s", exc)
-        response: Any = self.message(
+        response = self.message(
             "Déconnecté",
             "Vous êtes déconnecté, ici et auprès du fournisseur d'identité.",
             200, link="/ui/", link_label="Se connecter",
         )  # fmt: skip
-        response.del_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+        aio(response).del_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response
