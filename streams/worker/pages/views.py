@@ -149,9 +149,10 @@ class PageView(web.View):
             set_session_cookie(response, identity.renewed, self.secure(request))
         return response
 
-    def off(self) -> web.Response | None:
-        """The pages need the session secret (and, for people, an OIDC provider)."""
-        if self.site.sealer is None or self.site.oidc is None:
+    def off(self, sign_in: bool = True) -> web.Response | None:
+        """The pages need the session secret; signing in, an OIDC provider too (a bearer
+        token, from a peer or a script, needs none)."""
+        if self.site.sealer is None or (sign_in and self.site.oidc is None):
             return self.message(
                 "Pages désactivées",
                 "Ce worker ne sert pas les pages : il lui faut SUNES_SESSION_SECRET (le même "
@@ -172,9 +173,9 @@ class PageView(web.View):
             token = authorization.partition(" ")[2].strip()
             return Identity(principal, token, None, forwarded)
         site = self.site
-        assert site.sealer is not None and site.oidc is not None
+        assert site.sealer is not None
         session = site.sealer.open_session(request.cookies.get(SESSION_COOKIE))
-        if session is None:
+        if session is None or site.oidc is None:
             raise Redirect(login_path(aio(request).path_qs))
         renewed: str | None = None
         for attempt in range(2):
@@ -230,7 +231,7 @@ def _client(request: web.Request) -> str:
 @pages.route("/ui/", name="ui-figures")
 class FiguresPage(PageView):
     async def get(self, request: web.Request) -> web.Response:
-        off = self.off()
+        off = self.off(sign_in="Authorization" not in request.headers)
         if off is not None:
             return off
         try:
@@ -279,6 +280,9 @@ class FiguresJson(PageView):
     """This worker's establishments within the caller's scope (a peer's figures page)."""
 
     async def get(self, request: web.Request) -> web.Response:
+        off = self.off(sign_in=False)
+        if off is not None:
+            return off
         try:
             identity = await self.identify(request)
         except Redirect:
@@ -294,7 +298,7 @@ class WorklistPage(PageView):
     async def get(
         self, request: web.Request, finess: str, indicator: str, period: str
     ) -> web.Response:
-        off = self.off()
+        off = self.off(sign_in="Authorization" not in request.headers)
         if off is not None:
             return off
         try:

@@ -1,0 +1,157 @@
+"""The pages in process, with bearer tokens (the browser's sign-in and two workers:
+test_pages_browser.py): figures within the scope, a figure's units with filters, paging and
+CSV, a French 403 outside the scope, a redirect to the sign-in without an identity."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from processors.collection import Establishments
+from processors.store import MemoryStore
+from streams.access.config import AccessConfig
+from streams.access.static import hash_token
+from streams.worker.app import SunesWorker
+from streams.worker.config import WorkerConfig
+from streams.worker.pages.config import PageConfig
+from tests import builders
+from tests.builders import F1, F2
+from topics.records import EstablishmentRecord
+from topics.validation import parse_record
+
+NATIONAL = "national-token-0123456789abcdef"
+ONLY_F2 = "only-f2-token-0123456789abcdef"
+SECRET = "a-session-secret-of-the-tests-0123456789"
+PAGE = f"/ui/{F1}/DS1.1/2023-01"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def events() -> list[dict[str, object]]:
+    """F1: 30 January stays, 10 with a letter deposited in time; F2: one stay."""
+    out: list[dict[str, object]] = [builders.establishment(), builders.establishment(F2)]
+    for i in range(30):
+        out.append(builders.discharged(f"S-{i:02}", patient=f"P-{i:02}"))
+        if i < 10:
+            out.append(
+                builders.produced(f"D-{i}", "11490-0", stay_id=f"S-{i:02}", patient=f"P-{i:02}")
+            )
+            out.append(
+                builders.deposited(f"D-{i}", "11490-0", stay_id=f"S-{i:02}", patient=f"P-{i:02}")
+            )
+    out.append(builders.discharged("S-F2", finess=F2, patient="P-F2"))
+    return out
+
+
+async def client_for(tmp_path: Path, secret: str | None = SECRET) -> TestClient:
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text(
+        f'[[token]]\nname = "ars"\nsha256 = "{hash_token(NATIONAL)}"\nscopes = ["national"]\n'
+        f'[[token]]\nname = "clinique"\nsha256 = "{hash_token(ONLY_F2)}"\nscopes = ["finess:{F2}"]\n'
+    )
+    worker = SunesWorker(WorkerConfig(
+        store="memory://", access=AccessConfig(tokens_file=tokens),
+        pages=PageConfig(session_secret=secret),
+    ))  # fmt: skip
+    # Faust's table takes writes only inside its agent: the same collection on a dict here.
+    establishments = Establishments(worker.config.rules, MemoryStore())
+    worker.stage.establishments = worker.establishments = establishments
+    for obj in events():
+        record = parse_record(orjson.dumps(obj))
+        if isinstance(record, EstablishmentRecord):
+            establishments.set_registry(record)
+        else:
+            establishments.apply(record)
+    establishments.flush()
+    web = worker.app.web
+    web.init_server()
+    client = TestClient(TestServer(web.web_app))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
+    c = await client_for(tmp_path)
+    yield c
+    await c.close()
+
+
+async def test_figures_within_the_scope(client: TestClient) -> None:
+    response = await client.get("/ui/", headers=bearer(NATIONAL))
+    html = await response.text()
+    assert response.status == 200, html
+    assert "text/html" in response.headers["Content-Type"]
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert f"FINESS {F1}" in html and f"FINESS {F2}" in html
+    assert "Centre hospitalier 1" in html
+    assert f'href="/ui/{F1}/DS1.1/2023-01' in html
+    assert "<link" not in html and "<script" not in html and "http" not in html.split("<main>")[1]
+
+    narrow = await (await client.get("/ui/", headers=bearer(ONLY_F2))).text()
+    assert f"FINESS {F2}" in narrow and f"FINESS {F1}" not in narrow
+
+
+async def test_a_figures_units_filtered_paged_and_as_csv(client: TestClient) -> None:
+    response = await client.get(PAGE, headers=bearer(NATIONAL))
+    html = await response.text()
+    assert response.status == 200, html
+    assert "30 unité(s) correspondent au filtre" in html
+    assert html.count('<tr class="unite ') == 30
+
+    # pending first (their deadline is not passed: "now" is the latest discharge), then counted
+    assert html.index('class="unite pending"') < html.index('class="unite counted"')
+    assert html.count('class="unite counted"') == 10
+    pending = await (await client.get(PAGE + "?status=pending", headers=bearer(NATIONAL))).text()
+    assert 'class="unite counted"' not in pending and "20 unité(s)" in pending
+    assert "aucun document" in pending  # the reason's French label (processors.formatting)
+
+    paged = await (await client.get(PAGE + "?page_size=25&page=2", headers=bearer(NATIONAL))).text()
+    assert paged.count('<tr class="unite ') == 5 and "page 2 sur 2" in paged
+    assert 'id="precedente"' in paged and 'id="suivante"' not in paged
+
+    csv_response = await client.get(PAGE + "?format=csv&status=counted", headers=bearer(NATIONAL))
+    assert csv_response.status == 200
+    assert "attachment" in csv_response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(await csv_response.text())))
+    assert len(rows) == 10 and {r["status"] for r in rows} == {"counted"}
+
+
+async def test_outside_the_scope_a_french_403_naming_the_scope(client: TestClient) -> None:
+    response = await client.get(PAGE, headers=bearer(ONLY_F2))
+    html = await response.text()
+    assert response.status == 403
+    assert "hors de votre périmètre" in html and f"finess:{F1}" in html and "national" in html
+    assert "S-01" not in html
+
+
+async def test_bad_filters_say_what_is_accepted(client: TestClient) -> None:
+    response = await client.get(PAGE + "?status=lost", headers=bearer(NATIONAL))
+    assert response.status == 400
+    assert "pending" in await response.text()
+
+
+async def test_no_identity_goes_to_the_sign_in_or_says_the_pages_are_off(
+    client: TestClient, tmp_path: Path
+) -> None:
+    # No provider configured here: the page says what is missing rather than redirecting.
+    response = await client.get(PAGE, allow_redirects=False)
+    assert response.status == 404
+    assert "SUNES_OIDC_ISSUER" in await response.text()
+    assert (await client.get(PAGE, headers=bearer("wrong-token-0123456789"))).status == 401
+
+    off = await client_for(tmp_path, secret=None)
+    try:
+        response = await off.get(PAGE, headers=bearer(NATIONAL))
+        assert response.status == 404
+        assert "SUNES_SESSION_SECRET" in await response.text()
+    finally:
+        await off.close()
