@@ -1,0 +1,185 @@
+"""A real browser signs in through Keycloak's form (authorization code + PKCE) and reads the
+figures and worklists of two workers on a real broker: every FINESS's figures on either
+worker's figures page, every FINESS's list through either worker (the other forwards it),
+filters, paging, the CSV download equal to `sunes explain`'s; a narrower person sees only
+their scope and a French 403 outside it; signing out ends the provider's session too.
+
+The two workers share 127.0.0.1: a browser sends a host's cookies to every port of it, as it
+would to one address in front of both (the load balancer).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver import Chrome
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from processors.collection import Establishments
+from processors.formatting import units_to_csv
+from processors.units import Unit
+from streams.testing import WorkerProcess
+from streams.worker.pages.session import SESSION_COOKIE
+from streams.worker.table_store import partition_of
+from tests.keycloak_tools import PASSWORD, WORKER_CLIENT, KeycloakServer
+from tests.kafka_tools import publish_on
+from tests.streams.worker.test_worker_kafka import dataset, reference, wait_for_rows
+from tests.streams.worker.test_worklists_kafka import batch_of
+from topics.names import TopicNames
+
+pytestmark = [pytest.mark.kafka, pytest.mark.keycloak, pytest.mark.browser]
+
+SECRET = "the-workers-shared-session-secret-0123456789"
+PAGES_CLIENT = "sunes-pages"
+SCREENSHOTS = Path(__file__).resolve().parents[4] / "docs" / "screenshots"
+WAIT = 60  # seconds for a page (a sign-in goes through Keycloak)
+
+
+def sign_in(driver: Chrome, url: str, username: str) -> None:
+    """Open a page; Keycloak's form comes first: fill it, and land back on the page."""
+    driver.get(url)
+    WebDriverWait(driver, WAIT).until(expected_conditions.presence_of_element_located((By.ID, "username")))
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "kc-login").click()
+    WebDriverWait(driver, WAIT).until(expected_conditions.presence_of_element_located((By.ID, "deconnexion")))
+
+
+def figures_on_page(driver: Chrome) -> set[tuple[str, str, str, int]]:
+    """(FINESS, indicator, period, total) of every row of the figures page."""
+    found = set()
+    for row in driver.find_elements(By.CSS_SELECTOR, "section.etablissement tbody tr"):
+        link = row.find_element(By.CSS_SELECTOR, "a.liste").get_attribute("href") or ""
+        finess, indicator, period = link.split("/ui/")[1].split("?")[0].split("/")
+        total = int(row.find_elements(By.CSS_SELECTOR, "td")[7].text)
+        found.add((finess, indicator, period, total))
+    return found
+
+
+def units_shown(driver: Chrome) -> list[tuple[str, str]]:
+    """(unit id, status) of the worklist's rows."""
+    return [
+        (row.find_element(By.CSS_SELECTOR, "td").text, (row.get_attribute("class") or "").split()[-1])
+        for row in driver.find_elements(By.CSS_SELECTOR, "#unites tr.unite")
+    ]
+
+
+def as_shown(units: list[Unit]) -> list[tuple[str, str]]:
+    return [(u.unit_id, u.status) for u in units]
+
+
+def screenshot(driver: Chrome, name: str) -> None:
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(max(int(height), 700), 1800))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(SCREENSHOTS / name))
+    driver.set_window_size(1400, 1000)
+
+
+def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
+    keycloak: KeycloakServer,
+    chromium: Chrome,
+    workers: Callable[..., WorkerProcess],
+    kafka_bootstrap_servers: str,
+    kafka_topics: TopicNames,
+    unique_kafka_name: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    messages, finess = dataset(seed=17, establishments=5, days=40)
+    expected = reference(messages, finess)
+    batch: Establishments = batch_of(messages)
+
+    realm = keycloak.realm()
+    national = realm.user("ars-national", ["national"])
+    one = sorted(finess)[0]
+    clinic = realm.user("dim-clinique", [f"finess:{one}"])
+
+    monkeypatch.setenv("SUNES_SESSION_SECRET", SECRET)
+    monkeypatch.setenv("SUNES_OIDC_CLIENT_ID", PAGES_CLIENT)
+    flags = ("--oidc-issuer", realm.issuer, "--oidc-audience", WORKER_CLIENT)
+    app_id = unique_kafka_name("pages")
+    a = workers(app_id, None, *flags)
+    b = workers(app_id, None, *flags)
+    realm.browser_client(PAGES_CLIENT, [w.url("/ui/callback") for w in (a, b)])
+    publish_on(kafka_bootstrap_servers, kafka_topics, messages)
+    wait_for_rows([a, b], finess, expected, seconds=180)
+
+    # Both workers own establishments: the lists of one are read through the other.
+    owned = {w.port: set(w.get("/health")["partitions"]) for w in (a, b)}
+    holders = {f: next(p for p, parts in owned.items() if partition_of(f, 4) in parts) for f in finess}
+    assert set(holders.values()) == {a.port, b.port}, holders
+
+    sign_in(chromium, a.url("/ui/"), national)
+    cookie = next(c for c in chromium.get_cookies() if c["name"] == SESSION_COOKIE)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]
+    want = {(r["finess"], r["indicator"], r["period"], r["denominator"]) for r in expected}
+    for worker in (a, b):  # each figures page shows every establishment, its own and the other's
+        chromium.get(worker.url("/ui/"))
+        assert figures_on_page(chromium) == want
+    chromium.get(a.url("/ui/"))
+    screenshot(chromium, "figures-page.png")
+
+    # Every FINESS's list through either worker: the units of `sunes explain`, in its order.
+    for f in sorted(finess):
+        row = max((r for r in expected if r["finess"] == f), key=lambda r: r["denominator"])
+        units = batch.units(f, row["indicator"], row["period"])
+        for worker in (a, b):
+            chromium.get(worker.url(f"/ui/{f}/{row['indicator']}/{row['period']}"))
+            count = chromium.find_element(By.ID, "compte").text
+            assert count.startswith(f"{row['denominator']} unité(s)"), (f, worker.port, count)
+            assert units_shown(chromium) == as_shown(units[:500])
+
+    # Filters, paging and the CSV on the largest list (the window of DS1.1 of one FINESS).
+    row = max(expected, key=lambda r: (r["indicator"] == "DS1.1", r["denominator"]))
+    f, indicator, period = row["finess"], row["indicator"], row["period"]
+    other = b if holders[f] == a.port else a  # through the worker that does not own it
+    units = batch.units(f, indicator, period)
+    status = "missed" if any(u.status == "missed" for u in units) else "pending"
+    chosen = [u for u in units if u.status == status]
+    assert len(chosen) > 25, "the data set must give a list of more than one page"
+    chromium.get(other.url(f"/ui/{f}/{indicator}/{period}"))
+    Select(chromium.find_element(By.ID, "statut")).select_by_value(status)
+    Select(chromium.find_element(By.ID, "par-page")).select_by_value("25")
+    chromium.find_element(By.ID, "filtrer").click()
+    WebDriverWait(chromium, WAIT).until(lambda d: "page_size=25" in d.current_url)
+    assert units_shown(chromium) == as_shown(chosen[:25])
+    screenshot(chromium, "worklist-page.png")
+    chromium.find_element(By.ID, "suivante").click()
+    WebDriverWait(chromium, WAIT).until(lambda d: "page=2" in d.current_url)
+    assert units_shown(chromium) == as_shown(chosen[25:50])
+    chromium.find_element(By.ID, "csv").click()
+    downloads = tmp_path / "downloads"
+    deadline = time.monotonic() + WAIT
+    while not list(downloads.glob("*.csv")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (csv_file,) = downloads.glob("*.csv")
+    assert csv_file.name == f"unites-{f}-{indicator}-{period}.csv"
+    assert csv_file.read_text() == units_to_csv(chosen)  # `sunes explain --status … -f csv`
+
+    # Signing out ends the provider's session: the next page asks for the password again.
+    chromium.find_element(By.ID, "deconnexion").click()
+    assert "Vous êtes déconnecté" in chromium.find_element(By.ID, "message").text
+    assert SESSION_COOKIE not in {c["name"] for c in chromium.get_cookies()}
+
+    # A clinic's team sees its establishment only, through either worker; a 403 elsewhere.
+    sign_in(chromium, b.url("/ui/"), clinic)
+    sections = chromium.find_elements(By.CSS_SELECTOR, "section.etablissement")
+    assert [s.get_attribute("id") for s in sections] == [f"e{one}"]
+    elsewhere = next(x for x in sorted(finess) if x != one)
+    row = next(r for r in expected if r["finess"] == elsewhere)
+    for worker in (a, b):
+        chromium.get(worker.url(f"/ui/{elsewhere}/{row['indicator']}/{row['period']}"))
+        text = chromium.find_element(By.TAG_NAME, "main").text
+        assert "hors de votre périmètre" in text and f"finess:{elsewhere}" in text
+        assert not chromium.find_elements(By.ID, "unites")
+    for worker in (a, b):
+        mine = next(r for r in expected if r["finess"] == one)
+        chromium.get(worker.url(f"/ui/{one}/{mine['indicator']}/{mine['period']}"))
+        assert chromium.find_element(By.ID, "compte").text.startswith(f"{mine['denominator']} unité(s)")
