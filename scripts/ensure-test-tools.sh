@@ -24,6 +24,11 @@ if [ -x scripts/fetch-hapi-jars.sh ]; then
   bash scripts/fetch-hapi-jars.sh >/dev/null
 fi
 
+# Keycloak, the OpenID provider of the access tests (tests/keycloak_tools.py).
+if [ -x scripts/fetch-keycloak.sh ]; then
+  bash scripts/fetch-keycloak.sh >/dev/null
+fi
+
 # Headless Chromium and its driver from Debian's packages, for the pages' browser tests
 # (tests/browser_tools.py: Selenium drives /usr/bin/chromedriver, never downloads a browser).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

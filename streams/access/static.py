@@ -110,9 +110,12 @@ class StaticTokens:
         try:
             stat = os.stat(self.path)
             stamp = (stat.st_mtime_ns, stat.st_size)
-            if stamp == self._seen:
-                return
-            self._seen = stamp
+        except OSError:
+            stamp = (-1, -1)  # gone: said once, like a bad version
+        if stamp == self._seen:
+            return
+        self._seen = stamp
+        try:
             tokens = parse_tokens(self.path.read_text(encoding="utf-8"), self.path)
         except (OSError, UnicodeDecodeError, TokensFileError) as exc:
             message = (

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from streams.cli import demo, explain, hl7, publish, report, simulate, worker
+    from streams.cli import access, demo, explain, hl7, publish, report, simulate, worker
     from streams.cli.options import Parser
 
     parser = Parser(
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="sunes-stream: live SUN-ES (Ségur) indicators from hospital events.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (report, explain, simulate, publish, worker, demo, hl7):
+    for command in (report, explain, simulate, publish, worker, demo, hl7, access):
         command.add_parser(subparsers)
     return parser
 

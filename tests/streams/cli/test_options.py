@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.access.config import AccessConfig
 from streams.cli import build_parser, main
 from streams.cli.errors import CliError, ConfigError, Exit
 from streams.cli.options import brokers_from, client_profile_from, topic_names_from
@@ -235,3 +236,31 @@ def test_an_unknown_flag_is_still_argparse_usage(capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert err.startswith("usage: sunes ")  # argparse: the usage, then the error
     assert "unrecognized arguments: --nope" in err
+
+
+def test_access_settings_from_env_and_their_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "SUNES_OIDC_ISSUER": "http://127.0.0.1:8080/realms/sunes",
+        "SUNES_OIDC_AUDIENCE": "sunes-worker",
+        "SUNES_OIDC_LEEWAY_SECONDS": "10",
+        "SUNES_FIGURES_ACCESS": "token",
+    }
+
+    def access_with(changes: dict[str, str]) -> AccessConfig:
+        for name, value in {**env, **changes}.items():
+            monkeypatch.setenv(name, value)
+        return config_from_args(build_parser().parse_args(["worker"])).access
+
+    access = access_with({})
+    assert (access.oidc_issuer, access.oidc_audience, access.oidc_leeway_seconds) == (
+        "http://127.0.0.1:8080/realms/sunes", "sunes-worker", 10,
+    )  # fmt: skip
+    assert access.figures_access == "token" and access.oidc_scope_claim == "sunes_scopes"
+    for wrong, says in (
+        ({"SUNES_OIDC_AUDIENCE": ""}, "SUNES_OIDC_AUDIENCE"),
+        ({"SUNES_OIDC_LEEWAY_SECONDS": "3600"}, "SUNES_OIDC_LEEWAY_SECONDS must be from 0 to 300"),
+        ({"SUNES_FIGURES_ACCESS": "public"}, "SUNES_FIGURES_ACCESS must be open or token"),
+        ({"SUNES_OIDC_ISSUER": "sso.example"}, "issuer's URL"),
+    ):
+        with pytest.raises(ConfigError, match=says):
+            access_with(wrong)

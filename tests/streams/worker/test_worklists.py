@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from processors.collection import Establishments
 from processors.formatting import UNIT_COLUMNS
 from processors.store import MemoryStore
+from streams.access.config import AccessConfig
 from streams.worker.app import SunesWorker
 from streams.worker.config import WorkerConfig
-from streams.access.config import AccessConfig
 from streams.worker.worklists import parse_query
 from tests import builders
 from tests.builders import F1
@@ -168,7 +168,10 @@ async def test_every_access_is_logged_without_the_rows(
         await client.get(URL)
     served, refused = (r.getMessage() for r in caplog.records if r.name == "sunes.access")
     assert f"worklist {F1} DS1.1 2023-01 status=missed reason=any page=1" in served
-    assert f"of {missed} served to api-token (static) from 127.0.0.1, scope national: {missed} row(s)" in served
+    assert (
+        f"of {missed} served to api-token (static) from 127.0.0.1, scope national: {missed} row(s)"
+        in served
+    )
     assert "refused (401)" in refused
     for secret in ("S-OK", "S-FAIL", "S-NONE", "P-OK", "P-FAIL", "P-NONE", TOKEN):
         assert secret not in served + refused
