@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need beyond Python: promtool/prometheus/amtool
-# (Debian's prometheus and prometheus-alertmanager packages), the Apache Kafka jars and HAPI HL7v2.
+# (Debian's prometheus and prometheus-alertmanager packages), the Apache Kafka jars, HAPI HL7v2
+# and Keycloak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,11 @@ if [ -x scripts/fetch-hapi-jars.sh ]; then
   bash scripts/fetch-hapi-jars.sh >/dev/null
 fi
 
-# Keycloak, the OpenID provider of the access tests (tests/keycloak_tools.py).
+# Keycloak, the OpenID provider of the access tests (tests/keycloak_tools.py): a zip.
+if ! command -v unzip >/dev/null; then
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends unzip >/dev/null
+fi
 if [ -x scripts/fetch-keycloak.sh ]; then
   bash scripts/fetch-keycloak.sh >/dev/null
 fi

@@ -42,7 +42,7 @@ ALGORITHMS = [
     "ES512",
     "EdDSA",
 ]
-REFETCH_INTERVAL = 10.0  # seconds between two JWKS fetches caused by an unknown kid
+REFETCH_INTERVAL = 5.0  # seconds between two JWKS fetches caused by an unknown kid
 JWKS_TTL = 300.0  # seconds a fetched JWKS is trusted before being fetched again
 HTTP_TIMEOUT = 10.0
 MAX_DOCUMENT_BYTES = 1 << 20

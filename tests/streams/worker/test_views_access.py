@@ -9,20 +9,14 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from monitoring.collector import IndicatorCollector
-from processors.collection import Establishments
-from processors.store import MemoryStore
 from streams.access.config import AccessConfig
 from streams.access.static import hash_token
-from streams.worker.app import SunesWorker
 from streams.worker.config import WorkerConfig
 from tests import builders
-from topics.records import EstablishmentRecord
-from topics.validation import parse_record
+from tests.streams.worker.test_worklists import serving
 
 PARIS, LYON = "750000001", "690000001"
 TOKENS = {  # name → (token, scopes)
@@ -48,30 +42,13 @@ def tokens_file(path: Path) -> Path:
 
 
 async def client_for(access: AccessConfig) -> TestClient:
-    worker = SunesWorker(WorkerConfig(store="memory://", access=access))
-    establishments = Establishments(worker.config.rules, MemoryStore())
-    worker.stage.establishments = worker.establishments = establishments
-    for collector in list(worker.metrics_registry._collector_to_names):
-        if isinstance(collector, IndicatorCollector):  # the worker's /metrics, on this collection
-            collector._establishments = establishments.all
     events = [
         builders.establishment(PARIS),
         builders.establishment(LYON, finess_ej="690000099", region="ARA"),
         builders.discharged("S-P", finess=PARIS, patient="P-P"),
         builders.discharged("S-L", finess=LYON, patient="P-L"),
     ]
-    for obj in events:
-        record = parse_record(orjson.dumps(obj))
-        if isinstance(record, EstablishmentRecord):
-            establishments.set_registry(record)
-        else:
-            establishments.apply(record)
-    establishments.flush()
-    web = worker.app.web
-    web.init_server()
-    client = TestClient(TestServer(web.web_app))
-    await client.start_server()
-    return client
+    return await serving(WorkerConfig(store="memory://", access=access), events)
 
 
 @pytest.fixture

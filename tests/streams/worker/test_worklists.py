@@ -14,6 +14,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from monitoring.collector import IndicatorCollector
 from processors.collection import Establishments
 from processors.formatting import UNIT_COLUMNS
 from processors.store import MemoryStore
@@ -45,13 +46,17 @@ def events() -> list[dict[str, Any]]:
     ]
 
 
-async def client_for(token: str | None) -> TestClient:
-    worker = SunesWorker(WorkerConfig(store="memory://", access=AccessConfig(legacy_token=token)))
+async def serving(config: WorkerConfig, objs: list[dict[str, Any]]) -> TestClient:
+    """A worker's web views in process, over a collection of OBJS (registry records, events)."""
+    worker = SunesWorker(config)
     # Faust's table takes writes only inside its agent: the same collection on a dict here
     # (the real table behind these views: tests/streams/worker/test_worklists_kafka.py).
     establishments = Establishments(worker.config.rules, MemoryStore())
     worker.stage.establishments = worker.establishments = establishments
-    for obj in events():
+    for collector in list(worker.metrics_registry._collector_to_names):
+        if isinstance(collector, IndicatorCollector):  # the worker's /metrics, on this collection
+            collector._establishments = establishments.all
+    for obj in objs:
         record = parse_record(orjson.dumps(obj))
         if isinstance(record, EstablishmentRecord):
             establishments.set_registry(record)
@@ -63,6 +68,11 @@ async def client_for(token: str | None) -> TestClient:
     client = TestClient(TestServer(web.web_app))
     await client.start_server()
     return client
+
+
+async def client_for(token: str | None) -> TestClient:
+    access = AccessConfig(legacy_token=token)
+    return await serving(WorkerConfig(store="memory://", access=access), events())
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def test_worklists_equal_the_batch_units_and_need_the_token(
     assert len(identifying) > 50
     metrics = worker.get("/metrics").decode()
     log = worker.log_path.read_text(errors="replace")
-    assert "worklist " in log and "unit(s) served" in log  # the accesses are logged
+    assert "worklist " in log and "served to api-token (static)" in log  # accesses logged
     leaked = sorted(i for i in identifying if i in metrics or i in log)
     assert leaked == [], f"identifying values in /metrics or the log: {leaked[:5]}"
     assert TOKEN not in log
