@@ -38,7 +38,8 @@ def chromium(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     ):  # fmt: skip
         options.add_argument(argument)
     options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
     )
     driver = webdriver.Chrome(
         service=Service(CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log")),

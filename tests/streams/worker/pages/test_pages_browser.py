@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from selenium.webdriver import Chrome
@@ -27,8 +26,8 @@ from processors.units import Unit
 from streams.testing import WorkerProcess
 from streams.worker.pages.session import SESSION_COOKIE
 from streams.worker.table_store import partition_of
-from tests.keycloak_tools import PASSWORD, WORKER_CLIENT, KeycloakServer
 from tests.kafka_tools import publish_on
+from tests.keycloak_tools import PASSWORD, WORKER_CLIENT, KeycloakServer
 from tests.streams.worker.test_worker_kafka import dataset, reference, wait_for_rows
 from tests.streams.worker.test_worklists_kafka import batch_of
 from topics.names import TopicNames
@@ -44,11 +43,15 @@ WAIT = 60  # seconds for a page (a sign-in goes through Keycloak)
 def sign_in(driver: Chrome, url: str, username: str) -> None:
     """Open a page; Keycloak's form comes first: fill it, and land back on the page."""
     driver.get(url)
-    WebDriverWait(driver, WAIT).until(expected_conditions.presence_of_element_located((By.ID, "username")))
+    WebDriverWait(driver, WAIT).until(
+        expected_conditions.presence_of_element_located((By.ID, "username"))
+    )
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.ID, "kc-login").click()
-    WebDriverWait(driver, WAIT).until(expected_conditions.presence_of_element_located((By.ID, "deconnexion")))
+    WebDriverWait(driver, WAIT).until(
+        expected_conditions.presence_of_element_located((By.ID, "deconnexion"))
+    )
 
 
 def figures_on_page(driver: Chrome) -> set[tuple[str, str, str, int]]:
@@ -65,7 +68,10 @@ def figures_on_page(driver: Chrome) -> set[tuple[str, str, str, int]]:
 def units_shown(driver: Chrome) -> list[tuple[str, str]]:
     """(unit id, status) of the worklist's rows."""
     return [
-        (row.find_element(By.CSS_SELECTOR, "td").text, (row.get_attribute("class") or "").split()[-1])
+        (
+            row.find_element(By.CSS_SELECTOR, "td").text,
+            (row.get_attribute("class") or "").split()[-1],
+        )
         for row in driver.find_elements(By.CSS_SELECTOR, "#unites tr.unite")
     ]
 
@@ -113,7 +119,9 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
 
     # Both workers own establishments: the lists of one are read through the other.
     owned = {w.port: set(w.get("/health")["partitions"]) for w in (a, b)}
-    holders = {f: next(p for p, parts in owned.items() if partition_of(f, 4) in parts) for f in finess}
+    holders = {
+        f: next(p for p, parts in owned.items() if partition_of(f, 4) in parts) for f in finess
+    }
     assert set(holders.values()) == {a.port, b.port}, holders
 
     sign_in(chromium, a.url("/ui/"), national)
@@ -182,4 +190,6 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
     for worker in (a, b):
         mine = next(r for r in expected if r["finess"] == one)
         chromium.get(worker.url(f"/ui/{one}/{mine['indicator']}/{mine['period']}"))
-        assert chromium.find_element(By.ID, "compte").text.startswith(f"{mine['denominator']} unité(s)")
+        assert chromium.find_element(By.ID, "compte").text.startswith(
+            f"{mine['denominator']} unité(s)"
+        )
