@@ -188,6 +188,8 @@ class PageView(web.View):
                     raise Redirect(login_path(aio(request).path_qs)) from None
             try:
                 principal = await access.principal_from_token(session.access_token)
+                if renewed is not None:
+                    access_log.info("page session renewed for %s", principal.subject)
                 return Identity(principal, session.access_token, renewed, forwarded)
             except AccessDenied as denied:
                 if denied.status != 401:

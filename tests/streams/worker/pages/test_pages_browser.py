@@ -38,6 +38,7 @@ SECRET = "the-workers-shared-session-secret-0123456789"
 PAGES_CLIENT = "sunes-pages"
 SCREENSHOTS = Path(__file__).resolve().parents[4] / "docs" / "screenshots"
 WAIT = 60  # seconds for a page (a sign-in goes through Keycloak)
+TOKEN_SECONDS = 15  # the access tokens' lifetime
 
 
 def sign_in(driver: Chrome, url: str, username: str) -> None:
@@ -113,7 +114,8 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
     app_id = unique_kafka_name("pages")
     a = workers(app_id, None, *flags)
     b = workers(app_id, None, *flags)
-    realm.browser_client(PAGES_CLIENT, [w.url("/ui/callback") for w in (a, b)])
+    # Access tokens of 15 s: the session renews them (from 10 s before they expire) on its own.
+    realm.browser_client(PAGES_CLIENT, [w.url("/ui/callback") for w in (a, b)], TOKEN_SECONDS)
     publish_on(kafka_bootstrap_servers, kafka_topics, messages)
     wait_for_rows([a, b], finess, expected, seconds=180)
 
@@ -131,7 +133,13 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
     for worker in (a, b):  # each figures page shows every establishment, its own and the other's
         chromium.get(worker.url("/ui/"))
         assert figures_on_page(chromium) == want
+    # The access token expires: the next page renews it with the refresh token, in the cookie.
+    time.sleep(TOKEN_SECONDS - 10 + 1)
     chromium.get(a.url("/ui/"))
+    assert figures_on_page(chromium) == want
+    renewed = next(c for c in chromium.get_cookies() if c["name"] == SESSION_COOKIE)
+    assert renewed["value"] != cookie["value"]
+    assert "page session renewed for ars-national" in a.log_path.read_text(errors="replace")
     screenshot(chromium, "figures-page.png")
 
     # Every FINESS's list through either worker: the units of `sunes explain`, in its order.
