@@ -13,6 +13,7 @@ the scope, never this module. A FINESS another worker owns is forwarded to it.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import Counter
@@ -245,14 +246,11 @@ class FiguresPage(PageView):
         establishments = local_figures(self.worker, identity.principal)
         unreachable: list[str] = []
         if not identity.forwarded:
+            peers = self.site.peers.others()
+            shares = await asyncio.gather(*(self.share_of(p, identity.token) for p in peers))
             seen = {e["finess"] for e in establishments}
-            for peer in self.site.peers.others():
-                try:
-                    reply = await self.site.peers.get(peer, "/ui/figures.json", identity.token)
-                    theirs = orjson.loads(reply.body) if reply.status == 200 else None
-                except (PeerUnreachable, orjson.JSONDecodeError):
-                    theirs = None
-                if not isinstance(theirs, list):
+            for peer, theirs in zip(peers, shares, strict=True):
+                if theirs is None:
                     unreachable.append(peer)
                     continue
                 establishments += [e for e in theirs if e["finess"] not in seen]
@@ -267,6 +265,15 @@ class FiguresPage(PageView):
             **_who(identity),
         )  # fmt: skip
         return self.finish(response, request, identity)
+
+    async def share_of(self, peer: str, token: str) -> list[dict[str, Any]] | None:
+        """A peer's establishments within the person's scope; None when it does not answer."""
+        try:
+            reply = await self.site.peers.get(peer, "/ui/figures.json", token)
+            theirs = orjson.loads(reply.body) if reply.status == 200 else None
+        except (PeerUnreachable, orjson.JSONDecodeError):
+            return None
+        return theirs if isinstance(theirs, list) else None
 
 
 def local_figures(worker: SunesWorker, principal: Principal) -> list[dict[str, Any]]:
