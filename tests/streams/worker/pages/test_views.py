@@ -8,9 +8,11 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from processors.collection import Establishments
@@ -20,6 +22,7 @@ from streams.access.static import hash_token
 from streams.worker.app import SunesWorker
 from streams.worker.config import WorkerConfig
 from streams.worker.pages.config import PageConfig
+from streams.worker.pages.session import Sealer
 from tests import builders
 from tests.builders import F1, F2
 from topics.records import EstablishmentRecord
@@ -155,3 +158,66 @@ async def test_no_identity_goes_to_the_sign_in_or_says_the_pages_are_off(
         assert "SUNES_SESSION_SECRET" in await response.text()
     finally:
         await off.close()
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[str]:
+    """A provider's discovery document on a real local HTTP server (the whole sign-in
+    against Keycloak: test_pages_browser.py); its issuer URL."""
+    app = web.Application()
+    server = TestServer(app)
+
+    async def discovery(request: web.Request) -> web.Response:
+        base = f"http://127.0.0.1:{server.port}/realms/r/protocol/openid-connect"
+        return web.json_response({
+            "issuer": f"http://127.0.0.1:{server.port}/realms/r",
+            "authorization_endpoint": f"{base}/auth", "token_endpoint": f"{base}/token",
+            "end_session_endpoint": f"{base}/logout",
+        })  # fmt: skip
+
+    app.router.add_get("/realms/r/.well-known/openid-configuration", discovery)
+    await server.start_server()
+    yield f"http://127.0.0.1:{server.port}/realms/r"
+    await server.close()
+
+
+@pytest.mark.parametrize("public_url", [None, "https://sunes.example"])
+async def test_a_page_without_a_session_starts_the_sign_in(
+    provider: str, public_url: str | None
+) -> None:
+    worker = SunesWorker(WorkerConfig(
+        store="memory://", access=AccessConfig(oidc_issuer=provider, oidc_audience="sunes-worker"),
+        pages=PageConfig(session_secret=SECRET, client_id="sunes-pages", public_url=public_url),
+    ))  # fmt: skip
+    worker.app.web.init_server()
+    client = TestClient(TestServer(worker.app.web.web_app))
+    await client.start_server()
+    try:
+        response = await client.get(PAGE + "?status=pending", allow_redirects=False)
+        assert response.status == 302
+        assert response.headers["Location"] == "/ui/login?" + urlencode(
+            {"next": PAGE + "?status=pending"}
+        )
+        response = await client.get(response.headers["Location"], allow_redirects=False)
+        assert response.status == 302
+        target = urlsplit(response.headers["Location"])
+        assert (
+            f"{target.scheme}://{target.netloc}{target.path}"
+            == provider + "/protocol/openid-connect/auth"
+        )
+        query = parse_qs(target.query)
+        base = public_url or f"http://{client.host}:{client.port}"
+        assert query["redirect_uri"] == [base + "/ui/callback"]
+        assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+        assert query["client_id"] == ["sunes-pages"] and query["scope"] == ["openid"]
+        assert len(query["state"][0]) >= 32 and len(query["nonce"][0]) >= 32
+        cookie = response.headers["Set-Cookie"]
+        assert cookie.startswith("sunes_login=") and "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie and "Path=/ui" in cookie
+        assert ("Secure" in cookie) == (public_url is not None)  # TLS in front: Secure
+        # an open redirect is refused: back to the figures after signing in
+        response = await client.get("/ui/login?next=https://evil.example/", allow_redirects=False)
+        login = Sealer(SECRET).open_login(response.cookies["sunes_login"].value)
+        assert login is not None and login.next_path == "/ui/"
+    finally:
+        await client.close()
