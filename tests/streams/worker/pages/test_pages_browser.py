@@ -4,14 +4,16 @@ worker's figures page, every FINESS's list through either worker (the other forw
 filters, paging, the CSV download equal to `sunes explain`'s; a narrower person sees only
 their scope and a French 403 outside it; signing out ends the provider's session too.
 
-The two workers share 127.0.0.1: a browser sends a host's cookies to every port of it, as it
-would to one address in front of both (the load balancer).
+One address in front of both (tests/streams/worker/pages/balancer.py: each request to the
+next worker in turn) serves every page too: the sign-in starts on one worker and ends on the
+other. The workers and the balancer share 127.0.0.1, whose cookies a browser sends to every
+port of it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ from streams.worker.pages.session import SESSION_COOKIE
 from streams.worker.table_store import partition_of
 from tests.kafka_tools import publish_on
 from tests.keycloak_tools import PASSWORD, WORKER_CLIENT, KeycloakServer
+from tests.streams.worker.pages.balancer import RoundRobin
 from tests.streams.worker.test_worker_kafka import dataset, reference, wait_for_rows
 from tests.streams.worker.test_worklists_kafka import batch_of
 from topics.names import TopicNames
@@ -39,6 +42,14 @@ PAGES_CLIENT = "sunes-pages"
 SCREENSHOTS = Path(__file__).resolve().parents[4] / "docs" / "screenshots"
 WAIT = 60  # seconds for a page (a sign-in goes through Keycloak)
 TOKEN_SECONDS = 15  # the access tokens' lifetime
+
+
+@pytest.fixture
+def balancers() -> Iterator[list[RoundRobin]]:
+    started: list[RoundRobin] = []
+    yield started
+    for balancer in started:
+        balancer.stop()
 
 
 def sign_in(driver: Chrome, url: str, username: str) -> None:
@@ -89,7 +100,7 @@ def screenshot(driver: Chrome, name: str) -> None:
     driver.set_window_size(1400, 1000)
 
 
-def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
+def test_a_browser_signs_in_and_reads_every_worklist_through_any_worker(
     keycloak: KeycloakServer,
     chromium: Chrome,
     workers: Callable[..., WorkerProcess],
@@ -98,6 +109,7 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
     unique_kafka_name: Callable[[str], str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    balancers: list[RoundRobin],
 ) -> None:
     messages, finess = dataset(seed=17, establishments=5, days=40)
     expected = reference(messages, finess)
@@ -114,8 +126,12 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
     app_id = unique_kafka_name("pages")
     a = workers(app_id, None, *flags)
     b = workers(app_id, None, *flags)
+    lb = RoundRobin([a.url(""), b.url("")]).start()
+    balancers.append(lb)
+    addresses = [a.url(""), b.url(""), lb.url]  # each worker's, and the one in front of both
+    callbacks = [address + "/ui/callback" for address in addresses]
     # Access tokens of 15 s: the session renews them (from 10 s before they expire) on its own.
-    realm.browser_client(PAGES_CLIENT, [w.url("/ui/callback") for w in (a, b)], TOKEN_SECONDS)
+    realm.browser_client(PAGES_CLIENT, callbacks, TOKEN_SECONDS)
     publish_on(kafka_bootstrap_servers, kafka_topics, messages)
     wait_for_rows([a, b], finess, expected, seconds=180)
 
@@ -126,12 +142,15 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
     }
     assert set(holders.values()) == {a.port, b.port}, holders
 
-    sign_in(chromium, a.url("/ui/"), national)
+    sign_in(chromium, lb.url + "/ui/", national)
+    login = next(worker for path, worker in lb.served if path.startswith("/ui/login"))
+    callback = next(worker for path, worker in lb.served if path.startswith("/ui/callback"))
+    assert login != callback  # the sign-in began on one worker and ended on the other
     cookie = next(c for c in chromium.get_cookies() if c["name"] == SESSION_COOKIE)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]
     want = {(r["finess"], r["indicator"], r["period"], r["denominator"]) for r in expected}
-    for worker in (a, b):  # each figures page shows every establishment, its own and the other's
-        chromium.get(worker.url("/ui/"))
+    for address in addresses:  # every figures page shows every establishment, wherever it is
+        chromium.get(address + "/ui/")
         assert figures_on_page(chromium) == want
     # The access token expires: the next page renews it with the refresh token, in the cookie.
     time.sleep(TOKEN_SECONDS - 10 + 1)
@@ -146,10 +165,10 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
     for f in sorted(finess):
         row = max((r for r in expected if r["finess"] == f), key=lambda r: r["denominator"])
         units = batch.units(f, row["indicator"], row["period"])
-        for worker in (a, b):
-            chromium.get(worker.url(f"/ui/{f}/{row['indicator']}/{row['period']}"))
+        for address in addresses:
+            chromium.get(address + f"/ui/{f}/{row['indicator']}/{row['period']}")
             count = chromium.find_element(By.ID, "compte").text
-            assert count.startswith(f"{row['denominator']} unité(s)"), (f, worker.port, count)
+            assert count.startswith(f"{row['denominator']} unité(s)"), (f, address, count)
             assert units_shown(chromium) == as_shown(units[:500])
 
     # Filters, paging and the CSV on the largest list (the window of DS1.1 of one FINESS).
@@ -185,19 +204,19 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_either_worker(
     assert SESSION_COOKIE not in {c["name"] for c in chromium.get_cookies()}
 
     # A clinic's team sees its establishment only, through either worker; a 403 elsewhere.
-    sign_in(chromium, b.url("/ui/"), clinic)
+    sign_in(chromium, lb.url + "/ui/", clinic)
     sections = chromium.find_elements(By.CSS_SELECTOR, "section.etablissement")
     assert [s.get_attribute("id") for s in sections] == [f"e{one}"]
     elsewhere = next(x for x in sorted(finess) if x != one)
     row = next(r for r in expected if r["finess"] == elsewhere)
-    for worker in (a, b):
-        chromium.get(worker.url(f"/ui/{elsewhere}/{row['indicator']}/{row['period']}"))
+    for address in addresses:
+        chromium.get(address + f"/ui/{elsewhere}/{row['indicator']}/{row['period']}")
         text = chromium.find_element(By.TAG_NAME, "main").text
         assert "hors de votre périmètre" in text and f"finess:{elsewhere}" in text
         assert not chromium.find_elements(By.ID, "unites")
-    for worker in (a, b):
+    for address in addresses:
         mine = next(r for r in expected if r["finess"] == one)
-        chromium.get(worker.url(f"/ui/{one}/{mine['indicator']}/{mine['period']}"))
+        chromium.get(address + f"/ui/{one}/{mine['indicator']}/{mine['period']}")
         assert chromium.find_element(By.ID, "compte").text.startswith(
             f"{mine['denominator']} unité(s)"
         )
