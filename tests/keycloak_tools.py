@@ -56,13 +56,20 @@ def keycloak_home() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem
+        shutil.copy2(source, target)
+
+
 def private_copy(home: Path, into: Path) -> Path:
     """A home of this session's own: the jars hard-linked (never written), the rest copied."""
     shutil.copytree(home, into, ignore=shutil.ignore_patterns("lib", "data"))
     (into / "lib").mkdir()
     for entry in (home / "lib").iterdir():
         if entry.name == "lib":
-            shutil.copytree(entry, into / "lib" / "lib", copy_function=os.link)
+            shutil.copytree(entry, into / "lib" / "lib", copy_function=_link_or_copy)
         elif entry.is_dir():
             shutil.copytree(entry, into / "lib" / entry.name)
         else:

@@ -48,6 +48,13 @@ class AccessConfig:
             raise ConfigError(
                 f"SUNES_FIGURES_ACCESS must be open or token, got {self.figures_access!r}"
             )
+        if self.tokens_file is not None:  # a bad file stops the worker before it starts
+            from streams.access.static import StaticTokens, TokensFileError
+
+            try:
+                StaticTokens(self.tokens_file)
+            except TokensFileError as exc:
+                raise ConfigError(str(exc)) from None
         if self.legacy_token is not None and len(self.legacy_token) < MIN_TOKEN_LENGTH:
             raise ConfigError(
                 f"the worklists' access token has {len(self.legacy_token)} characters: give one "

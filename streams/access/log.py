@@ -13,6 +13,12 @@ access_log = logging.getLogger("sunes.access")
 access_log.setLevel(logging.INFO)
 
 
+def printable(text: str) -> str:
+    """TEXT with its control characters escaped: what a request asked for goes into the log,
+    and a newline in a URL must not forge a log line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def log_access(
     caller: Principal | None,
     scopes_used: Iterable[str],
@@ -25,5 +31,6 @@ def log_access(
     who = f"{caller.subject} ({caller.via})" if caller is not None else "anonymous (open)"
     used = ",".join(sorted(scopes_used)) or "-"
     access_log.info(
-        "%s served to %s from %s, scope %s: %d %s", asked, who, client, used, served, unit
-    )
+        "%s served to %s from %s, scope %s: %d %s", printable(asked), printable(who), client,
+        used, served, unit,
+    )  # fmt: skip

@@ -88,7 +88,7 @@ class OidcVerifier:
                 discovery = await asyncio.to_thread(
                     _fetch_json, f"{self.issuer}/.well-known/openid-configuration"
                 )
-                if discovery.get("issuer", "").rstrip("/") != self.issuer:
+                if str(discovery.get("issuer", "")).rstrip("/") != self.issuer:
                     raise ValueError(
                         f"the discovery document names issuer {discovery.get('issuer')!r}"
                     )
@@ -112,7 +112,13 @@ class OidcVerifier:
         self._fetched_at = self._clock()
         log.info("OpenID provider %s: %d signing key(s)", self.issuer, len(self._keys))
 
+    def _fresh(self) -> bool:
+        return self._fetched_at is not None and self._clock() - self._fetched_at < JWKS_TTL
+
     async def _key(self, kid: str) -> PyJWK | None:
+        known = self._keys.get(kid)
+        if known is not None and self._fresh():
+            return known  # the usual case: no lock, no wait behind a fetch
         async with self._lock:
             now = self._clock()
             stale = self._fetched_at is None or now - self._fetched_at >= JWKS_TTL
@@ -137,12 +143,12 @@ class OidcVerifier:
         if key is None:
             raise AccessDenied(
                 401,
-                f"the bearer token is signed by a key (kid {kid}) that {self.issuer} does not publish",
+                f"the bearer token is signed by a key (kid {kid[:64]!r}) that {self.issuer} does not publish",
             )
         try:
             claims = jwt.decode(
                 token,
-                key=key,
+                key=key.key,
                 algorithms=[key.algorithm_name] if key.algorithm_name in ALGORITHMS else ALGORITHMS,
                 audience=self.audience,
                 issuer=self.issuer,

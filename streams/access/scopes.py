@@ -22,6 +22,11 @@ _FINESS = re.compile(r"^[0-9][0-9AB][0-9]{7}$")  # 9 characters, 2A/2B for Corsi
 _REGION = re.compile(r"^[A-Za-z0-9-]{1,16}$")
 
 
+def is_finess(text: str) -> bool:
+    """Whether TEXT has a FINESS's shape (a URL's FINESS is checked before it is logged)."""
+    return bool(_FINESS.match(text))
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Scope:
     kind: str  # "finess" | "ej" | "region" | "national"

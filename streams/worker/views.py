@@ -17,8 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from monitoring.collector import IndicatorCollector
 from processors.formatting import units_to_csv
 from streams.access.errors import AccessDenied
-from streams.access.log import access_log, log_access
-from streams.access.scopes import Principal, Scope
+from streams.access.log import access_log, log_access, printable
+from streams.access.scopes import Principal, Scope, is_finess
 from streams.worker.worklists import (
     CSV_TYPE,
     WorklistError,
@@ -42,7 +42,10 @@ def worker_of(view: web.View) -> SunesWorker:
 def _refusal(
     view: web.View, refused: AccessDenied | WorklistError, what: str, client: str
 ) -> web.Response:
-    access_log.warning("%s refused (%d) to %s: %s", what, refused.status, client, refused.message)
+    access_log.warning(
+        "%s refused (%d) to %s: %s",
+        printable(what), refused.status, client, printable(refused.message),
+    )  # fmt: skip
     body = orjson.dumps({"error": refused.message})
     headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
     return view.bytes(body, content_type="application/json", status=refused.status, headers=headers)
@@ -50,6 +53,11 @@ def _refusal(
 
 def _client(request: web.Request) -> str:
     return getattr(request, "remote", None) or "?"  # aiohttp's, under Faust's type
+
+
+def _check_finess(finess: str) -> None:
+    if not is_finess(finess):
+        raise WorklistError(400, "not a FINESS: give its 9 characters (e.g. 750000001)")
 
 
 async def _figures_caller(worker: SunesWorker, request: web.Request) -> Principal | None:
@@ -73,8 +81,9 @@ class Indicators(web.View):
             caller = await _figures_caller(worker, request)
             registry = worker.establishments.registry
             if caller is not None and finess is not None:
+                _check_finess(finess)
                 worker.access.require(caller, finess, registry)
-        except AccessDenied as refused:
+        except (AccessDenied, WorklistError) as refused:
             return _refusal(self, refused, asked, _client(request))
         rows = worker.stage.rows(finess)
         used: set[str] = set()
@@ -99,6 +108,7 @@ class Units(web.View):
         worker = worker_of(self)
         client = _client(request)
         try:
+            _check_finess(finess)
             caller = await worker.access.authenticate(request.headers.get("Authorization"))
             scope = worker.access.require(caller, finess, worker.establishments.registry)
             query = parse_query(

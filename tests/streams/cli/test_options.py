@@ -264,3 +264,13 @@ def test_access_settings_from_env_and_their_errors(monkeypatch: pytest.MonkeyPat
     ):
         with pytest.raises(ConfigError, match=says):
             access_with(wrong)
+
+
+def test_a_bad_tokens_file_stops_the_worker_before_kafka(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "tokens.toml"
+    bad.write_text('[[token]]\nname = "x"\nsha256 = "abc"\nscopes = ["national"]\n')
+    assert main(["worker", "--brokers", "127.0.0.1:1", "--access-tokens-file", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "sha256 must be the token's hex sha256" in err and "SUNES_ACCESS_TOKENS_FILE" in err

@@ -155,3 +155,27 @@ async def test_every_access_is_logged_with_subject_scope_and_count(
     assert f"worklist {LYON} DS1.1 2023-01 refused (403)" in refused
     for secret in ("S-P", "S-L", "P-P", "P-L", *(t for t, _ in TOKENS.values())):
         assert not any(secret in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "path", [units("75%0A000001"), "/indicators?finess=75%0A000001", units("7500000011")]
+)
+async def test_a_malformed_finess_is_400_and_never_logged(
+    scoped: TestClient, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="sunes.access"):
+        response = await scoped.get(path, headers=bearer("idf"))
+    assert response.status == 400 and "not a FINESS" in (await response.json())["error"]
+    assert not any("\n" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_control_character_in_a_period_is_escaped_in_the_log(
+    scoped: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="sunes.access"):
+        response = await scoped.get(
+            f"/indicators/{PARIS}/DS1.1/2023-01%0Aforged/units", headers=bearer("idf")
+        )
+    assert response.status == 200
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "sunes.access"]
+    assert "2023-01\\nforged" in line and "\n" not in line
