@@ -29,8 +29,8 @@ from processors.catalogue import BY_ID
 from processors.formatting import KIND_HEADERS, REASON_LABELS, STATUS_LABELS, units_to_csv
 from processors.units import REASONS, STATUSES
 from streams.access.errors import AccessDenied
-from streams.access.log import access_log, log_access
-from streams.access.scopes import Principal, Scope
+from streams.access.log import access_log, log_access, printable
+from streams.access.scopes import Principal, Scope, is_finess
 from streams.worker.pages.figures import establishment_figures
 from streams.worker.pages.forwarding import FORWARDED, Peers, PeerUnreachable
 from streams.worker.pages.oidc import OidcClient, SignInError
@@ -185,12 +185,12 @@ class PageView(web.View):
                     session = await site.oidc.refresh(session)
                     renewed = site.sealer.seal_session(session)
                 except (SignInError, CookieTooLarge) as exc:
-                    access_log.info("page session not renewed: %s", exc)
+                    access_log.info("page session not renewed: %s", printable(str(exc)))
                     raise Redirect(login_path(aio(request).path_qs)) from None
             try:
                 principal = await access.principal_from_token(session.access_token)
                 if renewed is not None:
-                    access_log.info("page session renewed for %s", principal.subject)
+                    access_log.info("page session renewed for %s", printable(principal.subject))
                 return Identity(principal, session.access_token, renewed, forwarded)
             except AccessDenied as denied:
                 if denied.status != 401:
@@ -317,14 +317,19 @@ class WorklistPage(PageView):
         except AccessDenied as denied:
             return self.message("Accès refusé", denied.message, denied.status)
         worker = self.worker
+        if not is_finess(finess):  # before anything is logged or forwarded
+            message = "Ce n'est pas un FINESS : donnez ses 9 caractères (par exemple 750000001)."
+            response = self.message("FINESS invalide", message, 400, identity)
+            return self.finish(response, request, identity)
         try:
             scope = worker.access.require(
                 identity.principal, finess, worker.establishments.registry
             )
         except AccessDenied as denied:
             access_log.warning(
-                "page worklist %s %s %s refused (%d) to %s: %s", finess, indicator, period,
-                denied.status, identity.principal.subject, denied.message,
+                "page worklist %s refused (%d) to %s: %s",
+                printable(f"{finess} {indicator} {period}"), denied.status,
+                printable(identity.principal.subject), printable(denied.message),
             )  # fmt: skip
             message = f"Cette liste est hors de votre périmètre. {denied.message}"
             return self.finish(
@@ -487,14 +492,14 @@ class Callback(PageView):
             principal = await self.worker.access.principal_from_token(session.access_token)
             sealed = site.sealer.seal_session(session)
         except (SignInError, CookieTooLarge) as exc:
-            access_log.warning("page sign-in failed: %s", exc)
+            access_log.warning("page sign-in failed: %s", printable(str(exc)))
             return self.message(
                 "Connexion impossible", str(exc), 400, link=again, link_label="Se connecter"
             )
         except AccessDenied as denied:
             return self.message("Accès refusé", denied.message, denied.status, link=None)
         access_log.info(
-            "page sign-in: %s with %s (%s)", principal.subject, principal.describe_scopes(),
+            "page sign-in: %s with %s (%s)", printable(principal.subject), principal.describe_scopes(),
             _client(request),
         )  # fmt: skip
         response = self.redirect(login.next_path)
@@ -516,7 +521,7 @@ class Logout(PageView):
             try:
                 await site.oidc.end(session)
             except (SignInError, OSError) as exc:
-                access_log.warning("page sign-out at the provider failed: %s", exc)
+                access_log.warning("page sign-out at the provider failed: %s", printable(str(exc)))
         response = self.message(
             "Déconnecté",
             "Vous êtes déconnecté, ici et auprès du fournisseur d'identité.",

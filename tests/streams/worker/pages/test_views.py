@@ -140,6 +140,9 @@ async def test_bad_filters_say_what_is_accepted(client: TestClient) -> None:
     response = await client.get(PAGE + "?status=lost", headers=bearer(NATIONAL))
     assert response.status == 400
     assert "pending" in await response.text()
+    # a FINESS that is not one: 400 before anything is logged (a newline cannot forge a line)
+    response = await client.get("/ui/75%0Afake/DS1.1/2023-01", headers=bearer(NATIONAL))
+    assert response.status == 400 and "9 caractères" in await response.text()
 
 
 async def test_no_identity_goes_to_the_sign_in_or_says_the_pages_are_off(
