@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from streams.cli.errors import ConfigError
-from streams.worker.config import web_url_from
+from streams.worker.app import SunesWorker, advertised_host
+from streams.worker.config import WorkerConfig, web_url_from
 from streams.worker.pages.config import page_config_from
 
 SECRET = "0123456789abcdef0123456789abcdef"
@@ -53,3 +54,12 @@ def test_web_url() -> None:
     assert web_url_from({"SUNES_WEB_URL": "http://worker-2:6066/"}) == "http://worker-2:6066"
     with pytest.raises(ConfigError, match="SUNES_WEB_URL"):
         web_url_from({"SUNES_WEB_URL": "worker-2:6066"})
+
+
+def test_the_address_the_other_workers_forward_to() -> None:
+    assert advertised_host("10.0.0.5") == "10.0.0.5"
+    assert advertised_host("0.0.0.0") not in ("0.0.0.0", "")  # the host name: reachable
+    worker = SunesWorker(WorkerConfig(store="memory://", web_host="0.0.0.0", web_port=7001))
+    assert str(worker.app.conf.canonical_url) == f"http://{advertised_host('0.0.0.0')}:7001"
+    given = SunesWorker(WorkerConfig(store="memory://", web_url="http://worker-2:6066"))
+    assert str(given.app.conf.canonical_url) == "http://worker-2:6066"
