@@ -34,6 +34,7 @@ from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import deadletter_headers
 from streams.worker.establishments import EstablishmentStage
 from streams.worker.ingest import Ingestor
+from streams.worker.pages.signin import signin
 from streams.worker.pages.views import pages
 from streams.worker.registry import RegistryReader
 from streams.worker.table_store import ROCKSDB_OPTIONS, TableStore
@@ -99,6 +100,7 @@ class SunesWorker:
         WORKERS[app] = self
         app.web.blueprints.add("", blueprint)
         app.web.blueprints.add("", pages)  # the pages for people (/ui/)
+        app.web.blueprints.add("", signin)
         self.metrics_registry.register(
             IndicatorCollector(self.establishments.all, self.ingestor.lag)
         )

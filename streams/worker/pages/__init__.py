@@ -7,5 +7,6 @@ figures of the establishments in the person's scope, each figure's units, a CSV 
     forwarding  which worker owns a FINESS (the partition assignment), and asking it
     figures     the rows and unit counts of the establishments a principal may see
     render      the French HTML (Jinja2, autoescaped, inline CSS, no external asset)
-    views       the routes
+    base        what every page shares: who asks (cookie or bearer), error pages, headers
+    views       the figures and worklist pages; signin: signing in and out
 """

@@ -67,25 +67,26 @@ def sign_in(driver: Chrome, url: str, username: str) -> None:
 
 
 def figures_on_page(driver: Chrome) -> set[tuple[str, str, str, int]]:
-    """(FINESS, indicator, period, total) of every row of the figures page."""
+    """(FINESS, indicator, period, total) of every row of the figures page (read in one
+    script: a WebDriver call per cell would dominate the test's time)."""
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('section.etablissement tbody tr')].map(r =>"
+        " [r.querySelector('a.liste').getAttribute('href'), r.cells[7].textContent])"
+    )
     found = set()
-    for row in driver.find_elements(By.CSS_SELECTOR, "section.etablissement tbody tr"):
-        link = row.find_element(By.CSS_SELECTOR, "a.liste").get_attribute("href") or ""
+    for link, total in rows:
         finess, indicator, period = link.split("/ui/")[1].split("?")[0].split("/")
-        total = int(row.find_elements(By.CSS_SELECTOR, "td")[7].text)
-        found.add((finess, indicator, period, total))
+        found.add((finess, indicator, period, int(total)))
     return found
 
 
 def units_shown(driver: Chrome) -> list[tuple[str, str]]:
     """(unit id, status) of the worklist's rows."""
-    return [
-        (
-            row.find_element(By.CSS_SELECTOR, "td").text,
-            (row.get_attribute("class") or "").split()[-1],
-        )
-        for row in driver.find_elements(By.CSS_SELECTOR, "#unites tr.unite")
-    ]
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#unites tr.unite')].map(r =>"
+        " [r.cells[0].textContent, r.classList[1]])"
+    )
+    return [(unit_id, status) for unit_id, status in rows]
 
 
 def as_shown(units: list[Unit]) -> list[tuple[str, str]]:
