@@ -21,7 +21,9 @@ from streams.access.config import AccessConfig
 from streams.access.static import hash_token
 from streams.worker.app import SunesWorker
 from streams.worker.config import WorkerConfig
+from streams.worker.pages.base import site_of
 from streams.worker.pages.config import PageConfig
+from streams.worker.pages.forwarding import FORWARDED, Reply
 from streams.worker.pages.session import Sealer
 from tests import builders
 from tests.builders import F1, F2
@@ -32,6 +34,7 @@ NATIONAL = "national-token-0123456789abcdef"
 ONLY_F2 = "only-f2-token-0123456789abcdef"
 SECRET = "a-session-secret-of-the-tests-0123456789"
 PAGE = f"/ui/{F1}/DS1.1/2023-01"
+WORKER_OF: dict[int, SunesWorker] = {}  # each test client's worker
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -78,6 +81,7 @@ async def client_for(tmp_path: Path, secret: str | None = SECRET) -> TestClient:
     web.init_server()
     client = TestClient(TestServer(web.web_app))
     await client.start_server()
+    WORKER_OF[id(client)] = worker  # for the forwarding test
     return client
 
 
@@ -224,3 +228,26 @@ async def test_a_page_without_a_session_starts_the_sign_in(
         assert login is not None and login.next_path == "/ui/"
     finally:
         await client.close()
+
+
+async def test_another_workers_finess_is_forwarded_once_never_again(client: TestClient) -> None:
+    # The assignment's owner of F3 stands in for a second worker (two real workers:
+    # test_pages_browser.py); what the page asks it is recorded.
+    peers = site_of(WORKER_OF[id(client)]).peers
+    asked: list[tuple[str, str, str]] = []
+
+    async def get(url: str, path_qs: str, token: str) -> Reply:
+        asked.append((url, path_qs, token))
+        return Reply(200, "text/html", b"<p>the owner's page</p>", {})
+
+    peers.owner = lambda finess: "http://owner:6066"  # type: ignore[method-assign]
+    peers.get = get  # type: ignore[method-assign]
+    response = await client.get(
+        "/ui/750000003/DS1.1/2023-01?status=pending", headers=bearer(NATIONAL)
+    )
+    assert response.status == 200 and await response.text() == "<p>the owner's page</p>"
+    assert asked == [("http://owner:6066", "/ui/750000003/DS1.1/2023-01?status=pending", NATIONAL)]
+
+    forwarded = {**bearer(NATIONAL), FORWARDED: "http://another:6066"}
+    response = await client.get("/ui/750000003/DS1.1/2023-01", headers=forwarded)
+    assert response.status == 404 and len(asked) == 1  # answered here, not sent on
