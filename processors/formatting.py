@@ -110,7 +110,7 @@ REASON_LABELS = {
     MESSAGE_LATE: "envoyé hors délai",
 }
 # (unit column, event-day column) by unit kind
-_KIND_HEADERS = {
+KIND_HEADERS = {
     "stay": ("séjour (NDA)", "sortie"),
     "report": ("compte rendu", "production"),
     "correspondent": ("RPPS", ""),
@@ -172,7 +172,7 @@ def units_to_table(
         "",
     ]
     kind = everything[0].kind if everything else "stay"
-    unit_header, day_header = _KIND_HEADERS[kind]
+    unit_header, day_header = KIND_HEADERS[kind]
     header = (
         f"{unit_header:<16} {'patient':<12} {day_header:<10} {'limite':<10} {'dépôt':<10} "
         f"{'statut':<10} {'motif':<34} détail"

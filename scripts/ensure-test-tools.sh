@@ -33,3 +33,12 @@ fi
 if [ -x scripts/fetch-keycloak.sh ]; then
   bash scripts/fetch-keycloak.sh >/dev/null
 fi
+
+# Headless Chromium and its driver from Debian's packages, for the pages' browser tests
+# (tests/browser_tools.py: Selenium drives /usr/bin/chromedriver, never downloads a browser).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "installing Debian's chromium and chromium-driver (browser tests)..." >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver >/dev/null
+fi

@@ -152,6 +152,27 @@ class Realm:
         )
         return str(answer["access_token"])
 
+    def browser_client(
+        self, client_id: str, redirect_uris: list[str], token_seconds: int = 300
+    ) -> str:
+        """A public client people sign in with from a browser (the pages, docs/pages.md): the
+        authorization code flow with PKCE S256 only, these exact redirect URIs, the two
+        mappers of the worker's tokens, access tokens valid `token_seconds`. Returns its
+        client id (SUNES_OIDC_CLIENT_ID)."""
+        self.admin(
+            "POST",
+            "/clients",
+            _client(
+                client_id, standardFlowEnabled=True, directAccessGrantsEnabled=False,
+                redirectUris=redirect_uris,
+                attributes={
+                    "pkce.code.challenge.method": "S256",
+                    "access.token.lifespan": str(token_seconds),
+                },
+            ),
+        )  # fmt: skip
+        return client_id
+
     def key_providers(self) -> list[dict[str, Any]]:
         found = self.admin("GET", "/components?type=org.keycloak.keys.KeyProvider")
         return list(found)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any, cast
 
 import faust
@@ -33,6 +34,8 @@ from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import deadletter_headers
 from streams.worker.establishments import EstablishmentStage
 from streams.worker.ingest import Ingestor
+from streams.worker.pages.signin import signin
+from streams.worker.pages.views import pages
 from streams.worker.recompute import Recomputation
 from streams.worker.registry import RegistryReader
 from streams.worker.table_store import ROCKSDB_OPTIONS, TableStore
@@ -43,6 +46,11 @@ log = logging.getLogger(__name__)
 
 # One series per counter, not a second `_created` one: simpler rules and dashboards.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def advertised_host(web_host: str) -> str:
+    """Bound to every interface (a container's 0.0.0.0): the others reach it by its host name."""
+    return socket.gethostname() if web_host in ("0.0.0.0", "::", "") else web_host
 
 
 class SunesWorker:
@@ -95,6 +103,8 @@ class SunesWorker:
         app.task(self.registry.run)
         WORKERS[app] = self
         app.web.blueprints.add("", blueprint)
+        app.web.blueprints.add("", pages)  # the pages for people (/ui/)
+        app.web.blueprints.add("", signin)
         self.metrics_registry.register(IndicatorCollector(self.stage.current, self.ingestor.lag))
 
     def _create_app(self) -> faust.App:
@@ -120,6 +130,8 @@ class SunesWorker:
             web_bind=c.web_host,
             web_host=c.web_host,
             web_port=c.web_port,
+            # the URL the other workers forward a FINESS's pages to (streams/worker/pages)
+            canonical_url=c.web_url or f"http://{advertised_host(c.web_host)}:{c.web_port}",
             web_in_thread=False,
             # Group joins in seconds, not 30 s (6 s is Kafka's minimum session timeout).
             broker_session_timeout=6.0,

@@ -29,6 +29,7 @@ from streams.kafka_clients import (
     client_overrides_for,
     security_from_env,
 )
+from streams.worker.pages.config import PageConfig, page_config_from
 from topics.names import CONTRACT_TOPICS, TopicNames
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 TOKEN_ENV = "SUNES_API_TOKEN"
+WEB_URL_ENV = "SUNES_WEB_URL"
 
 # Faust store URLs: RocksDB through rocksdict (streams.worker.table_store sets the driver), or memory.
 STORES = ("rocksdb://", "memory://")
@@ -71,6 +73,11 @@ class WorkerConfig:
     client_overrides: Mapping[str, Any] = field(default_factory=dict)  # aiokafka producers
     # Who may see what (streams/access): OpenID Connect, static tokens, the legacy token.
     access: AccessConfig = field(default_factory=AccessConfig)
+    # The pages for people (/ui/, streams/worker/pages): session secret, OIDC client.
+    pages: PageConfig = field(default_factory=PageConfig)
+    # This worker's address as the other workers reach it (Faust's canonical_url, shared in
+    # the partition assignment: the pages forward a FINESS to its owner); None: web host:port.
+    web_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.brokers:
@@ -170,4 +177,16 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         client_overrides=client_overrides_for(profile),
         cache_entries=args.cache_entries,
         access=access_config_from(args, env),
+        pages=page_config_from(env),
+        web_url=web_url_from(env),
     )
+
+
+def web_url_from(env: Mapping[str, str]) -> str | None:
+    url = env.get(WEB_URL_ENV, "").strip().rstrip("/") or None
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{WEB_URL_ENV} must be this worker's address as the others reach it "
+            f"(http://host:port), got {url!r}"
+        )
+    return url

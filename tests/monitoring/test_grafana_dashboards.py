@@ -250,12 +250,13 @@ def data_links(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 WORKLIST_URL = re.compile(
-    r"\$\{worklist\}/indicators/\$\{finess\}/(?P<indicator>[^/?]+)/(?P<period>[^/?]+)/units"
+    r"\$\{worklist\}/ui/\$\{finess\}/(?P<indicator>[^/?]+)/(?P<period>[^/?]+)"
     r"\?(?P<query>.*)"
 )
 
 
-def test_worklist_links_follow_the_workers_route() -> None:
+def test_worklist_links_open_the_worklist_page() -> None:
+    # the page (streams/worker/pages): the browser's session carries the identity
     dashboard = dashboards()["sunes-establishment.json"]
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["worklist"]["type"] == "textbox"

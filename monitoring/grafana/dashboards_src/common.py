@@ -143,22 +143,23 @@ def hidden_label_variable(
 
 
 def worklist_variable(default: str) -> dash.TextBoxVariable:
-    """Where the worker's worklists are served (GET /indicators/…/units): data links use it."""
+    """Where people open the worklists (the pages /ui/…, docs/pages.md): data links use it."""
     return (
         dash.TextBoxVariable("worklist")
-        .label("Worker (listes de travail)")
+        .label("Pages (listes de travail)")
         .description(
-            "Adresse du worker (ou du proxy qui y ajoute le jeton d'accès) servant "
-            "GET /indicators/<FINESS>/<indicateur>/<période>/units."
+            "Adresse des workers (celle du répartiteur de charge) servant les pages "
+            "/ui/<FINESS>/<indicateur>/<période> : la session du navigateur porte l'identité."
         )
         .default_value(default)
     )
 
 
 def worklist_url(indicator: str, period: str, query: str) -> str:
-    """The worker's list of one figure's units; indicator and period may be variables or
-    field references (${__data.fields.indicator})."""
-    return "${worklist}/indicators/${finess}/" + f"{indicator}/{period}/units?{query}"
+    """The page of one figure's units (any worker serves any FINESS; the browser's session
+    carries the identity); indicator and period may be variables or field references
+    (${__data.fields.indicator})."""
+    return "${worklist}/ui/${finess}/" + f"{indicator}/{period}?{query}"
 
 
 def worklist_link(title: str, url: str) -> dash.DashboardLink:

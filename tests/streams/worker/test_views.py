@@ -23,9 +23,15 @@ async def test_the_worker_serves_only_its_own_views() -> None:
             "/metrics",
             "/health",
             "/",
+            # the pages for people (streams/worker/pages)
+            "/ui/",
+            "/ui/{finess}/{indicator}/{period}",
+            "/ui/figures.json",
+            "/ui/login",
+            "/ui/callback",
         )
         for method in ("GET", "HEAD")
-    }
+    } | {("POST", "/ui/logout"), ("HEAD", "/ui/logout")}
 
 
 async def test_health_says_recovering_until_the_state_is_read_back() -> None:
