@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -22,8 +23,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.brokers import KIND_ENV, Broker, start_broker
+from streams.brokers.apache_kafka import ApacheKafkaBroker
 from streams.testing import WorkerProcess, publish
 from streams.worker.deadletter import describe
 from topics.names import TopicNames
@@ -33,6 +36,7 @@ __all__ = [
     "WorkerProcess",
     "consume",
     "create_topic",
+    "per_partition",
     "produce",
     "publish",
     "publish_on",
@@ -67,6 +71,20 @@ def kafka_broker() -> Iterator[Broker]:
 def kafka_bootstrap_servers(kafka_broker: Broker) -> str:
     """The session broker's address, "127.0.0.1:PORT"."""
     return kafka_broker.bootstrap_servers
+
+
+@pytest.fixture
+def own_kafka_broker() -> Iterator[ApacheKafkaBroker]:
+    """A broker of this test only, to freeze, kill or restart: doing that to the session's
+    would stall every other test."""
+    broker = ApacheKafkaBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        if broker.pid is not None:
+            os.kill(broker.pid, signal.SIGCONT)  # if the test left it frozen
+        broker.stop()
 
 
 @pytest.fixture
@@ -217,6 +235,17 @@ async def read_topics(
         return messages
     finally:
         await consumer.stop()
+
+
+def per_partition(worker: WorkerProcess, sample: str) -> dict[str, float]:
+    """A worker's /metrics samples named `sample`, by "topic/partition"."""
+    text = worker.get("/metrics").decode()
+    return {
+        f"{s.labels['topic']}/{s.labels['partition']}": s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == sample
+    }
 
 
 def records(count: int) -> list[tuple[bytes, bytes]]:

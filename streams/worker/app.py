@@ -31,6 +31,7 @@ from streams.worker import faust_patch
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import deadletter_headers
 from streams.worker.establishments import EstablishmentStage
+from streams.worker.expired import ExpiredRecordsCheck
 from streams.worker.ingest import Ingestor
 from streams.worker.registry import RegistryReader
 from streams.worker.table_store import ROCKSDB_OPTIONS, TableStore
@@ -51,6 +52,9 @@ class SunesWorker:
         self.config = config
         self.metrics_registry = CollectorRegistry()
         self.pipeline = PipelineMetrics(self.metrics_registry)
+        self.expired = ExpiredRecordsCheck(
+            config.bootstrap_servers, config.security, self.metrics_registry
+        )
         self.app = self._create_app()
         app = self.app
         self.deadletter_topic = app.topic(config.topics.deadletter, value_serializer="raw")
@@ -74,8 +78,9 @@ class SunesWorker:
             config.rules, TableStore(self.facts), config.cache_entries
         )
         self.ingestor = Ingestor(
-            config, self.by_finess.get_topic_name(), self.pipeline, config.client_overrides
-        )
+            config, self.by_finess.get_topic_name(), self.pipeline, config.client_overrides,
+            self.expired,
+        )  # fmt: skip
         self.stage = EstablishmentStage(
             app, self.by_finess, self.establishments, config.partitions, self.pipeline,
             self.deadletter,
@@ -84,6 +89,7 @@ class SunesWorker:
         self.facts.on_recover(self.stage.on_recover)
         # mode types the handler more narrowly than it calls it (sender, assigned, signal=)
         app.on_partitions_assigned.connect(cast(Any, self.stage.on_partitions_assigned))
+        app.on_partitions_assigned.connect(cast(Any, self._check_expired))
         app.task(self._run_ingest)
         app.agent(self.by_finess, name="establishments")(self.stage.agent)
         app.task(self.registry.run)
@@ -153,6 +159,12 @@ class SunesWorker:
             log.critical("the ingest stage failed, stopping the worker: %s", type(exc).__name__)
             await self.app.crash(exc)
 
+    async def _check_expired(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """The internal topic's partitions just assigned: records expired unread?"""
+        assigned = args[0] if args else kwargs.get("assigned", set())
+        internal = self.by_finess.get_topic_name()
+        await self.expired.check(self.app.conf.id, [tp for tp in assigned if tp.topic == internal])
+
     async def deadletter(
         self, raw: bytes, key: bytes | None, error: InvalidRecord, message: Any
     ) -> None:
@@ -172,7 +184,9 @@ class SunesWorker:
             return "broker_unreachable"
         if self.stage.recovering:
             return "recovering"
-        return "failing" if self.stage.failing else "ok"
+        if self.stage.failing:
+            return "failing"
+        return "degraded" if self.expired.lost else "ok"
 
     def health(self) -> dict[str, Any]:
         stage = self.stage
@@ -201,4 +215,6 @@ class SunesWorker:
             "unregistered_establishments": len(unregistered),
             "cached_entries": len(self.establishments.cache.entries),
             "failing_establishments": sorted(stage.failing),
+            # records a topic's retention deleted before they were applied (degraded)
+            **self.expired.health(),
         }

@@ -28,6 +28,7 @@ from streams.kafka_clients import (
     client_overrides_for,
     security_from_env,
 )
+from streams.worker.stop_bound import DEFAULT_GRACE_SECONDS
 from topics.names import CONTRACT_TOPICS, TopicNames
 
 __all__ = [
@@ -71,6 +72,8 @@ class WorkerConfig:
     client_overrides: Mapping[str, Any] = field(default_factory=dict)  # aiokafka producers
     # The worklists' bearer token (streams/worker/worklists.py); None: the worklists are off.
     api_token: str | None = field(default=None, repr=False)
+    # Seconds a stop request may take before the worker exits anyway (stop_bound.py).
+    stop_grace_seconds: int = DEFAULT_GRACE_SECONDS
 
     def __post_init__(self) -> None:
         if not self.brokers:
@@ -88,6 +91,7 @@ class WorkerConfig:
             ("partitions", self.partitions),
             ("web_port", self.web_port),
             ("cache_entries", self.cache_entries),
+            ("stop_grace_seconds", self.stop_grace_seconds),
         ):
             if value < 1:
                 raise ConfigError(f"{name} must be a positive whole number, got {value}")
@@ -96,6 +100,11 @@ class WorkerConfig:
     def internal_topic(self) -> str:
         """The repartition topic: bundles of events keyed by FINESS."""
         return f"{self.app_id}-events-by-finess"
+
+    @property
+    def changelog_topic(self) -> str:
+        """The facts table's changelog, as Faust names it (compacted)."""
+        return f"{self.app_id}-facts-changelog"
 
     @property
     def broker_urls(self) -> list[str]:
@@ -163,4 +172,5 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         client_overrides=client_overrides_for(profile),
         cache_entries=args.cache_entries,
         api_token=api_token_from(args, env),
+        stop_grace_seconds=args.stop_grace_seconds,
     )

@@ -59,6 +59,7 @@ CONTRACT_METRICS: frozenset[str] = frozenset(
         "sunes_consumer_lag",
         "sunes_establishments_unregistered",
         "sunes_offset_holes_total",
+        "sunes_records_expired_total",
         "sunes_events_applied_total",
         "sunes_processing_latency_seconds_bucket",
         "sunes_processing_latency_seconds_sum",
