@@ -88,8 +88,7 @@ class SunesWorker:
         self.registry = RegistryReader(config, self.establishments)
         self.facts.on_recover(self.stage.on_recover)
         # mode types the handler more narrowly than it calls it (sender, assigned, signal=)
-        app.on_partitions_assigned.connect(cast(Any, self.stage.on_partitions_assigned))
-        app.on_partitions_assigned.connect(cast(Any, self._check_expired))
+        app.on_partitions_assigned.connect(cast(Any, self._on_partitions_assigned))
         app.task(self._run_ingest)
         app.agent(self.by_finess, name="establishments")(self.stage.agent)
         app.task(self.registry.run)
@@ -159,8 +158,11 @@ class SunesWorker:
             log.critical("the ingest stage failed, stopping the worker: %s", type(exc).__name__)
             await self.app.crash(exc)
 
-    async def _check_expired(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        """The internal topic's partitions just assigned: records expired unread?"""
+    async def _on_partitions_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """One receiver, in this order: the stage's bookkeeping (no await: the table's
+        recovery must not end before it marks the stage recovering), then the check of the
+        internal topic's partitions for records expired unread (awaits Kafka)."""
+        await self.stage.on_partitions_assigned(sender, *args, **kwargs)
         assigned = args[0] if args else kwargs.get("assigned", set())
         internal = self.by_finess.get_topic_name()
         await self.expired.check(self.app.conf.id, [tp for tp in assigned if tp.topic == internal])

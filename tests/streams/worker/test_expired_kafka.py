@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -59,23 +59,46 @@ def on_topics(
     return [(topics.named(t), k, v) for t, k, v in messages]
 
 
-async def _log_starts(brokers: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+INTERNAL_PARTITIONS = 4  # WorkerProcess's --partitions
+
+
+def input_partitions(topics: TopicNames) -> list[TopicPartition]:
+    return [TopicPartition(s.name, p) for s in topics.input_specs() for p in range(s.partitions)]
+
+
+def internal_partitions(app_id: str) -> list[TopicPartition]:
+    return [TopicPartition(f"{app_id}-events-by-finess", p) for p in range(INTERNAL_PARTITIONS)]
+
+
+async def _offsets(brokers: str, tps: list[TopicPartition], end: bool) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=brokers)
     await consumer.start()
     try:
+        if end:
+            return dict(await consumer.end_offsets(tps))
         return dict(await consumer.beginning_offsets(tps))
     finally:
         await consumer.stop()
 
 
-def log_starts(brokers: str, topics: TopicNames | str) -> dict[TopicPartition, int]:
-    """The log start offset of every partition of a pipeline's input topics, or of a
-    one-partition topic."""
-    if isinstance(topics, str):
-        tps = [TopicPartition(topics, 0)]
-    else:
-        tps = [TopicPartition(s.name, p) for s in topics.input_specs() for p in range(s.partitions)]
-    return asyncio.run(_log_starts(brokers, tps))
+async def produce_to(brokers: str, tps: list[TopicPartition], count: int) -> None:
+    """`count` records on each of these partitions."""
+    producer = AIOKafkaProducer(bootstrap_servers=brokers)
+    await producer.start()
+    try:
+        for tp in tps:
+            for _ in range(count):
+                await producer.send_and_wait(tp.topic, b"{}", partition=tp.partition)
+    finally:
+        await producer.stop()
+
+
+def log_starts(brokers: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    return asyncio.run(_offsets(brokers, tps, end=False))
+
+
+def log_ends(brokers: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    return asyncio.run(_offsets(brokers, tps, end=True))
 
 
 async def _admin(brokers: str, action: str, *args: object) -> object:
@@ -94,12 +117,12 @@ def committed(brokers: str, group: str) -> dict[TopicPartition, int]:
 
 
 def wait_expired(
-    brokers: str, topics: TopicNames | str, topic: str, minimum: int, seconds: float = 60
+    brokers: str, tps: list[TopicPartition], minimum: int, seconds: float = 60
 ) -> None:
-    """Until `topic` (of `topics`) starts past `minimum` records in all: the retention passed."""
+    """Until these partitions start past `minimum` records in all: the retention passed."""
     deadline = time.monotonic() + seconds
-    while sum(o for tp, o in log_starts(brokers, topics).items() if tp.topic == topic) < minimum:
-        assert time.monotonic() < deadline, f"{topic}: {minimum} records not expired"
+    while sum(log_starts(brokers, tps).values()) < minimum:
+        assert time.monotonic() < deadline, f"{tps}: {minimum} records not expired"
         time.sleep(0.5)
 
 
@@ -127,9 +150,9 @@ def test_nothing_expires_on_the_topics_the_product_creates(
     publish(brokers, on_topics(messages[half:more], topics))
     publish(brokers, [(control, b"k", b"v")] * 50)
     # The broker's retention passed: its default would have deleted these records.
-    wait_expired(brokers, control, control, 50)
+    wait_expired(brokers, [TopicPartition(control, 0)], 50)
     publish(brokers, on_topics(messages[more:], topics))
-    assert all(start == 0 for start in log_starts(brokers, topics).values())
+    assert all(start == 0 for start in log_starts(brokers, input_partitions(topics)).values())
 
     resumed = WorkerProcess(brokers, app_id, tmp_path, *prefix, data_dir=worker.data_dir).start()
     fresh = WorkerProcess(brokers, f"fresh-{uuid.uuid4().hex[:6]}", tmp_path, *prefix).start()
@@ -160,12 +183,15 @@ def test_short_retention_warned_at_start_and_expired_records_reported(
     topics = TopicNames.prefixed(f"s{uuid.uuid4().hex[:6]}.")
     # Created beforehand, as an operator might, with a short retention (a few seconds more
     # than the broker's, so that the running worker reads every record before it expires).
+    # The internal topic too: the establishment stage's check.
+    app_id = f"short-{uuid.uuid4().hex[:6]}"
+    internal = internal_partitions(app_id)
     short = {"retention.ms": str(TOPIC_RETENTION_MS)}
     created = [NewTopic(s.name, s.partitions, 1, topic_configs=short) for s in topics.input_specs()]
+    created.append(NewTopic(internal[0].topic, len(internal), 1, topic_configs=short))
     asyncio.run(_admin(brokers, "create_topics", created))
     messages, finess = dataset(seed=29, establishments=2, days=8)
     half = len(messages) // 2
-    app_id = f"short-{uuid.uuid4().hex[:6]}"
     prefix = ("--topic-prefix", topics.stays.removesuffix("sunes.stays.v1"))
     worker = WorkerProcess(brokers, app_id, tmp_path, *prefix).start()
     startup = worker.log_path.read_text()
@@ -180,18 +206,24 @@ def test_short_retention_warned_at_start_and_expired_records_reported(
     worker.stop()
 
     group = f"{app_id}-ingest"
-    applied = committed(brokers, group)
+    applied = {**committed(brokers, group), **committed(brokers, app_id)}
+    assert any(tp in applied for tp in internal)
     publish(brokers, on_topics(messages[half:], topics))
+    # Records on the internal topic the stopped worker never applied (the values do not
+    # matter: they expire before it comes back).
+    asyncio.run(produce_to(brokers, internal, 3))
+    stays = [tp for tp in input_partitions(topics) if tp.topic == topics.stays]
     stays_applied = sum(o for tp, o in applied.items() if tp.topic == topics.stays)
     stays_sent = sum(1 for t, _, _ in messages if topics.named(t) == topics.stays)
-    wait_expired(brokers, topics, topics.stays, stays_sent)  # all of them, this time
+    wait_expired(brokers, stays, stays_sent)  # all of them, this time
+    wait_expired(brokers, internal, sum(log_ends(brokers, internal).values()))
     # Keep what is there now: the counts below are then exact.
     alter = [
         ConfigResource(ConfigResourceType.TOPIC, name, {"retention.ms": "-1"})
-        for name in topics.inputs
+        for name in (*topics.inputs, internal[0].topic)
     ]
     asyncio.run(_admin(brokers, "alter_configs", alter))
-    starts = log_starts(brokers, topics)
+    starts = log_starts(brokers, input_partitions(topics) + internal)
     holes = {
         f"{tp.topic}/{tp.partition}": start - applied[tp]
         for tp, start in starts.items()
@@ -200,15 +232,16 @@ def test_short_retention_warned_at_start_and_expired_records_reported(
     assert sum(v for k, v in holes.items() if k.startswith(topics.stays)) == (
         stays_sent - stays_applied
     )
+    assert {v for k, v in holes.items() if k.startswith(internal[0].topic)} == {3}
 
     resumed = WorkerProcess(brokers, app_id, tmp_path, *prefix, data_dir=worker.data_dir).start()
     try:
-        resumed.wait_until(lambda: bool(expired_counter(resumed)), 60, "the expired counter")
-        assert expired_counter(resumed) == holes
+        resumed.wait_until(lambda: expired_counter(resumed) == holes, 60, "the counter")
         health = resumed.get("/health")
         assert health["status"] == "degraded", health
         assert {k: v["expired"] for k, v in health["expired_records"].items()} == holes
-        assert all(v["group"] == group for v in health["expired_records"].values())
+        for key, hole in health["expired_records"].items():
+            assert hole["group"] == (app_id if key.startswith(internal[0].topic) else group)
         log = resumed.log_path.read_text()
         assert log.count("RECORDS EXPIRED UNREAD") == len(holes), log
     finally:
@@ -224,7 +257,9 @@ def test_short_retention_warned_at_start_and_expired_records_reported(
         )
         health = fresh.get("/health")
         assert set(health["expired_before_first_read"]) == {
-            f"{tp.topic}/{tp.partition}" for tp, start in starts.items() if start > 0
+            f"{tp.topic}/{tp.partition}"
+            for tp, start in starts.items()
+            if start > 0 and tp not in internal  # another app id's internal topic
         }
         assert orjson.dumps(health["expired_records"]) == b"{}"
     finally:
