@@ -3,13 +3,17 @@
 On the topics the product creates, nothing expires: a worker stopped while events are
 published and the broker's retention passes resumes exact, and a fresh app id rebuilds
 exact from the input topics. On topics created beforehand with a short retention, the worker
-warns at start (with the kafka-configs command), and the records that expired before it
-applied them are reported: log line, counter, /health `degraded`.
+warns at start (with the kafka-configs command, which the test then runs as given), and the
+records that expired before either stage applied them are reported, counted as Kafka's own
+offsets show them: log line, counter, /health `degraded`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import shlex
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +25,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.brokers.apache_kafka import ApacheKafkaBroker
+from streams.brokers.apache_kafka import (
+    TOOL_JVM_OPTIONS,
+    ApacheKafkaBroker,
+    default_jars_dir,
+    find_java,
+)
 from streams.testing import WorkerProcess, publish
 from streams.topic_configs import horizon_retention_ms
 from tests.kafka_tools import per_partition
@@ -126,6 +135,18 @@ def wait_expired(
         time.sleep(0.5)
 
 
+def run_kafka_configs(command: str) -> None:
+    """A `kafka-configs.sh …` command line, run with the broker's jars."""
+    program, *args = shlex.split(command)
+    assert program == "kafka-configs.sh"
+    jars = default_jars_dir() / "*"
+    result = subprocess.run(
+        [find_java(), *TOOL_JVM_OPTIONS, "-cp", str(jars), "kafka.admin.ConfigCommand", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"{command}:\n{result.stdout}{result.stderr}"
+
+
 def expired_counter(worker: WorkerProcess) -> dict[str, float]:
     return per_partition(worker, "sunes_records_expired_total")
 
@@ -217,12 +238,12 @@ def test_short_retention_warned_at_start_and_expired_records_reported(
     stays_sent = sum(1 for t, _, _ in messages if topics.named(t) == topics.stays)
     wait_expired(brokers, stays, stays_sent)  # all of them, this time
     wait_expired(brokers, internal, sum(log_ends(brokers, internal).values()))
-    # Keep what is there now: the counts below are then exact.
-    alter = [
-        ConfigResource(ConfigResourceType.TOPIC, name, {"retention.ms": "-1"})
-        for name in (*topics.inputs, internal[0].topic)
-    ]
-    asyncio.run(_admin(brokers, "alter_configs", alter))
+    # The fixes the start warnings gave, run as given (Kafka's own ConfigCommand): the
+    # topics then keep what is there now, and the counts below are exact.
+    fixes = re.findall(r"Fix: (kafka-configs\.sh .*)$", startup, re.M)
+    assert len(fixes) == 5, fixes  # three event topics, the registry, the internal topic
+    for fix_command in fixes:
+        run_kafka_configs(fix_command)
     starts = log_starts(brokers, input_partitions(topics) + internal)
     holes = {
         f"{tp.topic}/{tp.partition}": start - applied[tp]
@@ -244,6 +265,7 @@ def test_short_retention_warned_at_start_and_expired_records_reported(
             assert hole["group"] == (app_id if key.startswith(internal[0].topic) else group)
         log = resumed.log_path.read_text()
         assert log.count("RECORDS EXPIRED UNREAD") == len(holes), log
+        assert "kafka-configs.sh" not in log  # the fixes took: no warning any more
     finally:
         resumed.stop()
 
