@@ -89,6 +89,10 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
                 deadline.arm()  # SIGTERM, SIGINT: exit within the grace period
                 super()._schedule_shutdown(signal)
 
+            def on_worker_shutdown(self) -> None:
+                deadline.arm()  # a crash (e.g. the ingest stage's) stops within it too
+                super().on_worker_shutdown()
+
         runner = Runner(worker.app, loglevel=loglevel, quiet=True)
         # No terminal spinner: at warning level it sets the root logger to DEBUG so that it
         # spins on every record, and every debug call of Faust and aiokafka (one per message

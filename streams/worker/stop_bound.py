@@ -1,13 +1,14 @@
 """A worker asked to stop exits within its grace period, whatever the brokers' state.
 
 Faust's orderly stop flushes the changelog, commits and leaves the group: with the brokers
-gone, aiokafka retries its metadata for ever (measured: a worker still spinning 25 minutes
-after SIGTERM, in `AIOKafkaClient._md_synchronizer`). Orchestrators give 30 s before
-SIGKILL; the first SIGTERM or SIGINT arms a timer of `grace_seconds` (default 25 s): when it
-fires the worker logs that it could not stop cleanly and ends the process at once with
-STOP_TIMEOUT_EXIT. Nothing is lost: what it could not flush or commit is replayed at the next
-start, and its local state, never marked clean, is checked as after a crash
-(streams/worker/local_state.py).
+gone it can wait for ever (reported: a worker still spinning 25 minutes after SIGTERM in
+aiokafka's metadata loop; reproduced: one stuck in Faust's "Wait for streams..." 300 s after
+SIGTERM, the broker killed while it caught up, at ~4 % of a core). Orchestrators give 30 s
+before SIGKILL: the first SIGTERM or SIGINT, or a crash that stops the worker, arms a timer
+of `grace_seconds` (default 25 s); when it fires the worker logs that it could not stop
+cleanly and ends the process at once with STOP_TIMEOUT_EXIT. Nothing is lost: what it had
+not committed is read again at the next start, and its local state, never marked clean, is
+rebuilt as after a crash (streams/worker/local_state.py).
 """
 
 from __future__ import annotations
