@@ -126,6 +126,24 @@ def workers(
         worker.stop()
 
 
+@pytest.fixture
+def worker_on(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """start(brokers, app_id, *flags, data_dir=None): a `sunes worker` on any broker (a
+    test's own), stopped at the end, even when its start failed."""
+    started: list[WorkerProcess] = []
+
+    def start(
+        brokers: str, app_id: str, *extra: str, data_dir: Path | None = None
+    ) -> WorkerProcess:
+        worker = WorkerProcess(brokers, app_id, tmp_path, *extra, data_dir=data_dir)
+        started.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
 # --- producing and consuming --------------------------------------------------------------
 
 

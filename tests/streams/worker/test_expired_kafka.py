@@ -16,8 +16,7 @@ import shlex
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import orjson
 import pytest
@@ -152,7 +151,7 @@ def expired_counter(worker: WorkerProcess) -> dict[str, float]:
 
 
 def test_nothing_expires_on_the_topics_the_product_creates(
-    short_broker: ApacheKafkaBroker, tmp_path: Path
+    short_broker: ApacheKafkaBroker, worker_on: Callable[..., WorkerProcess]
 ) -> None:
     brokers = short_broker.bootstrap_servers
     topics = TopicNames.prefixed(f"r{uuid.uuid4().hex[:6]}.")
@@ -163,7 +162,7 @@ def test_nothing_expires_on_the_topics_the_product_creates(
     half, more = len(messages) // 2, len(messages) * 9 // 10
     app_id = f"keep-{uuid.uuid4().hex[:6]}"
     prefix = ("--topic-prefix", topics.stays.removesuffix("sunes.stays.v1"))
-    worker = WorkerProcess(brokers, app_id, tmp_path, *prefix).start()
+    worker = worker_on(brokers, app_id, *prefix)
     publish(brokers, on_topics(messages[:half], topics))
     wait_for_rows([worker], finess, reference(messages[:half], finess))
     worker.stop()
@@ -175,30 +174,26 @@ def test_nothing_expires_on_the_topics_the_product_creates(
     publish(brokers, on_topics(messages[more:], topics))
     assert all(start == 0 for start in log_starts(brokers, input_partitions(topics)).values())
 
-    resumed = WorkerProcess(brokers, app_id, tmp_path, *prefix, data_dir=worker.data_dir).start()
-    fresh = WorkerProcess(brokers, f"fresh-{uuid.uuid4().hex[:6]}", tmp_path, *prefix).start()
-    try:
-        wait_for_rows([resumed], finess, expected, seconds=180)
-        wait_for_rows([fresh], finess, expected, seconds=180)
-        for each in (resumed, fresh):
-            health = each.get("/health")
-            assert health["status"] == "ok", health
-            assert health["expired_records"] == {}
-            assert health["expired_before_first_read"] == {}
-            assert "kafka-configs.sh" not in each.log_path.read_text()
-        # The settings Kafka's own tools read: the horizon, not the broker's 2 s.
-        resources = [ConfigResource(ConfigResourceType.TOPIC, topics.stays)]
-        described = asyncio.run(_admin(brokers, "describe_configs", resources))
-        entries = {e[0]: e[1] for r in described for res in r.resources for e in res[4]}  # type: ignore[attr-defined]
-        assert entries["retention.ms"] == str(horizon_retention_ms())
-        assert entries["cleanup.policy"] == "delete"
-    finally:
-        resumed.stop()
-        fresh.stop()
+    resumed = worker_on(brokers, app_id, *prefix, data_dir=worker.data_dir)
+    fresh = worker_on(brokers, f"fresh-{uuid.uuid4().hex[:6]}", *prefix)
+    wait_for_rows([resumed], finess, expected, seconds=180)
+    wait_for_rows([fresh], finess, expected, seconds=180)
+    for each in (resumed, fresh):
+        health = each.get("/health")
+        assert health["status"] == "ok", health
+        assert health["expired_records"] == {}
+        assert health["expired_before_first_read"] == {}
+        assert "kafka-configs.sh" not in each.log_path.read_text()
+    # The settings Kafka's own tools read: the horizon, not the broker's 2 s.
+    resources = [ConfigResource(ConfigResourceType.TOPIC, topics.stays)]
+    described = asyncio.run(_admin(brokers, "describe_configs", resources))
+    entries = {e[0]: e[1] for r in described for res in r.resources for e in res[4]}  # type: ignore[attr-defined]
+    assert entries["retention.ms"] == str(horizon_retention_ms())
+    assert entries["cleanup.policy"] == "delete"
 
 
 def test_short_retention_warned_at_start_and_expired_records_reported(
-    short_broker: ApacheKafkaBroker, tmp_path: Path
+    short_broker: ApacheKafkaBroker, worker_on: Callable[..., WorkerProcess]
 ) -> None:
     brokers = short_broker.bootstrap_servers
     topics = TopicNames.prefixed(f"s{uuid.uuid4().hex[:6]}.")
@@ -214,7 +209,7 @@ def test_short_retention_warned_at_start_and_expired_records_reported(
     messages, finess = dataset(seed=29, establishments=2, days=8)
     half = len(messages) // 2
     prefix = ("--topic-prefix", topics.stays.removesuffix("sunes.stays.v1"))
-    worker = WorkerProcess(brokers, app_id, tmp_path, *prefix).start()
+    worker = worker_on(brokers, app_id, *prefix)
     startup = worker.log_path.read_text()
     fix = (
         f"Fix: kafka-configs.sh --bootstrap-server {brokers} --alter --entity-type topics "
@@ -255,34 +250,28 @@ def test_short_retention_warned_at_start_and_expired_records_reported(
     )
     assert {v for k, v in holes.items() if k.startswith(internal[0].topic)} == {3}
 
-    resumed = WorkerProcess(brokers, app_id, tmp_path, *prefix, data_dir=worker.data_dir).start()
-    try:
-        resumed.wait_until(lambda: expired_counter(resumed) == holes, 60, "the counter")
-        health = resumed.get("/health")
-        assert health["status"] == "degraded", health
-        assert {k: v["expired"] for k, v in health["expired_records"].items()} == holes
-        for key, hole in health["expired_records"].items():
-            assert hole["group"] == (app_id if key.startswith(internal[0].topic) else group)
-        log = resumed.log_path.read_text()
-        assert log.count("RECORDS EXPIRED UNREAD") == len(holes), log
-        assert "kafka-configs.sh" not in log  # the fixes took: no warning any more
-    finally:
-        resumed.stop()
+    resumed = worker_on(brokers, app_id, *prefix, data_dir=worker.data_dir)
+    resumed.wait_until(lambda: expired_counter(resumed) == holes, 60, "the counter")
+    health = resumed.get("/health")
+    assert health["status"] == "degraded", health
+    assert {k: v["expired"] for k, v in health["expired_records"].items()} == holes
+    for key, hole in health["expired_records"].items():
+        assert hole["group"] == (app_id if key.startswith(internal[0].topic) else group)
+    log = resumed.log_path.read_text()
+    assert log.count("RECORDS EXPIRED UNREAD") == len(holes), log
+    assert "kafka-configs.sh" not in log  # the fixes took: no warning any more
 
     # A fresh app id on these topics: told that records expired before it ever read them.
-    fresh = WorkerProcess(brokers, f"late-{uuid.uuid4().hex[:6]}", tmp_path, *prefix).start()
-    try:
-        fresh.wait_until(
-            lambda: bool(fresh.get("/health")["expired_before_first_read"]),
-            60,
-            "/health to list what expired before the first read",
-        )
-        health = fresh.get("/health")
-        assert set(health["expired_before_first_read"]) == {
-            f"{tp.topic}/{tp.partition}"
-            for tp, start in starts.items()
-            if start > 0 and tp not in internal  # another app id's internal topic
-        }
-        assert orjson.dumps(health["expired_records"]) == b"{}"
-    finally:
-        fresh.stop()
+    fresh = worker_on(brokers, f"late-{uuid.uuid4().hex[:6]}", *prefix)
+    fresh.wait_until(
+        lambda: bool(fresh.get("/health")["expired_before_first_read"]),
+        60,
+        "/health to list what expired before the first read",
+    )
+    health = fresh.get("/health")
+    assert set(health["expired_before_first_read"]) == {
+        f"{tp.topic}/{tp.partition}"
+        for tp, start in starts.items()
+        if start > 0 and tp not in internal  # another app id's internal topic
+    }
+    assert orjson.dumps(health["expired_records"]) == b"{}"

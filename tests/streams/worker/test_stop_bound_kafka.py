@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -20,13 +20,13 @@ pytestmark = pytest.mark.kafka
 
 
 def test_sigterm_with_the_broker_gone_exits_within_the_grace_period(
-    own_kafka_broker: ApacheKafkaBroker, tmp_path: Path
+    own_kafka_broker: ApacheKafkaBroker, worker_on: Callable[..., WorkerProcess]
 ) -> None:
     brokers = own_kafka_broker.bootstrap_servers
     messages, finess = dataset(seed=37, establishments=2, days=8)
     half = len(messages) // 2
     app_id = f"stop-{uuid.uuid4().hex[:6]}"
-    worker = WorkerProcess(brokers, app_id, tmp_path).start()
+    worker = worker_on(brokers, app_id)
     publish(brokers, messages[:half])
     wait_for_rows([worker], finess, reference(messages[:half], finess))
 
@@ -46,8 +46,5 @@ def test_sigterm_with_the_broker_gone_exits_within_the_grace_period(
 
     own_kafka_broker.start()
     publish(brokers, messages[half:])
-    restarted = WorkerProcess(brokers, app_id, tmp_path, data_dir=worker.data_dir).start()
-    try:
-        wait_for_rows([restarted], finess, reference(messages, finess), seconds=180)
-    finally:
-        restarted.stop()
+    restarted = worker_on(brokers, app_id, data_dir=worker.data_dir)
+    wait_for_rows([restarted], finess, reference(messages, finess), seconds=180)
