@@ -138,14 +138,23 @@ async def ensure_topics(
     security: Security | None = None,
     topics: Iterable[TopicSpec] = ALL_TOPICS,
     replication_factor: int | None = None,
+    horizon_ms: int | None = None,
 ) -> list[str]:
     """Create the missing topics with the partitions and compaction of topics/names.py
-    (a broker that auto-creates topics would make the registry a plain, non-compacted one);
-    return their names. Replication: as given, else up to 3 as the cluster allows."""
+    (a broker that auto-creates topics would make the registry a plain, non-compacted one)
+    and the retention of streams/topic_configs.py (`horizon_ms`: the input topics'; default,
+    that of the default counting settings); return their names. Replication: as given, else
+    up to 3 as the cluster allows. Existing topics are not altered: a setting that could
+    lose records is logged as a WARNING with the command that fixes it."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaError
 
+    from streams.topic_configs import check_existing, configs_for, horizon_retention_ms
+
     security = security or Security()
+    topics = list(topics)
+    if horizon_ms is None:
+        horizon_ms = horizon_retention_ms()
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         client_id="sunes-admin",
@@ -155,6 +164,8 @@ async def ensure_topics(
         await admin.start()
         existing = set(await admin.list_topics())
         missing = [spec for spec in topics if spec.name not in existing]
+        present = [spec for spec in topics if spec.name in existing]
+        await check_existing(admin, present, horizon_ms, bootstrap_servers)
         if not missing:
             return []
         if replication_factor is None:
@@ -165,7 +176,7 @@ async def ensure_topics(
                     spec.name,
                     spec.partitions,
                     replication_factor,
-                    topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                    topic_configs=configs_for(spec, horizon_ms),
                 )
                 for spec in missing
             ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -22,8 +23,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.brokers import KIND_ENV, Broker, start_broker
+from streams.brokers.apache_kafka import ApacheKafkaBroker
 from streams.testing import WorkerProcess, publish
 from streams.worker.deadletter import describe
 from topics.names import TopicNames
@@ -33,6 +36,7 @@ __all__ = [
     "WorkerProcess",
     "consume",
     "create_topic",
+    "per_partition",
     "produce",
     "publish",
     "publish_on",
@@ -70,6 +74,20 @@ def kafka_bootstrap_servers(kafka_broker: Broker) -> str:
 
 
 @pytest.fixture
+def own_kafka_broker() -> Iterator[ApacheKafkaBroker]:
+    """A broker of this test only, to freeze, kill or restart: doing that to the session's
+    would stall every other test."""
+    broker = ApacheKafkaBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        if broker.pid is not None:
+            os.kill(broker.pid, signal.SIGCONT)  # if the test left it frozen
+        broker.stop()
+
+
+@pytest.fixture
 def unique_kafka_name() -> Callable[[str], str]:
     """unique_kafka_name("admissions") -> "admissions-1a2b3c4d5e": per-test topics and groups."""
     return unique
@@ -102,6 +120,24 @@ def workers(
         )  # fmt: skip
         started.append(worker.start())
         return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def worker_on(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """start(brokers, app_id, *flags, data_dir=None): a `sunes worker` on any broker (a
+    test's own), stopped at the end, even when its start failed."""
+    started: list[WorkerProcess] = []
+
+    def start(
+        brokers: str, app_id: str, *extra: str, data_dir: Path | None = None
+    ) -> WorkerProcess:
+        worker = WorkerProcess(brokers, app_id, tmp_path, *extra, data_dir=data_dir)
+        started.append(worker)
+        return worker.start()
 
     yield start
     for worker in started:
@@ -217,6 +253,17 @@ async def read_topics(
         return messages
     finally:
         await consumer.stop()
+
+
+def per_partition(worker: WorkerProcess, sample: str) -> dict[str, float]:
+    """A worker's /metrics samples named `sample`, by "topic/partition"."""
+    text = worker.get("/metrics").decode()
+    return {
+        f"{s.labels['topic']}/{s.labels['partition']}": s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == sample
+    }
 
 
 def records(count: int) -> list[tuple[bytes, bytes]]:

@@ -22,6 +22,9 @@ class TopicSpec:
     partitions: int
     compacted: bool
     description: str
+    # Raw invalid input (personal data): kept a bounded time, not the retention horizon
+    # (streams/topic_configs.py).
+    dead_letters: bool = False
 
 
 INPUT_TOPICS: tuple[TopicSpec, ...] = (
@@ -36,7 +39,7 @@ INPUT_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ESTABLISHMENTS, 1, True, "establishment registry, key = FINESS"),
 )
 DEADLETTER_TOPIC = TopicSpec(
-    DEADLETTER, 1, False, "invalid input: original bytes, reason, source position"
+    DEADLETTER, 1, False, "invalid input: original bytes, reason, source position", True
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = (*INPUT_TOPICS, DEADLETTER_TOPIC)
 

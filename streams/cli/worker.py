@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 from streams.cli.errors import CliError, Exit
 from streams.cli.options import add_worker_options
 from streams.kafka_clients import BOOTSTRAP_ENV
 from streams.worker.config import WorkerConfig, config_from_args
+from streams.worker.stop_bound import STOP_TIMEOUT_EXIT
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "serve GET /indicators, /metrics and /health. Settings come from SUNES_* environment "
         "variables (see README) and these flags.",
         epilog=f"exit status: {Exit.USAGE} a bad setting; {Exit.KAFKA} Kafka could not be "
-        "reached or the topics not created; else the worker's when it stops",
+        f"reached or the topics not created; {STOP_TIMEOUT_EXIT} it did not stop within "
+        "--stop-grace-seconds (recovered at the next start); else the worker's when it stops",
     )
     add_worker_options(parser)
     parser.set_defaults(handler=run)
@@ -44,9 +47,11 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     import faust  # heavy: only when a worker really starts
 
     from streams.kafka_clients import TopicSetupError, ensure_topics
+    from streams.topic_configs import horizon_retention_ms
     from streams.worker import local_state
     from streams.worker.app import SunesWorker
     from streams.worker.log_limits import limit_kafka_client_logs
+    from streams.worker.stop_bound import StopDeadline
     from topics.names import TopicSpec
 
     _use_uvloop()
@@ -57,8 +62,12 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     try:
         # The internal topic too: the ingest stage may write to it before Faust declares it.
         internal = TopicSpec(config.internal_topic, config.partitions, False, "bundles by FINESS")
-        asyncio.run(ensure_topics(config.bootstrap_servers, config.security, (*config.topics.specs(), internal),
-                                  replication_factor=config.replication_factor))  # fmt: skip
+        # The changelog too (Faust would create the same, compacted): checked when it exists.
+        changelog = TopicSpec(config.changelog_topic, config.partitions, True, "facts table")
+        asyncio.run(ensure_topics(config.bootstrap_servers, config.security,
+                                  (*config.topics.specs(), internal, changelog),
+                                  replication_factor=config.replication_factor,
+                                  horizon_ms=horizon_retention_ms(config.rules)))  # fmt: skip
     except TopicSetupError:
         raise  # exit code and message: streams.cli.main
     except Exception as exc:  # the broker is the usual culprit: say so plainly
@@ -73,7 +82,18 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     if on_disk:
         local_state.prepare(config.data_dir, config.app_id, Path(worker.app.conf.tabledir))
     try:
-        runner = faust.Worker(worker.app, loglevel=loglevel, quiet=True)
+        deadline = StopDeadline(config.stop_grace_seconds)
+
+        class Runner(faust.Worker):
+            def _schedule_shutdown(self, signal: Any) -> None:
+                deadline.arm()  # SIGTERM, SIGINT: exit within the grace period
+                super()._schedule_shutdown(signal)
+
+            def on_worker_shutdown(self) -> None:
+                deadline.arm()  # a crash (e.g. the ingest stage's) stops within it too
+                super().on_worker_shutdown()
+
+        runner = Runner(worker.app, loglevel=loglevel, quiet=True)
         # No terminal spinner: at warning level it sets the root logger to DEBUG so that it
         # spins on every record, and every debug call of Faust and aiokafka (one per message
         # produced) then builds a log record: 15 % of the worker's CPU, measured with py-spy.

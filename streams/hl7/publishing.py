@@ -32,7 +32,11 @@ from topics.validation import parse_for_topic
 
 HL7_DEADLETTER = "sunes.hl7.deadletter.v1"
 HL7_DEADLETTER_TOPIC = TopicSpec(
-    HL7_DEADLETTER, 1, False, "HL7 v2 messages the listener refused: original bytes, reason"
+    HL7_DEADLETTER,
+    1,
+    False,
+    "HL7 v2 messages the listener refused: original bytes, reason",
+    True,
 )
 DEFAULT_ACK_TIMEOUT = 30.0  # seconds a message may wait for Kafka before it gets no ACK
 DEADLETTER_VALUE_BYTES = 900_000  # under the brokers' default max.message.bytes (1 MB)

@@ -33,6 +33,7 @@ from streams.worker import faust_patch
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import deadletter_headers
 from streams.worker.establishments import EstablishmentStage
+from streams.worker.expired import ExpiredRecordsCheck
 from streams.worker.ingest import Ingestor
 from streams.worker.pages.signin import signin
 from streams.worker.pages.views import pages
@@ -62,6 +63,9 @@ class SunesWorker:
         self.access = Authenticator(config.access)  # who may see what (streams/access)
         self.metrics_registry = CollectorRegistry()
         self.pipeline = PipelineMetrics(self.metrics_registry)
+        self.expired = ExpiredRecordsCheck(
+            config.bootstrap_servers, config.security, self.metrics_registry
+        )
         self.app = self._create_app()
         app = self.app
         self.deadletter_topic = app.topic(config.topics.deadletter, value_serializer="raw")
@@ -85,8 +89,9 @@ class SunesWorker:
             config.rules, TableStore(self.facts), config.cache_entries
         )
         self.ingestor = Ingestor(
-            config, self.by_finess.get_topic_name(), self.pipeline, config.client_overrides
-        )
+            config, self.by_finess.get_topic_name(), self.pipeline, config.client_overrides,
+            self.expired,
+        )  # fmt: skip
         self.recomputation = Recomputation(
             self.establishments, config.partitions, self.metrics_registry
         )
@@ -97,7 +102,7 @@ class SunesWorker:
         self.registry = RegistryReader(config, self.establishments)
         self.facts.on_recover(self.stage.on_recover)
         # mode types the handler more narrowly than it calls it (sender, assigned, signal=)
-        app.on_partitions_assigned.connect(cast(Any, self.stage.on_partitions_assigned))
+        app.on_partitions_assigned.connect(cast(Any, self._on_partitions_assigned))
         app.task(self._run_ingest)
         app.agent(self.by_finess, name="establishments")(self.stage.agent)
         app.task(self.registry.run)
@@ -169,6 +174,15 @@ class SunesWorker:
             log.critical("the ingest stage failed, stopping the worker: %s", type(exc).__name__)
             await self.app.crash(exc)
 
+    async def _on_partitions_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """One receiver, in this order: the stage's bookkeeping (no await: the table's
+        recovery must not end before it marks the stage recovering), then the check of the
+        internal topic's partitions for records expired unread (awaits Kafka)."""
+        await self.stage.on_partitions_assigned(sender, *args, **kwargs)
+        assigned = args[0] if args else kwargs.get("assigned", set())
+        internal = self.by_finess.get_topic_name()
+        await self.expired.check(self.app.conf.id, [tp for tp in assigned if tp.topic == internal])
+
     async def deadletter(
         self, raw: bytes, key: bytes | None, error: InvalidRecord, message: Any
     ) -> None:
@@ -192,7 +206,7 @@ class SunesWorker:
             return "failing"
         if self.recomputation.outdated:
             return "recomputing"  # figures withheld: streams/worker/recompute.py
-        return "ok"
+        return "degraded" if self.expired.lost else "ok"
 
     def health(self) -> dict[str, Any]:
         stage = self.stage
@@ -224,4 +238,6 @@ class SunesWorker:
             # establishments counted under other settings or an older state version, found
             # at the last recovery: how many, done, left, units derived again
             "recomputing": self.recomputation.health(),
+            # records a topic's retention deleted before they were applied (degraded)
+            **self.expired.health(),
         }

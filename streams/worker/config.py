@@ -30,6 +30,7 @@ from streams.kafka_clients import (
     security_from_env,
 )
 from streams.worker.pages.config import PageConfig, page_config_from
+from streams.worker.stop_bound import DEFAULT_GRACE_SECONDS
 from topics.names import CONTRACT_TOPICS, TopicNames
 
 __all__ = [
@@ -78,6 +79,8 @@ class WorkerConfig:
     # This worker's address as the other workers reach it (Faust's canonical_url, shared in
     # the partition assignment: the pages forward a FINESS to its owner); None: web host:port.
     web_url: str | None = None
+    # Seconds a stop request may take before the worker exits anyway (stop_bound.py).
+    stop_grace_seconds: int = DEFAULT_GRACE_SECONDS
 
     def __post_init__(self) -> None:
         if not self.brokers:
@@ -90,6 +93,7 @@ class WorkerConfig:
             ("partitions", self.partitions),
             ("web_port", self.web_port),
             ("cache_entries", self.cache_entries),
+            ("stop_grace_seconds", self.stop_grace_seconds),
         ):
             if value < 1:
                 raise ConfigError(f"{name} must be a positive whole number, got {value}")
@@ -98,6 +102,11 @@ class WorkerConfig:
     def internal_topic(self) -> str:
         """The repartition topic: bundles of events keyed by FINESS."""
         return f"{self.app_id}-events-by-finess"
+
+    @property
+    def changelog_topic(self) -> str:
+        """The facts table's changelog, as Faust names it (compacted)."""
+        return f"{self.app_id}-facts-changelog"
 
     @property
     def broker_urls(self) -> list[str]:
@@ -179,6 +188,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         access=access_config_from(args, env),
         pages=page_config_from(env),
         web_url=web_url_from(env),
+        stop_grace_seconds=args.stop_grace_seconds,
     )
 
 

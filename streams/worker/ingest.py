@@ -51,6 +51,7 @@ from streams.worker.deadletter import (
     too_large_error,
     truncated_deadletter,
 )
+from streams.worker.expired import ExpiredRecordsCheck
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
 from topics.records import EstablishmentRecord, RegistryTombstone
 from topics.validation import InvalidRecord, parse_for_topic
@@ -178,6 +179,8 @@ class _FromCommitted(ConsumerRebalanceListener):  # type: ignore[misc]
             self.ingestor.positions.pop((tp.topic, tp.partition), None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self.ingestor.expired is not None:  # before the first fetch resets past a hole
+            await self.ingestor.expired.check(self.ingestor.group, assigned)
         for tp in assigned:
             committed = await self.consumer.committed(tp)
             self.ingestor.positions[(tp.topic, tp.partition)] = committed or 0
@@ -190,8 +193,11 @@ class Ingestor:
         internal_topic: str,
         pipeline: PipelineMetrics,
         client_overrides: Mapping[str, Any],
+        expired: ExpiredRecordsCheck | None = None,
     ) -> None:
         self.config = config
+        self.group = f"{config.app_id}-ingest"
+        self.expired = expired
         self.rules = config.rules
         self.internal_topic = internal_topic
         self.pipeline = pipeline
@@ -206,7 +212,7 @@ class Ingestor:
         security = aiokafka_security(self.config.security)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.config.bootstrap_servers,
-            group_id=f"{self.config.app_id}-ingest",
+            group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             # group joins in seconds, not 30 s (6 s is Kafka's minimum session timeout)

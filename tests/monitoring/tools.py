@@ -60,6 +60,7 @@ CONTRACT_METRICS: frozenset[str] = frozenset(
         "sunes_establishments_unregistered",
         "sunes_offset_holes_total",
         "sunes_purged_entries_total",
+        "sunes_records_expired_total",
         "sunes_events_applied_total",
         "sunes_processing_latency_seconds_bucket",
         "sunes_processing_latency_seconds_sum",

@@ -8,30 +8,16 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.brokers.apache_kafka import ApacheKafkaBroker
 from streams.testing import WorkerProcess, publish
+from tests.kafka_tools import per_partition
 from tests.streams.worker.test_worker_kafka import dataset, reference, wait_for_rows
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def own_broker() -> Iterator[ApacheKafkaBroker]:
-    """A broker of this test only: freezing the session's would stall every other test."""
-    broker = ApacheKafkaBroker()
-    broker.start()
-    try:
-        yield broker
-    finally:
-        if broker.pid is not None:
-            os.kill(broker.pid, signal.SIGCONT)
-        broker.stop()
 
 
 def status(worker: WorkerProcess) -> str | None:
@@ -51,19 +37,13 @@ def status(worker: WorkerProcess) -> str | None:
 
 
 def lag(worker: WorkerProcess) -> dict[str, float]:
-    text = worker.get("/metrics").decode()
-    return {
-        f"{s.labels['topic']}/{s.labels['partition']}": s.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "sunes_consumer_lag"
-        for s in family.samples
-    }
+    return per_partition(worker, "sunes_consumer_lag")
 
 
 def test_broker_frozen_then_restarted_and_a_worker_restart(
-    own_broker: ApacheKafkaBroker, tmp_path: Path
+    own_kafka_broker: ApacheKafkaBroker, tmp_path: Path
 ) -> None:
-    brokers = own_broker.bootstrap_servers
+    brokers = own_kafka_broker.bootstrap_servers
     messages, finess = dataset(seed=41, establishments=2, days=10)
     expected = reference(messages, finess)
     half = len(messages) // 2
@@ -72,17 +52,17 @@ def test_broker_frozen_then_restarted_and_a_worker_restart(
     publish(brokers, messages[:half])
     worker.wait_until(lambda: status(worker) == "ok", 60, "the worker to be ok")
 
-    assert own_broker.pid is not None
-    os.kill(own_broker.pid, signal.SIGSTOP)  # frozen: connections hang, nothing answers
+    assert own_kafka_broker.pid is not None
+    os.kill(own_kafka_broker.pid, signal.SIGSTOP)  # frozen: connections hang, nothing answers
     worker.wait_until(lambda: status(worker) == "broker_unreachable", 30, "/health to say so")
     time.sleep(20)
-    os.kill(own_broker.pid, signal.SIGCONT)
+    os.kill(own_kafka_broker.pid, signal.SIGCONT)
     worker.wait_until(lambda: status(worker) == "ok", 90, "/health ok after the freeze")
 
-    own_broker.kill()  # stopped hard, then started again on its data dir
+    own_kafka_broker.kill()  # stopped hard, then started again on its data dir
     worker.wait_until(lambda: status(worker) == "broker_unreachable", 30, "/health to say so")
     time.sleep(10)
-    own_broker.start()
+    own_kafka_broker.start()
     worker.wait_until(lambda: status(worker) == "ok", 120, "/health ok after the restart")
     publish(brokers, messages[half:])
     wait_for_rows([worker], finess, expected, seconds=180)

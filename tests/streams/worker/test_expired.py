@@ -1,0 +1,66 @@
+"""Records expired before the group applied them: counted once per hole, shown in /health;
+expired before a fresh group's first read: shown, not counted; a broker that does not answer
+never holds the assignment. (On a real broker: test_expired_kafka.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from aiokafka import TopicPartition
+from prometheus_client import CollectorRegistry
+
+from streams.kafka_clients import Security
+from streams.worker.expired import Expired, ExpiredRecordsCheck, expired_of
+
+TP = TopicPartition("sunes.stays.v1", 2)
+
+
+def test_a_hole_is_the_records_between_the_committed_offset_and_the_log_start() -> None:
+    assert expired_of("g", TP, 10, 10) is None
+    assert expired_of("g", TP, 12, 10) is None
+    assert expired_of("g", TP, None, 0) is None
+    hole = expired_of("g", TP, 4, 10)
+    assert hole == Expired("g", "sunes.stays.v1", 2, 4, 10)
+    assert hole is not None and hole.count == 6
+    never = expired_of("g", TP, None, 7)
+    assert never is not None and never.count == 7
+
+
+def test_a_hole_is_counted_logged_and_shown_once(caplog: pytest.LogCaptureFixture) -> None:
+    registry = CollectorRegistry()
+    check = ExpiredRecordsCheck("127.0.0.1:1", Security(), registry)
+    hole = Expired("app-ingest", "sunes.stays.v1", 2, 4, 10)
+    with caplog.at_level(logging.WARNING):
+        check._report(hole)
+        check._report(hole)  # a second assignment sees the same hole
+        check._report(Expired("app-ingest", "sunes.dmp.v1", 0, None, 3))
+    labels = {"topic": "sunes.stays.v1", "partition": "2"}
+    assert registry.get_sample_value("sunes_records_expired_total", labels) == 6
+    assert (
+        registry.get_sample_value(
+            "sunes_records_expired_total", {"topic": "sunes.dmp.v1", "partition": "0"}
+        )
+        is None
+    )
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "RECORDS EXPIRED UNREAD on sunes.stays.v1[2]" in errors[0].message
+    assert check.health() == {
+        "expired_records": {
+            "sunes.stays.v1/2": {"group": "app-ingest", "committed": 4, "log_start": 10,
+                                 "expired": 6},
+        },
+        "expired_before_first_read": {
+            "sunes.dmp.v1/0": {"group": "app-ingest", "committed": None, "log_start": 3,
+                               "expired": 3},
+        },
+    }  # fmt: skip
+
+
+def test_no_broker_is_said_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    check = ExpiredRecordsCheck("127.0.0.1:1", Security(), CollectorRegistry())
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(check.check("app-ingest", [TP]))
+    assert "cannot check app-ingest's offsets" in caplog.text
+    assert check.health() == {"expired_records": {}, "expired_before_first_read": {}}
