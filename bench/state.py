@@ -22,14 +22,14 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import cast
 
 import orjson
-from rocksdict import BlockBasedOptions, Cache, Options, Rdict
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
 from bench.common import (
     dir_bytes,
@@ -82,6 +82,15 @@ class RocksStore:
 
     def delete(self, key: bytes) -> None:
         self.db.delete(key)
+
+    def write(self, changes: Sequence[tuple[bytes, bytes | None]]) -> None:
+        batch = WriteBatch(raw_mode=True)  # one batch per flush, as the worker's store
+        for key, value in changes:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        self.db.write(batch)
 
     def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         for key, value in self.db.items(from_key=prefix):  # a seek, as the worker's store

@@ -2,8 +2,8 @@
 
 Keys are `FINESS|kind|id` in one key-value store (processors.store). Reads go through a
 bounded LRU cache of decoded objects shared by every establishment of a collection; writes
-stay in the cache, marked dirty, until `StateCache.flush` writes each changed key once (the
-stream calls it once per bundle). RAM thus holds the cache and the aggregates, never the
+stay in the cache, marked dirty, until `StateCache.flush` writes each changed key once, all
+in one `KeyValueStore.write` (the stream calls it once per bundle). RAM thus holds the cache and the aggregates, never the
 whole history.
 """
 
@@ -17,7 +17,7 @@ from processors import codec
 from processors.aggregates import Contribution
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts
 from processors.fingerprint import StateMeta
-from processors.store import KeyValueStore
+from processors.store import Change, KeyValueStore
 
 SEPARATOR = b"|"
 # kinds of entries
@@ -114,13 +114,16 @@ class StateCache:
     def flush(self) -> int:
         """Write every dirty entry once; then forget the oldest entries beyond capacity."""
         written = len(self.dirty)
-        for key in self.dirty:
-            value = self.entries[key]
-            if value is None:
-                self.store.delete(store_key(*key))
-            else:
-                self.store.set(store_key(*key), CODECS[key[1]][0](value))
-        self.dirty.clear()
+        if written:
+            entries = self.entries
+            changes: list[Change] = []
+            for key in self.dirty:
+                value = entries[key]
+                changes.append(
+                    (store_key(*key), None if value is None else CODECS[key[1]][0](value))
+                )
+            self.store.write(changes)  # one transaction: see KeyValueStore.write
+            self.dirty.clear()
         if self.capacity is not None:
             entries = self.entries
             while len(entries) > self.capacity:

@@ -8,7 +8,7 @@ directory (RocksDB locks it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from streams.cli.errors import ConfigError
@@ -38,6 +38,13 @@ class RocksStore:
 
     def delete(self, key: bytes) -> None:
         del self._db[key]
+
+    def write(self, changes: Sequence[tuple[bytes, bytes | None]]) -> None:
+        for key, value in changes:
+            if value is None:
+                self.delete(key)
+            else:
+                self.set(key, value)
 
     def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         for key, value in self._db.items(from_key=prefix):

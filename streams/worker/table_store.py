@@ -4,14 +4,30 @@ With `rocksdb://` the table lives on disk (one RocksDB per partition, through ro
 every write also goes to the table's changelog topic, from which a worker that lost its disk
 recovers. Writes must happen inside the establishment agent (Faust picks the partition from
 the event being processed): processors.collection flushes once per bundle, there.
+
+The write path (`write`, one call per flush): every changed key once, in one RocksDB
+`WriteBatch` on the current event's partition (Faust's `_set` picks the same DB), then the
+changelog records handed to the producer in the same call (streams/worker/changelog_batch.py),
+no await in between; the persisted offset is put once per acked produce batch. Faust's
+per-key path (`Table.__setitem__` → `on_key_set` → `send_changelog`, ~85 µs a key) is kept
+only for a store without rocksdict (memory://) outside a running producer. Faust's commit
+flushes the producer before it commits the input offset, so no offset is committed before
+the changelog records of its bundle are acked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiokafka.partitioner import murmur2
+from aiokafka.structs import TopicPartition
+from faust.types import TP
+from rocksdict import WriteBatch
+
+from processors.store import Change
+from streams.worker.changelog_batch import ChangelogBatcher
 
 # RocksDB per partition: Faust's defaults (2 GiB block cache, 3 × 64 MiB memtables) are sized
 # for one big table per machine; ours are many small ones, and the decoded-entry cache of
@@ -32,10 +48,66 @@ def partition_of(finess: str, partitions: int) -> int:
 class TableStore:
     def __init__(self, table: Any) -> None:
         self.table = table
+        self._batcher: ChangelogBatcher | None = None
+        self._crash: asyncio.Future[None] | None = None
 
     def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self.table.get(key)
-        return value
+        data = self.table.data
+        if getattr(data, "use_rocksdict", False):
+            # One RocksDB get (the current event's partition, as Faust reads); Table.get
+            # asks `key in data` first, a second get.
+            value: bytes | None = data._get(key)
+            return value
+        found: bytes | None = data.get(key)
+        return found
+
+    def write(self, changes: Sequence[Change]) -> None:
+        """One transaction: see the module's docstring. Synchronous on purpose."""
+        if not changes:
+            return
+        table = self.table
+        app = table.app
+        producer = getattr(app.producer, "_producer", None)
+        data = table.data
+        rocks = getattr(data, "use_rocksdict", False)
+        if producer is None or app.in_transaction:
+            for key, value in changes:  # Faust's own path, key by key
+                if value is None:
+                    self.delete(key)
+                else:
+                    self.set(key, value)
+            return
+        partition = table.partition_for_key(None)  # the current event's, checked as Faust does
+        if rocks:
+            batch = WriteBatch(raw_mode=True)
+            for key, value in changes:
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+            data._db_for_partition(partition).write(batch)
+        else:
+            for key, value in changes:
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+        self._changelog(producer).append(table.changelog_topic_name, partition, changes)
+
+    def _changelog(self, producer: Any) -> ChangelogBatcher:
+        batcher = self._batcher
+        if batcher is None or batcher.producer is not producer:
+            batcher = self._batcher = ChangelogBatcher(producer, self._acked, self._failed)
+        return batcher
+
+    def _acked(self, tp: TopicPartition, offset: int) -> None:
+        # What Faust's _on_changelog_sent does per record: once per acked batch here.
+        self.table.data.set_persisted_offset(TP(tp.topic, tp.partition), offset)
+
+    def _failed(self, exc: BaseException) -> None:
+        # No commit may pass a changelog the broker lacks: stop the worker (its offsets
+        # are replayed by the next owner).
+        self._crash = asyncio.ensure_future(self.table.app.crash(exc))
 
     def set(self, key: bytes, value: bytes) -> None:
         self.table[key] = value

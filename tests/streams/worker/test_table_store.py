@@ -1,5 +1,6 @@
 """The worker's table store reads one prefix by seeking in each active RocksDB (real
-rocksdict databases, as Faust's rocksdb:// store opens them), else by filtering."""
+rocksdict databases, as Faust's rocksdb:// store opens them), else by filtering; it writes a
+flush as one batch on the event's partition and hands its changelog records to the producer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import TopicPartition
 from rocksdict import Options, Rdict
 
 from processors.store import MemoryStore
@@ -75,3 +78,53 @@ def test_the_memory_store_filters_too() -> None:
     assert sorted(memory.items(b"750000001|")) == sorted(
         (k, v) for k, v in ENTRIES.items() if k.startswith(b"750000001|")
     )
+
+
+class PartitionedRocks(FaustRocksStore):
+    """Faust's rocksdb Store as TableStore writes it: a DB per partition."""
+
+    def _db_for_partition(self, partition: int) -> Rdict:
+        return self.dbs[partition]
+
+    def _get(self, key: bytes) -> bytes | None:  # the current event's partition: 1 here
+        value: bytes | None = self.dbs[1].get(key)
+        return value
+
+
+class App:
+    in_transaction = False
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = type("FaustProducer", (), {"_producer": producer})()
+
+
+class WrittenTable(Table):
+    changelog_topic_name = "app-facts-changelog"
+
+    def __init__(self, data: Any, producer: Any) -> None:
+        super().__init__(data, {})
+        self.app = App(producer)
+
+    def partition_for_key(self, key: Any) -> int:
+        return 1  # Faust's choice: the partition of the event being processed
+
+
+async def test_a_flush_is_one_batch_on_the_event_partition_and_its_changelog_records(
+    tmp_path: Path,
+) -> None:
+    dbs = [Rdict(str(tmp_path / f"p{p}"), options=Options(raw_mode=True)) for p in (0, 1)]
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1")  # never started
+    dbs[1][b"F|s|old"] = b"x"
+    store = TableStore(WrittenTable(PartitionedRocks(dbs), producer))
+    try:
+        store.write([(b"F|s|1", b"a"), (b"F|s|old", None), (b"F|s|2", b"b")])
+        assert dict(dbs[1].items()) == {b"F|s|1": b"a", b"F|s|2": b"b"}
+        assert list(dbs[0].items()) == []
+        assert store.get(b"F|s|1") == b"a"
+        assert store.get(b"F|s|old") is None
+        batches = producer._message_accumulator._batches
+        assert list(batches) == [TopicPartition("app-facts-changelog", 1)]
+        assert batches[TopicPartition("app-facts-changelog", 1)][0].record_count == 3
+    finally:
+        for db in dbs:
+            db.close()

@@ -1,0 +1,128 @@
+"""A bundle's changelog records handed to the Kafka producer at once, synchronously.
+
+Why: Faust sends each table write on its own (`Table.on_key_set` → `Topic.send_soon`: a
+FutureMessage, an asyncio queue, one event-loop wake-up per record, then
+`_on_changelog_sent` puts the persisted offset in RocksDB once per record): ~85 µs per
+changed entry, measured. Here the records of one flush are appended to aiokafka's
+accumulator in the same call (~1 µs each), and the persisted offset is put once per acked
+produce batch.
+
+Why synchronously, with no await between the RocksDB batch and this hand-off: a rebalance's
+commit flushes the producer (`Consumer._commit_offsets` → `producer.flush()` → aiokafka's
+`MessageAccumulator.flush`, which waits for every batch it holds); a record not yet in the
+accumulator then would be missed by that flush, and land on the changelog after the next
+owner has recovered (a stale record). aiokafka's own `send_batch` awaits metadata and a free
+slot first, so it cannot be used here; this module appends the way `add_message` does
+without its await: to the partition's last open batch, else to a new one (aiokafka's
+accumulator holds several batches per partition; the sender takes them in order).
+
+The records are those Faust writes: the table's raw key and value bytes, a tombstone (None)
+for a deletion, no headers, the send time as timestamp; on the partition Faust would pick
+(the current event's, `Collection.partition_for_key`). So Faust's recovery, standbys and
+assignment read them unchanged.
+
+A changelog batch that fails (after aiokafka's retries) crashes the worker, loudly: Faust's
+own path only logs it and lets the next commit pass. The persisted offset is moved only by
+acked batches, so a recovery never seeks past a record the broker lacks.
+
+`check_versions()` pins aiokafka (the accumulator's private API) as
+streams/worker/faust_patch.py pins Faust: re-read both on upgrade.
+Tests: tests/streams/worker/test_changelog_batch.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aiokafka
+from aiokafka.structs import TopicPartition
+
+log = logging.getLogger(__name__)
+
+PINNED_AIOKAFKA = "0.14.0"
+
+
+def check_versions() -> None:
+    if aiokafka.__version__ != PINNED_AIOKAFKA:
+        raise RuntimeError(
+            f"streams.worker.changelog_batch was written for aiokafka {PINNED_AIOKAFKA}, found "
+            f"{aiokafka.__version__}: re-check its use of the producer's MessageAccumulator "
+            "(_batches, _append_batch, create_builder, MessageBatch.append) before changing the pin"
+        )
+
+
+class ChangelogBatcher:
+    """Appends records to one aiokafka producer's accumulator; calls `on_acked(tp, offset)`
+    with the last offset of each acked batch, and `on_failed(exc)` once if one fails."""
+
+    def __init__(
+        self,
+        producer: aiokafka.AIOKafkaProducer,
+        on_acked: Callable[[TopicPartition, int], None],
+        on_failed: Callable[[BaseException], None],
+    ) -> None:
+        check_versions()
+        self.producer = producer
+        self.on_acked = on_acked
+        self.on_failed = on_failed
+        self._watched: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._topics: set[str] = set()
+        self.failed: BaseException | None = None
+
+    def append(
+        self, topic: str, partition: int, records: Sequence[tuple[bytes, bytes | None]]
+    ) -> int:
+        """Hand `records` to the producer, in order; no await. Returns how many."""
+        if self.failed is not None:
+            raise RuntimeError("a changelog batch failed: the worker must restart") from self.failed
+        accumulator = self.producer._message_accumulator
+        if accumulator._closed:
+            raise RuntimeError("the producer is closed: cannot write the changelog")
+        if accumulator._exception is not None:
+            raise accumulator._exception
+        if topic not in self._topics:
+            # Keep the topic's leaders in the producer's metadata (the sender refreshes the
+            # metadata of the topics the client tracks, and waits for unknown leaders).
+            self.producer.client.add_topic(topic)
+            self._topics.add(topic)
+        tp = TopicPartition(topic, partition)
+        timestamp_ms = int(time.time() * 1000)
+        pending = accumulator._batches.get(tp)
+        batch = pending[-1] if pending else None
+        for key, value in records:
+            if batch is None or batch.append(key, value, timestamp_ms, headers=[]) is None:
+                # none open, or full (or closed): a new batch after it, as add_message would
+                batch = accumulator._append_batch(accumulator.create_builder(), tp)
+                if batch.append(key, value, timestamp_ms, headers=[]) is None:  # pragma: no cover
+                    raise ValueError("a changelog record larger than producer_max_batch_size")
+            if batch not in self._watched:
+                self._watched.add(batch)
+                batch.future.add_done_callback(self._done(batch))
+        return len(records)
+
+    def _done(self, batch: Any) -> Callable[[asyncio.Future[Any]], None]:
+        def done(future: asyncio.Future[Any]) -> None:
+            if future.cancelled():
+                self._fail(asyncio.CancelledError())
+                return
+            exc = future.exception()
+            if exc is not None:
+                self._fail(exc)
+                return
+            metadata = future.result()
+            if metadata is None:  # an empty batch: nothing was written
+                return
+            self.on_acked(batch.tp, metadata.offset + batch.record_count - 1)
+
+        return done
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failed is None:
+            self.failed = exc
+            log.error("a changelog batch failed: %s; the worker stops", type(exc).__name__)
+            self.on_failed(exc)

@@ -1,0 +1,76 @@
+"""A flush's changelog records reach aiokafka's accumulator within the call (no await), so
+a producer flush that starts right after covers them; against a real broker: the records in
+order, tombstones kept, no headers, and the persisted offset reported once per acked batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+
+from streams.worker import changelog_batch
+from streams.worker.changelog_batch import ChangelogBatcher
+from tests.kafka_tools import create_topic
+
+
+@pytest.mark.kafka
+async def test_the_records_are_in_the_accumulator_before_the_call_returns(
+    kafka_bootstrap_servers: str, unique_kafka_name: Callable[[str], str]
+) -> None:
+    topic = unique_kafka_name("changelog")
+    await create_topic(kafka_bootstrap_servers, topic, 2)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, linger_ms=10_000)
+    await producer.start()
+    acked: list[tuple[TopicPartition, int]] = []
+    failures: list[BaseException] = []
+    try:
+        batcher = ChangelogBatcher(producer, lambda tp, o: acked.append((tp, o)), failures.append)
+        first = [(b"F|s|1", b"a"), (b"F|s|2", None), (b"F|s|3", b"c")]
+        second = [(b"F|s|1", b"d"), (b"F|s|3", None)]
+        assert batcher.append(topic, 1, first) == 3
+        assert batcher.append(topic, 1, second) == 2
+        # No await since: a flush now (what a commit or a rebalance does) must cover them,
+        # though the batch would otherwise linger for 10 s.
+        await producer.flush()
+        assert acked == [(TopicPartition(topic, 1), 4)]
+        assert failures == []
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 1)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        records = []
+        while len(records) < 5:
+            for messages in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                records.extend(messages)
+        assert [(m.offset, m.key, m.value) for m in records] == [
+            (offset, key, value) for offset, (key, value) in enumerate(first + second)
+        ]
+        assert all(not m.headers for m in records)
+    finally:
+        await consumer.stop()
+
+
+async def test_a_failed_batch_is_reported_once_and_stops_every_later_write() -> None:
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1")  # never started: no broker
+    failures: list[BaseException] = []
+    batcher = ChangelogBatcher(producer, lambda tp, o: None, failures.append)
+    batcher.append("t", 0, [(b"k", b"v")])
+    batcher.append("t", 1, [(b"k", b"v")])
+    producer._message_accumulator.fail_all(KafkaError("the broker refused"))
+    await producer._message_accumulator.flush()  # the futures' callbacks run
+    assert len(failures) == 1
+    with pytest.raises(RuntimeError, match="must restart"):
+        batcher.append("t", 0, [(b"k", b"w")])
+
+
+def test_another_aiokafka_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(changelog_batch.aiokafka, "__version__", "0.99.0")
+    with pytest.raises(RuntimeError, match=r"aiokafka 0\.14\.0"):
+        changelog_batch.check_versions()
