@@ -85,9 +85,8 @@ class SunesWorker:
             partitions=config.partitions,
             options=dict(ROCKSDB_OPTIONS) if config.store.startswith("rocksdb") else None,
         )
-        self.establishments = Establishments(
-            config.rules, TableStore(self.facts), config.cache_entries
-        )
+        table_store = TableStore(self.facts)
+        self.establishments = Establishments(config.rules, table_store, config.cache_entries)
         self.ingestor = Ingestor(
             config, self.by_finess.get_topic_name(), self.pipeline, config.client_overrides,
             self.expired,
@@ -97,7 +96,7 @@ class SunesWorker:
         )
         self.stage = EstablishmentStage(
             app, self.by_finess, self.establishments, config.partitions, self.pipeline,
-            self.deadletter, self.recomputation,
+            self.deadletter, self.recomputation, table_store.room,
         )  # fmt: skip
         self.registry = RegistryReader(config, self.establishments)
         self.facts.on_recover(self.stage.on_recover)

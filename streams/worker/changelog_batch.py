@@ -45,6 +45,11 @@ from aiokafka.structs import TopicPartition
 log = logging.getLogger(__name__)
 
 PINNED_AIOKAFKA = "0.14.0"
+# Batches handed to the producer and not yet acked, beyond which the agent waits before its
+# next bundle (`room`): Faust's send_soon buffer and aiokafka's send each bound what a slow
+# broker lets pile up in RAM; this path bypasses both, so it bounds it itself. A batch holds
+# at most producer_max_batch_size (256 KiB in the worker): ≤ 16 MiB waiting.
+MAX_UNACKED_BATCHES = 64
 
 
 def check_versions() -> None:
@@ -104,6 +109,19 @@ class ChangelogBatcher:
                 self._watched.add(batch)
                 batch.future.add_done_callback(self._done(batch))
         return len(records)
+
+    def unacked(self) -> list[asyncio.Future[Any]]:
+        return [b.future for b in self._watched if not b.future.done()]
+
+    async def room(self, limit: int = MAX_UNACKED_BATCHES) -> None:
+        """Wait while more than `limit` batches are unacked (the agent calls it between
+        bundles, never inside one: see the module's docstring). A failed batch ends the
+        wait: the worker is stopping."""
+        while self.failed is None:
+            waiting = self.unacked()
+            if len(waiting) <= limit:
+                return
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
 
     def _done(self, batch: Any) -> Callable[[asyncio.Future[Any]], None]:
         def done(future: asyncio.Future[Any]) -> None:

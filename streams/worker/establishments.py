@@ -68,8 +68,11 @@ class EstablishmentStage:
         pipeline: PipelineMetrics,
         deadletter: DeadLetter,
         recomputation: Recomputation,
+        room: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.app = app
+        # back-pressure of the state's writes, awaited between bundles (table_store.room)
+        self.room = room
         self.topic = topic
         self.establishments = establishments
         self.partitions = partitions
@@ -141,6 +144,8 @@ class EstablishmentStage:
             self._advance_clock(stamps)
             for finess in {record.finess for record, _ in events}:
                 await self._purge(finess)
+            if self.room is not None:
+                await self.room()
 
     def _advance_clock(self, stamps: list[float | None]) -> None:
         known = [stamp for stamp in stamps if stamp]

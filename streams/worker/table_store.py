@@ -94,6 +94,12 @@ class TableStore:
                     data[key] = value
         self._changelog(producer).append(table.changelog_topic_name, partition, changes)
 
+    async def room(self) -> None:
+        """Back-pressure between bundles: wait while the producer holds too many of our
+        unacked changelog batches (streams/worker/changelog_batch.py)."""
+        if self._batcher is not None:
+            await self._batcher.room()
+
     def _changelog(self, producer: Any) -> ChangelogBatcher:
         batcher = self._batcher
         if batcher is None or batcher.producer is not producer:

@@ -4,6 +4,7 @@ order, tombstones kept, no headers, and the persisted offset reported once per a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -68,6 +69,24 @@ async def test_a_failed_batch_is_reported_once_and_stops_every_later_write() -> 
     assert len(failures) == 1
     with pytest.raises(RuntimeError, match="must restart"):
         batcher.append("t", 0, [(b"k", b"w")])
+
+
+async def test_the_agent_waits_while_too_many_batches_are_unacked() -> None:
+    """Back-pressure: a broker that does not ack holds the agent, not an ever-growing queue."""
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1")  # never started: no acks
+    batcher = ChangelogBatcher(producer, lambda tp, o: None, lambda exc: None)
+    for partition in range(3):  # a batch per partition: three unacked
+        batcher.append("t", partition, [(b"k", b"v")])
+    assert len(batcher.unacked()) == 3
+    await asyncio.wait_for(batcher.room(limit=3), 1)  # within the limit: no wait
+    waiting = asyncio.ensure_future(batcher.room(limit=2))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # over the limit: held
+    accumulator = producer._message_accumulator
+    batch = accumulator._batches[TopicPartition("t", 0)][0]
+    batch.done(base_offset=0)  # the broker acks one: room again
+    await asyncio.wait_for(waiting, 1)
+    assert len(batcher.unacked()) == 2
 
 
 def test_another_aiokafka_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
