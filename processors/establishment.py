@@ -1,9 +1,9 @@
 """One establishment's join: merge an event into its facts, recompute the units it touches.
 
 `Establishment.apply(event)` merges an event into the facts (any order, duplicates ignored),
-recomputes the contribution of every unit the event can affect — its stay, the patient's
-other stays (DS 1.4), the report chain of a document, a correspondent — and moves the
-aggregates by the difference. Facts, join indexes and contributions live in the store
+recomputes the contribution of every unit the event can affect — the stays its facts reach
+before and after the change (processors.reach), the report chain of a document, a
+correspondent — and moves the aggregates by the difference. Facts, join indexes and contributions live in the store
 (processors.state); the aggregates in RAM, rebuilt from the stored contributions after a
 restart (`load_contribution`). Figures: processors.figures; each figure's units, their
 status and reason: processors.units (counted from the aggregates by processors.breakdown,
