@@ -1,9 +1,9 @@
 """One establishment's join: merge an event into its facts, recompute the units it touches.
 
 `Establishment.apply(event)` merges an event into the facts (any order, duplicates ignored),
-recomputes the contribution of every unit the event can affect — its stay, the patient's
-other stays (DS 1.4), the report chain of a document, a correspondent — and moves the
-aggregates by the difference. Facts, join indexes and contributions live in the store
+recomputes the contribution of every unit the event can affect — the stays its facts reach
+before and after the change (processors.reach), the report chain of a document, a
+correspondent — and moves the aggregates by the difference. Facts, join indexes and contributions live in the store
 (processors.state); the aggregates in RAM, rebuilt from the stored contributions after a
 restart (`load_contribution`). Figures: processors.figures; each figure's units, their
 status and reason: processors.units (counted from the aggregates by processors.breakdown,
@@ -20,10 +20,11 @@ from processors import state as kinds
 from processors.aggregates import Aggregates, Contribution
 from processors.breakdown import establishment_unit_counts
 from processors.calendar import FundingCalendar, Window, load_calendar
-from processors.facts import DocumentFacts, RecipientFacts, StayFacts
+from processors.facts import DocumentFacts, RecipientFacts, StayFacts, StayVersion
 from processors.figures import IndicatorRow, establishment_rows
 from processors.fingerprint import StateMeta
 from processors.periods import paris_midnight
+from processors.reach import DocumentReach, document_reach, reaches_later_stay, stay_reach
 from processors.rules import (
     qualifying_pro_message,
     recipient_contribution,
@@ -145,10 +146,16 @@ class Establishment:
             self.registry = record
             self._derived = None
 
+    # A changed fact recomputes only the units it reaches (processors.reach), judged on its
+    # facts before and after. An unchanged one (a duplicate, or a replay after a crash that
+    # kept the fact but maybe not what derives from it) derives again every unit of its
+    # patient and chain, as the full path would: the facts before the lost write are gone.
+
     def _change_stay(self, stay_id: str, merge: Callable[[StayFacts], bool]) -> bool:
         known = self.state.stay(stay_id)
         stay = known or StayFacts(stay_id)
         before = stay.version.patient_id if stay.version else None
+        reach_before = stay_reach(known)
         changed = merge(stay)
         if not changed and known is None:
             return False  # nothing stored, nothing derived
@@ -159,13 +166,17 @@ class Establishment:
             self.state.discard_id(kinds.STAYS_OF_PATIENT, before, stay_id)
         if after is not None:
             self.state.add_id(kinds.STAYS_OF_PATIENT, after, stay_id)  # idempotent
-        self._refresh_stays({stay_id}, {before, after})
+        if changed:
+            self._refresh_reached_by_stay(stay_id, reach_before, stay_reach(stay))
+        else:
+            self._refresh_stays({stay_id}, {before, after})
         return changed
 
     def _change_document(self, document_id: str, merge: Callable[[DocumentFacts], bool]) -> bool:
         known = self.state.document(document_id)
         doc = known or DocumentFacts(document_id)
         before = _links(doc)
+        reach_before = document_reach(known)
         changed = merge(doc)
         if not changed and known is None:
             return False
@@ -175,8 +186,21 @@ class Establishment:
         if before != after:
             self._index_document(document_id, before, self.state.discard_id)
         self._index_document(document_id, after, self.state.add_id)  # idempotent
-        self._refresh_reports({document_id, before[2], after[2]})
-        self._refresh_stays({before[0], after[0]}, {before[1], after[1]})
+        chains = self._refresh_reports({document_id, before[2], after[2]})
+        if changed:
+            # Its standing changed, and that of the documents it replaces (before, after).
+            replaced = {before[2], after[2]} - {None}
+            reaches = {reach_before, document_reach(doc)}
+            reaches |= {document_reach(self.state.document(r)) for r in replaced if r}
+            self._refresh_reached_by_documents(reaches)
+        else:
+            stays, patients = set(), set()
+            for chained in chains:
+                chained_doc = self.state.document(chained)
+                if chained_doc is not None:
+                    stays.add(chained_doc.stay_id)
+                    patients.add(chained_doc.patient_id)
+            self._refresh_stays(stays | {before[0], after[0]}, patients | {before[1], after[1]})
         return changed
 
     def _apply_message(self, event: MssSent) -> bool:
@@ -216,9 +240,8 @@ class Establishment:
         if replaces is not None:
             change(kinds.REPLACED_BY, replaces, document_id)
 
-    def _refresh_reports(self, document_ids: set[str | None]) -> None:
-        """Recompute the report chains of these documents (DS 2.1/3.1), and the stays a
-        replacement changes (a replaced document no longer counts for its stay)."""
+    def _refresh_reports(self, document_ids: set[str | None]) -> set[str]:
+        """Recompute the report chains of these documents (DS 2.1/3.1); their documents."""
         done: set[str] = set()
         for document_id in document_ids:
             if document_id is None or document_id in done:
@@ -226,13 +249,34 @@ class Establishment:
             chain = self.chain(document_id)
             done |= chain
             self._refresh_report(chain)
-        stays, patients = set(), set()
-        for document_id in done:
-            doc = self.state.document(document_id)
-            if doc is not None:
-                stays.add(doc.stay_id)
-                patients.add(doc.patient_id)
-        self._refresh_stays(stays, patients)
+        return done
+
+    def _refresh_reached_by_stay(
+        self, stay_id: str, before: StayVersion | None, after: StayVersion | None
+    ) -> None:
+        """The stay, and the patient's stays that read it as an earlier stay (rule 6)."""
+        targets = {stay_id}
+        if before != after:  # else the other stays read the same of it
+            lookback_days = self.settings.lookback_days
+            for earlier in (before, after):
+                if earlier is None:
+                    continue
+                for other in self.stays_of_patient(earlier.patient_id):
+                    version = other.version
+                    if version is not None and reaches_later_stay(earlier, version, lookback_days):
+                        targets.add(other.stay_id)
+        self._refresh_stays(set(targets), set())
+
+    def _refresh_reached_by_documents(self, reaches: set[DocumentReach]) -> None:
+        """The stays these documents count for, or counted for before the change."""
+        targets: set[str | None] = {reach.stay_id for reach in reaches}
+        history = [reach for reach in reaches if reach.history is not None]
+        for patient in {reach.history.patient_id for reach in history if reach.history}:
+            for stay in self.stays_of_patient(patient):
+                version = stay.version
+                if version is not None and any(r.reaches_by_history(version) for r in history):
+                    targets.add(stay.stay_id)
+        self._refresh_stays(targets, set())
 
     def _refresh_stays(self, stay_ids: set[str | None], patients: set[str | None]) -> None:
         targets = {stay_id for stay_id in stay_ids if stay_id is not None}

@@ -35,7 +35,7 @@ from processors.catalogue import (
     REPORT_INDICATORS,
     STAY_DOCUMENT_INDICATORS,
 )
-from processors.facts import DocumentFacts, RecipientFacts, StayFacts, StayVersion
+from processors.facts import Deposit, DocumentFacts, RecipientFacts, StayFacts, StayVersion
 from processors.periods import month_bounds, month_key, paris_date
 from processors.settings import Settings
 from processors.units import (
@@ -138,16 +138,22 @@ def _stay_document_outcomes(
 def is_returning(stay: StayFacts, version: StayVersion, facts: Facts) -> bool:
     """Rule 6: another active stay of the patient discharged before this admission, within
     lookback_days (Paris calendar days)."""
-    admission_day = version.admission_day
+    lookback_days = facts.settings.lookback_days
     for other in facts.stays_of_patient(version.patient_id):
         earlier = other.version
         if other.stay_id == stay.stay_id or earlier is None or not other.active:
             continue
-        if earlier.discharged_at < version.admitted_at and (
-            (admission_day - earlier.discharge_day).days <= facts.settings.lookback_days
-        ):
+        if counts_as_earlier(earlier, version, lookback_days):
             return True
     return False
+
+
+def counts_as_earlier(earlier: StayVersion, version: StayVersion, lookback_days: int) -> bool:
+    """Rule 6: `earlier` was discharged before this admission, within lookback_days (Paris
+    calendar days). processors.reach reads it too: one definition."""
+    return earlier.discharged_at < version.admitted_at and (
+        (version.admission_day - earlier.discharge_day).days <= lookback_days
+    )
 
 
 def history_outcome(version: StayVersion, facts: Facts) -> Outcome:
@@ -160,10 +166,16 @@ def history_outcome(version: StayVersion, facts: Facts) -> Outcome:
         if (
             deposit is not None
             and deposit.type_code in HISTORY_TYPE_CODES
-            and deposit.produced_at < version.admitted_at <= deposit.deposited_at
+            and history_candidate(deposit, version)
         ):
             candidates.append((_in_time(standing(doc, facts), deadline), doc.document_id))
     return best(candidates) or Outcome(NO_HISTORY_DEPOSIT)
+
+
+def history_candidate(deposit: Deposit, version: StayVersion) -> bool:
+    """Rule 6: a deposit of the patient's history for this stay: produced before its
+    admission, deposited after it (processors.reach reads it too)."""
+    return deposit.produced_at < version.admitted_at <= deposit.deposited_at
 
 
 def has_history_deposit(version: StayVersion, facts: Facts) -> bool:

@@ -1,0 +1,72 @@
+"""Which stays a change of a fact can reach: the only ones `Establishment.apply` recomputes.
+
+A stay's contribution (processors.rules.stay_contribution) reads, beside its own facts:
+- the documents of the stay whose type is a stay indicator's (DS 1.1–1.3), with their
+  standing (rule 4–5: deposit, deletion, the documents replacing them);
+- the patient's other active stays discharged before its admission, within lookback_days
+  (rule 6: is it a returning-patient stay);
+- the patient's history deposits (DS 1.4) produced before its admission and deposited after
+  it (`rules.history_candidate`).
+So a document reaches its own stay only when its type is a stay indicator's, and the
+patient's stays only when it is a history deposit, for the stays admitted between its
+production and its deposit; a stay reaches only the patient's stays admitted within the
+lookback after its discharge. Everything is judged on the facts before AND after the change:
+a unit that read the old facts must forget them. The full path (`Establishment.recompute`)
+is the oracle the property tests compare this with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from processors.catalogue import HISTORY_TYPE_CODES, STAY_DOCUMENT_INDICATORS
+from processors.facts import Deposit, DocumentFacts, StayFacts, StayVersion
+from processors.rules import counts_as_earlier, history_candidate
+
+STAY_DOCUMENT_TYPES = frozenset(STAY_DOCUMENT_INDICATORS.values())
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentReach:
+    """The stays one state of a document can count for."""
+
+    stay_id: str | None = None  # its stay, when its type is a stay indicator's
+    history: Deposit | None = None  # its deposit, when it is a history deposit (DS 1.4)
+
+    def reaches_by_history(self, version: StayVersion) -> bool:
+        """Whether a stay of this version may read the document as its history deposit."""
+        deposit = self.history
+        return (
+            deposit is not None
+            and version.patient_id == deposit.patient_id
+            and history_candidate(deposit, version)
+        )
+
+
+NOWHERE = DocumentReach()
+
+
+def document_reach(doc: DocumentFacts | None) -> DocumentReach:
+    """What this state of a document reaches (a copy: the facts merge in place)."""
+    if doc is None:
+        return NOWHERE
+    stay_id = doc.stay_id if doc.type_code in STAY_DOCUMENT_TYPES else None
+    deposit = doc.deposit
+    history = deposit if deposit is not None and deposit.type_code in HISTORY_TYPE_CODES else None
+    if stay_id is None and history is None:
+        return NOWHERE
+    return DocumentReach(stay_id, history)
+
+
+def stay_reach(stay: StayFacts | None) -> StayVersion | None:
+    """What the patient's other stays read of this one (rule 6): its version while active."""
+    if stay is None or stay.version is None or not stay.active:
+        return None
+    return stay.version
+
+
+def reaches_later_stay(earlier: StayVersion, later: StayVersion, lookback_days: int) -> bool:
+    """Whether a stay of version `later` may read `earlier` to be a returning-patient stay."""
+    return earlier.patient_id == later.patient_id and counts_as_earlier(
+        earlier, later, lookback_days
+    )
