@@ -136,8 +136,7 @@ class EstablishmentStage:
                 log.error("applying an event of %s failed: %s", finess, error.reason)
                 await self.deadletter(_letter(item, record), message.key, error, message)
             self.guard.applied(message.partition, message.offset)
-            for timestamp in stamps:
-                self.pipeline.applied(timestamp)
+            self.pipeline.applied(stamps)
             self._advance_clock(stamps)
             for finess in {record.finess for record, _ in events}:
                 await self._purge(finess)
