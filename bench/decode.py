@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.common import build_dataset
 from streams.worker import bundles
+from topics.fast import fast_event
 from topics.names import ESTABLISHMENTS
 from topics.validation import parse_for_topic
 
@@ -49,7 +50,14 @@ def main() -> None:
         for topic, key, value in messages:
             parse_for_topic(value, topic, key)
 
-    rows: list[tuple[str, float]] = [("ingest: parse_for_topic", _best(count, validate))]
+    def fast() -> None:
+        for topic, key, value in messages:
+            fast_event(value, False) or parse_for_topic(value, topic, key)
+
+    rows: list[tuple[str, float]] = [
+        ("ingest: parse_for_topic", _best(count, validate)),
+        ("ingest: fast_event, else parse_for_topic", _best(count, fast)),
+    ]
     rows.extend(_bundle_rows(count, groups, raws, records, stamps))
     print(f"decode path, {count:,} events, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for name, value in rows:

@@ -52,6 +52,7 @@ from streams.worker.deadletter import (
     truncated_deadletter,
 )
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
+from topics.fast import fast_event
 from topics.records import EstablishmentRecord, RegistryTombstone
 from topics.validation import InvalidRecord, parse_for_topic
 
@@ -304,7 +305,11 @@ class Ingestor:
             await self._deadletter(batch, record, raw, too_large)
             return None
         try:
-            parsed = parse_for_topic(record.value, record.topic, record.key, self.config.topics)
+            # a valid event takes the fast path; anything else, and every refusal's reason,
+            # comes from the contract's validation
+            parsed = fast_event(
+                record.value, record.topic == self.config.topics.establishments
+            ) or parse_for_topic(record.value, record.topic, record.key, self.config.topics)
             if isinstance(parsed, EstablishmentRecord | RegistryTombstone):
                 batch.valid[record.topic] += 1
                 return None  # the registry reader of every worker applies it
