@@ -216,7 +216,7 @@ def _run(run: Run, args: argparse.Namespace, log_dir: Path) -> None:
         "domain only, in-process",
         _rate(domain.rate),
         f"parse_record {parse_us:.0f} µs + apply {apply_us:.0f} µs per event (memory store, "
-        f"cache {CACHE_ENTRIES:,}, flush every {FLUSH_EVERY:,}); the worker parses twice",
+        f"cache {CACHE_ENTRIES:,}, flush every {FLUSH_EVERY:,}); the worker parses once",
     )
 
     broker = make_broker(args.broker, num_partitions=6)

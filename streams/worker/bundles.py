@@ -2,19 +2,31 @@
 
 One Kafka message per (FINESS, batch) instead of one per event: the repartition, the
 changelog writes (once per entity per bundle) and Faust's per-message costs are paid per
-bundle. The events stay the producers' original JSON, already validated by the ingest agent;
-the establishment stage rebuilds them without validating again (`trusted_record`).
+bundle. The ingest stage validates each event once (`topics.validation`); the bundle carries
+the typed record, so the establishment stage rebuilds it without validating or matching a
+timestamp pattern again (decode once).
+
+Formats, told apart by the first byte of the value (a reader upgraded while bundles of the
+previous format wait on the internal topic still applies them):
+- version 2 (`\\x02`, written since issue 15): `\\x02[[ts...],[row,...]]`, one row per event,
+  the record's fields in the order of its dataclass (`topics.records`), the type name first,
+  timestamps as RFC 3339 strings as `datetime.isoformat` writes them, nested records as rows.
+  The field order is the format: a change to a record's fields needs a new version (the
+  test pins it).
+- version 1 (`{`): `{"ts":[...],"events":[...]}`, the producers' original JSON objects.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from topics.fields import ListOf, Timestamp, field_specs
-from topics.records import RECORD_TYPES, Record
+from topics.records import EVENT_TYPES, RECORD_TYPES, Event, Record
 
 # The largest value of a bundle on the internal topic: under the producer's default
 # max_request_size (1,048,576) and Kafka's default message.max.bytes (1,048,588), with room
@@ -27,29 +39,94 @@ BUNDLE_OVERHEAD_BYTES = 64
 # one is dead-lettered as `too_large`; `sunes publish` refuses to send it.
 MAX_EVENT_BYTES = MAX_BUNDLE_VALUE_BYTES - BUNDLE_OVERHEAD_BYTES
 
+VERSION_2 = b"\x02"
 
-def encode_bundle(events: Sequence[bytes], timestamps: Sequence[float | None]) -> bytes:
-    """`{"ts": [...], "events": [...]}` without decoding the events again."""
+
+class _Layout:
+    """How a row of one record class is read: which positions hold timestamps, which hold
+    lists of nested records (with their own layout)."""
+
+    __slots__ = ("cls", "lists", "stamps", "values")
+
+    def __init__(self, cls: type) -> None:
+        specs = field_specs(cls)
+        if len(specs) < 2:  # attrgetter of one name gives the value, not a tuple
+            raise TypeError(f"{cls.__name__}: a row needs two fields or more")
+        self.cls = cls
+        self.values = operator.attrgetter(*(spec.name for spec in specs))
+        self.stamps = tuple(i for i, s in enumerate(specs) if isinstance(s.kind, Timestamp))
+        self.lists = tuple(
+            (i, _Layout(s.kind.item)) for i, s in enumerate(specs) if isinstance(s.kind, ListOf)
+        )
+
+    def row(self, record: Any) -> Any:
+        """The record's field values in order (orjson writes a tuple as an array and a
+        datetime as RFC 3339), nested records as rows."""
+        values: Any = self.values(record)
+        for index, item in self.lists:
+            if values[index]:  # most lists are empty: the tuple goes as it is
+                values = list(values)
+                values[index] = [item.row(element) for element in values[index]]
+        return values
+
+    def build(self, values: list[Any]) -> Any:
+        for index in self.stamps:
+            values[index] = datetime.fromisoformat(values[index])
+        for index, item in self.lists:
+            values[index] = tuple(item.build(list(element)) for element in values[index])
+        return self.cls(*values)
+
+
+# Only events travel on the internal topic: a row of another type is refused.
+_LAYOUTS = {name: _Layout(cls) for name, cls in EVENT_TYPES.items()}
+
+
+def event_row(event: Event) -> bytes:
+    """One event as a row of a version 2 bundle (its `type` field comes first)."""
+    return orjson.dumps(_LAYOUTS[event.type].row(event))
+
+
+def encode_bundle(rows: Sequence[bytes], timestamps: Sequence[float | None]) -> bytes:
+    """A version 2 bundle of `event_row`s with the Kafka timestamps of their input messages."""
+    return b"".join(
+        (VERSION_2, b"[", orjson.dumps(list(timestamps)), b",[", b",".join(rows), b"]]")
+    )
+
+
+def encode_bundle_v1(events: Sequence[bytes], timestamps: Sequence[float | None]) -> bytes:
+    """A version 1 bundle of the original JSON events: what workers before version 2 wrote."""
     return b"".join(
         (b'{"ts":', orjson.dumps(list(timestamps)), b',"events":[', b",".join(events), b"]}")
     )
 
 
 def decode_bundle(value: bytes) -> list[tuple[Any, float | None]]:
-    """(decoded event, Kafka timestamp of its input message) pairs; ValueError if malformed."""
+    """(item, Kafka timestamp of its input message) pairs, an item being a row (version 2)
+    or a JSON object (version 1) for `bundle_record`; ValueError if malformed."""
     try:
-        data = orjson.loads(value)
-        events, stamps = data["events"], data["ts"]
-    except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+        if value[:1] == VERSION_2:
+            stamps, events = orjson.loads(value[1:])
+        else:
+            data = orjson.loads(value)
+            events, stamps = data["events"], data["ts"]
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
         raise ValueError(f"not a bundle of events: {exc}") from None
     if not isinstance(events, list) or not isinstance(stamps, list) or len(events) != len(stamps):
         raise ValueError("not a bundle of events: events and ts must be lists of one length")
     return list(zip(events, stamps, strict=True))
 
 
+def bundle_record(item: Any) -> Record:
+    """The record of one item of `decode_bundle`, without validating it again: only what our
+    ingest stage wrote is expected. Anything else may raise any exception."""
+    if isinstance(item, list):
+        return _LAYOUTS[item[0]].build(item)  # type: ignore[no-any-return]
+    return trusted_record(item)
+
+
 def trusted_record(obj: dict[str, Any]) -> Record:
-    """Rebuild a record from an object that `record_from_object` already accepted (our own
-    internal topic): types are not checked again, only timestamps and lists are converted.
+    """Rebuild a record from an object that `record_from_object` already accepted (a version
+    1 bundle): types are not checked again, only timestamps and lists are converted.
     Anything else than such an object may raise any exception."""
     return _trusted(RECORD_TYPES[obj["type"]], obj)  # type: ignore[no-any-return]
 

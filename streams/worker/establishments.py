@@ -38,7 +38,7 @@ from processors.figures import IndicatorRow, rows_of
 from processors.purge import refused_after_purge
 from processors.units import Unit
 from streams.worker import faust_patch
-from streams.worker.bundles import decode_bundle, trusted_record
+from streams.worker.bundles import bundle_record, decode_bundle
 from streams.worker.deadletter import internal_error
 from streams.worker.offset_guard import OffsetGuard
 from streams.worker.recompute import REQUEST, Recomputation
@@ -111,15 +111,15 @@ class EstablishmentStage:
                 continue
             events: list[tuple[Event, Any]] = []
             stamps: list[float | None] = []
-            for obj, timestamp in items:
+            for item, timestamp in items:
                 try:
-                    record = trusted_record(obj)  # validated by the ingest stage
+                    record = bundle_record(item)  # validated by the ingest stage
                     if not isinstance(record, Event):
                         raise TypeError("a registry record among the events")
                 except Exception as exc:  # only a foreign writer on our internal topic
                     reason = f"not a validated event: {type(exc).__name__}"
                     await self.deadletter(
-                        orjson.dumps(obj),
+                        _dumps(item),
                         message.key,
                         InvalidRecord(INVALID_FIELD, reason),
                         message,
@@ -129,18 +129,17 @@ class EstablishmentStage:
                     record, self.establishments.purge_horizon(record.finess)
                 )
                 if refusal is not None:
-                    await self.deadletter(orjson.dumps(obj), message.key, refusal, message)
+                    await self.deadletter(_letter(item, record), message.key, refusal, message)
                     continue
-                events.append((record, obj))
+                events.append((record, item))
                 stamps.append(timestamp)
             failed = self._apply(events)
-            for finess, obj, failure in failed:
+            for finess, item, record, failure in failed:
                 error = internal_error(failure)
                 log.error("applying an event of %s failed: %s", finess, error.reason)
-                await self.deadletter(orjson.dumps(obj), message.key, error, message)
+                await self.deadletter(_letter(item, record), message.key, error, message)
             self.guard.applied(message.partition, message.offset)
-            for timestamp in stamps:
-                self.pipeline.applied(timestamp)
+            self.pipeline.applied(stamps)
             self._advance_clock(stamps)
             for finess in {record.finess for record, _ in events}:
                 await self._purge(finess)
@@ -191,17 +190,17 @@ class EstablishmentStage:
             key, value, partition = self.recomputation.request(finess)
             await self.topic.send(key=key, value=value, partition=partition)
 
-    def _apply(self, events: list[tuple[Event, Any]]) -> list[tuple[str, Any, Exception]]:
+    def _apply(self, events: list[tuple[Event, Any]]) -> list[tuple[str, Any, Event, Exception]]:
         """Merge a bundle and write what it changed: synchronous on purpose (no await)."""
         failed = []
         for finess in {record.finess for record, _ in events}:
             self.establishments.settle(finess)  # a purge a crash interrupted, finished first
-        for record, obj in events:
+        for record, item in events:
             try:
                 self.establishments.apply(record)
             except Exception as exc:  # one event, not the bundle; never expected
                 self.failing[record.finess] = type(exc).__name__
-                failed.append((record.finess, obj, exc))
+                failed.append((record.finess, item, record, exc))
         # One write per changed entry per bundle: its state after the whole bundle.
         self.establishments.flush()
         return failed
@@ -300,3 +299,18 @@ class EstablishmentStage:
                 log.error("the figures of %s failed: %s", key, type(exc).__name__)
                 self.failing[key] = type(exc).__name__
         return rows_of(rows)
+
+
+def _dumps(item: Any) -> bytes:
+    """An item of a bundle as JSON, for a dead letter; never raises."""
+    try:
+        return orjson.dumps(item)
+    except TypeError:
+        return repr(item).encode()[:1000]
+
+
+def _letter(item: Any, record: Event) -> bytes:
+    """The dead letter of an event of a bundle: its original JSON object (version 1), or its
+    record as contract JSON (version 2: which `topics.validation` accepts as the same record;
+    fields the contract does not know are not carried by the bundle)."""
+    return orjson.dumps(item) if isinstance(item, dict) else orjson.dumps(record)

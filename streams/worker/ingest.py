@@ -42,7 +42,7 @@ from aiokafka.errors import (
 from monitoring.pipeline import PipelineMetrics
 from processors.retention import time_bounds_error
 from streams.kafka_clients import aiokafka_security
-from streams.worker.bundles import MAX_EVENT_BYTES, encode_bundle
+from streams.worker.bundles import MAX_EVENT_BYTES, encode_bundle, event_row
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import (
     VALUE_PREFIX_BYTES,
@@ -53,6 +53,7 @@ from streams.worker.deadletter import (
 )
 from streams.worker.expired import ExpiredRecordsCheck
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
+from topics.fast import fast_event
 from topics.records import EstablishmentRecord, RegistryTombstone
 from topics.validation import InvalidRecord, parse_for_topic
 
@@ -83,9 +84,10 @@ OnTooLarge = Callable[[], Awaitable[None]]
 
 @dataclass(slots=True)
 class _Pending:
-    """A valid event on its way to a bundle, with the record it came from."""
+    """A valid event on its way to a bundle (its bundle row), with the record it came from."""
 
     raw: bytes
+    row: bytes
     stamp: float | None
     record: ConsumerRecord[Any, Any]
 
@@ -290,7 +292,7 @@ class Ingestor:
             if records:
                 self.positions[(tp.topic, tp.partition)] = records[-1].offset + 1
         for finess, items in bundles.items():
-            for start, end in chunks([item.raw for item in items], MAX_BUNDLE_BYTES):
+            for start, end in chunks([item.row for item in items], MAX_BUNDLE_BYTES):
                 await self._send_bundle(batch, finess, items[start:end])
         await batch.settle()  # acknowledged before the offsets are committed
         for topic, count in batch.valid.items():
@@ -309,7 +311,11 @@ class Ingestor:
             await self._deadletter(batch, record, raw, too_large)
             return None
         try:
-            parsed = parse_for_topic(record.value, record.topic, record.key, self.config.topics)
+            # a valid event takes the fast path; anything else, and every refusal's reason,
+            # comes from the contract's validation
+            parsed = fast_event(
+                record.value, record.topic == self.config.topics.establishments
+            ) or parse_for_topic(record.value, record.topic, record.key, self.config.topics)
             if isinstance(parsed, EstablishmentRecord | RegistryTombstone):
                 batch.valid[record.topic] += 1
                 return None  # the registry reader of every worker applies it
@@ -317,7 +323,7 @@ class Ingestor:
             if error is not None:
                 raise error
             stamp = record.timestamp / 1000 if record.timestamp else None
-            pending = (parsed.finess, _Pending(raw, stamp, record))
+            pending = (parsed.finess, _Pending(raw, event_row(parsed), stamp, record))
         except InvalidRecord as exc:
             await self._deadletter(batch, record, raw, exc)
             return None
@@ -333,7 +339,7 @@ class Ingestor:
         return pending
 
     async def _send_bundle(self, batch: _Batch, finess: str, items: list[_Pending]) -> None:
-        value = encode_bundle([item.raw for item in items], [item.stamp for item in items])
+        value = encode_bundle([item.row for item in items], [item.stamp for item in items])
         refused = functools.partial(self._bundle_refused, batch, finess, items)
         await batch.send(self.internal_topic, value, finess.encode(), None, refused)
 

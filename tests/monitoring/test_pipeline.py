@@ -22,9 +22,9 @@ def test_applied_events_are_counted_with_or_without_a_record_timestamp() -> None
     metrics = PipelineMetrics(registry)
     # Exported at 0 from the start: the stall alert sees a stage that never applied.
     assert samples(registry)[("sunes_events_applied_total", ())] == 0
-    metrics.applied(None)
-    metrics.applied(1_700_000_000.0)
-    metrics.applied(0.0)
+    metrics.applied([None, 1_700_000_000.0])
+    metrics.applied([0.0])
+    metrics.applied([])  # a bundle whose events were all dead-lettered
     got = samples(registry)
     assert got[("sunes_events_applied_total", ())] == 3
     # Latency only for the events that had a record timestamp.

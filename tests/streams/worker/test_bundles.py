@@ -1,4 +1,6 @@
-"""The bundle codec of the internal topic: events rebuilt without validating them again."""
+"""The bundle codec of the internal topic: events rebuilt without validating them again, the
+same records as the contract's validation gives, in both formats (2: typed rows, 1: the
+original JSON objects of the previous release)."""
 
 from __future__ import annotations
 
@@ -6,35 +8,120 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
-from streams.worker.bundles import decode_bundle, encode_bundle, trusted_record
+from streams.worker.bundles import (
+    VERSION_2,
+    bundle_record,
+    decode_bundle,
+    encode_bundle,
+    encode_bundle_v1,
+    event_row,
+    trusted_record,
+)
 from tests.builders import deposited, discharged, establishment, mss_sent
-from topics.validation import record_from_object
+from tests.streams.worker.test_ingest import mutated_event
+from topics.fields import field_specs
+from topics.records import EVENT_TYPES, Event
+from topics.validation import InvalidRecord, parse_for_topic, record_from_object
+
+EXAMPLES = [
+    discharged("S1", correspondents=[{"rpps": "1", "mss_address": None},
+                                     {"rpps": "2", "mss_address": "a@b.mssante.fr"}]),
+    {**discharged("S2"), "occurred_at": "2023-01-12t09:00:00.1234567z"},
+    deposited("D", "11490-0", replaces="C"),
+    {k: v for k, v in deposited("E", "11502-2").items() if k != "stay_id"},
+    mss_sent("pro", "R1", attachments=[{"document_id": "d", "type_code": "t",
+                                        "ins_status": "qualifiee", "cda_level": None}]),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "obj",
-    [
-        discharged("S1", correspondents=[{"rpps": "1", "mss_address": None},
-                                         {"rpps": "2", "mss_address": "a@b.mssante.fr"}]),
-        {**discharged("S2"), "occurred_at": "2023-01-12T09:00:00Z"},
-        deposited("D", "11490-0", replaces="C"),
-        {k: v for k, v in deposited("E", "11502-2").items() if k != "stay_id"},
-        mss_sent("pro", "R1", attachments=[{"document_id": "d", "type_code": "t",
-                                            "ins_status": "qualifiee", "cda_level": None}]),
-        establishment(),
-    ],
-    ids=lambda o: o["type"],
-)  # fmt: skip
+def identical(a: Any, b: Any) -> bool:
+    """Equal records whose timestamps also have the same offsets (`==` on aware datetimes
+    compares instants only)."""
+    return bool(a == b) and orjson.dumps(a) == orjson.dumps(b)
+
+
+@pytest.mark.parametrize("obj", [*EXAMPLES, establishment()], ids=lambda o: o["type"])
 def test_trusted_rebuild_equals_validation(obj: dict[str, Any]) -> None:
-    assert trusted_record(obj) == record_from_object(obj)
+    assert identical(trusted_record(obj), record_from_object(obj))
+
+
+@pytest.mark.parametrize("obj", EXAMPLES, ids=lambda o: o["type"])
+def test_a_row_rebuilds_the_validated_record(obj: dict[str, Any]) -> None:
+    record = record_from_object(obj)
+    assert isinstance(record, Event)
+    ((item, stamp),) = decode_bundle(encode_bundle([event_row(record)], [1.5]))
+    assert identical(bundle_record(item), record) and stamp == 1.5
 
 
 def test_a_bundle_round_trips_its_events_and_timestamps() -> None:
+    records = [record_from_object(discharged("S1")), record_from_object(deposited("D1", "x"))]
+    value = encode_bundle([event_row(r) for r in records], [1.5, None])  # type: ignore[arg-type]
+    assert value.startswith(VERSION_2)
+    decoded = decode_bundle(value)
+    assert [(bundle_record(item), stamp) for item, stamp in decoded] == list(
+        zip(records, [1.5, None], strict=True)
+    )
+    for bad in (b'{"events": [1]}', VERSION_2 + b"[[1]]", VERSION_2 + b"[[1],[]]", b""):
+        with pytest.raises(ValueError, match="not a bundle"):
+            decode_bundle(bad)
+
+
+def test_a_version_1_bundle_still_decodes() -> None:
     events = [orjson.dumps(discharged("S1")), orjson.dumps(deposited("D1", "11490-0"))]
-    decoded = decode_bundle(encode_bundle(events, [1.5, None]))
+    decoded = decode_bundle(encode_bundle_v1(events, [1.5, None]))
     assert [(orjson.dumps(obj), stamp) for obj, stamp in decoded] == list(
         zip(events, [1.5, None], strict=True)
     )
-    with pytest.raises(ValueError, match="not a bundle"):
-        decode_bundle(b'{"events": [1]}')
+    assert [bundle_record(obj) for obj, _ in decoded] == [
+        record_from_object(orjson.loads(e)) for e in events
+    ]
+
+
+# The field order of each event type is the version 2 format: a change to it needs a new
+# version byte (and this table updated with it).
+ROW_LAYOUT = {
+    "stay.discharged": "type event_id occurred_at finess stay_id patient_id admitted_at "
+    "discharged_at stay_kind ins_status surgical deceased dmp_opposition correspondents",
+    "stay.discharge_cancelled": "type event_id occurred_at finess stay_id",
+    "document.produced": "type event_id occurred_at finess document_id type_code patient_id "
+    "produced_at stay_id",
+    "document.deposited": "type event_id occurred_at finess document_id type_code patient_id "
+    "cda_level ins_status produced_at deposited_at stay_id replaces",
+    "document.deposit_failed": "type event_id occurred_at finess document_id reason",
+    "document.deleted": "type event_id occurred_at finess document_id",
+    "mss.sent": "type event_id occurred_at finess message_id channel patient_id recipient "
+    "sent_at stay_id attachments",
+}
+
+
+def test_the_row_layout_is_pinned() -> None:
+    assert {
+        name: " ".join(spec.name for spec in field_specs(cls)) for name, cls in EVENT_TYPES.items()
+    } == ROW_LAYOUT
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_event(), st.sampled_from([None, 0.0, 1.7e9, 1_700_000_000.123]))
+def test_every_event_the_contract_accepts_comes_out_of_a_bundle_identical(
+    message: tuple[str, bytes], stamp: float | None
+) -> None:
+    """Valid events of every type, mutated (fields missing, retyped, redated over 0001–9999
+    with offsets from −12:00 to +14:00 and microseconds, unicode, extra fields): whatever the
+    contract accepts, the agent rebuilds as the very same record, offsets included."""
+    topic, raw = message
+    try:
+        record = parse_for_topic(raw, topic)
+    except InvalidRecord:
+        event("refused by the contract")
+        return
+    if not isinstance(record, Event):
+        event("a registry record")
+        return
+    event("an event")
+    ((item, got_stamp),) = decode_bundle(encode_bundle([event_row(record)], [stamp]))
+    rebuilt = bundle_record(item)
+    assert identical(rebuilt, record) and got_stamp == stamp
+    assert identical(record_from_object(orjson.loads(orjson.dumps(rebuilt))), record)

@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from streams.worker.app import SunesWorker
-from streams.worker.bundles import encode_bundle
+from streams.worker.bundles import encode_bundle, encode_bundle_v1, event_row
 from streams.worker.config import WorkerConfig
 from tests import builders
 from tests.builders import F1
-from topics.errors import INTERNAL_ERROR, INVALID_FIELD
+from topics.errors import INTERNAL_ERROR, INVALID_FIELD, INVALID_JSON
 from topics.validation import InvalidRecord
 
 LETTER = "11490-0"
@@ -28,9 +28,18 @@ class Stage:
         self.deadletters: list[tuple[bytes, InvalidRecord]] = []
 
     async def put(self, *events: dict[str, Any]) -> None:
+        """A bundle as the ingest stage writes it (version 2: typed rows)."""
+        rows = [event_row(builders.parse(event)) for event in events]  # type: ignore[arg-type]
+        await self.put_value(encode_bundle(rows, [None] * len(rows)))
+
+    async def put_v1(self, *events: dict[str, Any]) -> None:
+        """A bundle of the previous format (version 1: the original JSON objects), as a worker
+        before the upgrade left it on the internal topic."""
         values = [orjson.dumps(event) for event in events]
-        bundle = encode_bundle(values, [None] * len(values))
-        await self.context.put(key=F1.encode(), value=bundle)
+        await self.put_value(encode_bundle_v1(values, [None] * len(values)))
+
+    async def put_value(self, value: bytes) -> None:
+        await self.context.put(key=F1.encode(), value=value)
 
     def figures(self) -> dict[tuple[str, str], tuple[int, int]]:
         return {
@@ -88,8 +97,39 @@ async def test_an_event_that_fails_is_dead_lettered_alone(
     assert stage.worker.health()["failing_establishments"] == [F1]
 
 
+async def test_an_old_format_bundle_is_still_applied(stage: Stage) -> None:
+    """Bundles of version 1 left on the internal topic by the previous release count the
+    same as those of version 2, and a replay of one as the other counts once."""
+    events = (builders.discharged("S1"), builders.deposited("D1", LETTER, stay_id="S1"))
+    await stage.put_v1(*events)
+    assert stage.figures()[("DS1.1", "2023-01")] == (1, 1)
+    await stage.put(*events)
+    await stage.put_v1(builders.discharged("S2", patient="P2"))
+    assert stage.figures()[("DS1.1", "2023-01")] == (1, 2)
+    assert stage.deadletters == []
+
+
+async def test_a_foreign_version_2_bundle_is_dead_lettered(stage: Stage) -> None:
+    """A writer on our internal topic that is not our ingest stage: a malformed bundle is
+    dead-lettered whole, a malformed row alone; the rest of the bundle counts."""
+    await stage.put_value(b"\x02[[null],[1]")
+    good = event_row(builders.parse(builders.discharged("S1")))  # type: ignore[arg-type]
+    rows = [b'["stay.discharged","e"]', b'["establishment"]', b"[]", b'"x"', good]
+    await stage.put_value(encode_bundle(rows, [None] * len(rows)))
+    assert stage.figures()[("DS1.1", "2023-01")] == (0, 1)
+    codes = [(error.code, error.reason) for _, error in stage.deadletters]
+    assert codes == [
+        (INVALID_JSON, codes[0][1]),
+        (INVALID_FIELD, "not a validated event: IndexError"),  # too short a row
+        (INVALID_FIELD, "not a validated event: KeyError"),  # not an event type
+        (INVALID_FIELD, "not a validated event: IndexError"),  # an empty row
+        (INVALID_FIELD, "not a validated event: TypeError"),  # not a row
+    ]
+    assert codes[0][1].startswith("not a bundle of events")
+
+
 async def test_a_registry_record_on_the_internal_topic_is_dead_lettered(stage: Stage) -> None:
-    await stage.put(builders.establishment(), builders.discharged("S1"))
+    await stage.put_v1(builders.establishment(), builders.discharged("S1"))
     assert stage.figures()[("DS1.1", "2023-01")] == (0, 1)
     ((_, error),) = stage.deadletters
     assert error.code == INVALID_FIELD
