@@ -276,6 +276,8 @@ def _paced(
         wait = pacer.delay(summary.total)
         if wait > 0.001:
             time.sleep(wait)
+            if pacer.expired():  # its time came after the end: one too many otherwise
+                return
         yield message
 
 
@@ -309,6 +311,8 @@ async def publish_messages(
                 wait = pacer.delay(summary.total)
                 if wait > 0.001:
                     await asyncio.sleep(wait)
+                    if pacer.expired():  # its time came after the end
+                        break
                 await publisher.send(topics.named(message.topic), message.value, message.key)
                 summary.count(message)
         except asyncio.CancelledError:  # Ctrl-C: flush what was sent, then report
