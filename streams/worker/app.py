@@ -35,6 +35,7 @@ from streams.worker.establishments import EstablishmentStage
 from streams.worker.ingest import Ingestor
 from streams.worker.recompute import Recomputation
 from streams.worker.registry import RegistryReader
+from streams.worker.rocksdb_memory import RocksDBMemoryCollector, share_memory
 from streams.worker.table_store import ROCKSDB_OPTIONS, TableStore
 from streams.worker.views import WORKERS, blueprint
 from topics.validation import InvalidRecord
@@ -73,6 +74,7 @@ class SunesWorker:
             partitions=config.partitions,
             options=dict(ROCKSDB_OPTIONS) if config.store.startswith("rocksdb") else None,
         )
+        rocksdb_options = share_memory(self.facts)  # one RocksDB budget for all partitions
         self.establishments = Establishments(
             config.rules, TableStore(self.facts), config.cache_entries
         )
@@ -96,6 +98,8 @@ class SunesWorker:
         WORKERS[app] = self
         app.web.blueprints.add("", blueprint)
         self.metrics_registry.register(IndicatorCollector(self.stage.current, self.ingestor.lag))
+        if rocksdb_options is not None:
+            self.metrics_registry.register(RocksDBMemoryCollector(self.facts, rocksdb_options))
 
     def _create_app(self) -> faust.App:
         c = self.config
