@@ -69,7 +69,7 @@ def _stays(messages: list[tuple[str, bytes, bytes]]) -> int:
     return len(seen)
 
 
-def _wait_applied(http: Http, expected: int, timeout: float) -> None:
+def wait_applied(http: Http, expected: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = http.get("/metrics")
@@ -146,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
             assert worker.process is not None
             http = Http(worker.port)
             try:
-                _wait_applied(http, args.before, timeout=3600)
+                wait_applied(http, args.before, timeout=3600)
                 steps.append(
                     _measure(worker.process.pid, http, args.before, _stays(first), args.settle)
                 )
                 _print_step(steps[-1])
                 publish(broker.bootstrap_servers, rest)
-                _wait_applied(http, args.after, timeout=3600)
+                wait_applied(http, args.after, timeout=3600)
                 steps.append(
                     _measure(
                         worker.process.pid, http, args.after, _stays(dataset.messages), args.settle
