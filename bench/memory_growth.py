@@ -34,6 +34,7 @@ from streams.brokers import make_broker
 from topics import names
 
 MIB = 1024 * 1024
+_BUFFER_FULL = re.compile(r"producer buffer full size (\d+)")
 _ROCKSDB = re.compile(r'^sunes_rocksdb_memory_bytes\{kind="(\w+)"\} (\S+)$', re.M)
 
 
@@ -47,6 +48,14 @@ class Step:
     rocksdb: dict[str, float]
     cached_entries: int
     load: float
+    pending_writes: int  # most changelog writes seen waiting in Faust's producer buffer
+
+
+def _pending_writes(log: Path) -> int:
+    """The largest "producer buffer full size N" Faust logged: changelog writes queued (each
+    a FutureMessage with its key and value) faster than its producer sends them."""
+    sizes = [int(m) for m in _BUFFER_FULL.findall(log.read_text(errors="replace"))]
+    return max(sizes, default=0)
 
 
 def _status(pid: int) -> dict[str, int]:
@@ -79,7 +88,7 @@ def wait_applied(http: Http, expected: int, timeout: float) -> None:
     raise TimeoutError(f"the worker did not apply {expected:,} events in {timeout:.0f} s")
 
 
-def _measure(pid: int, http: Http, events: int, stays: int, settle: float) -> Step:
+def _measure(pid: int, http: Http, log: Path, events: int, stays: int, settle: float) -> Step:
     time.sleep(settle)
     status = _status(pid)
     text = (http.get("/metrics") or b"").decode()
@@ -94,6 +103,7 @@ def _measure(pid: int, http: Http, events: int, stays: int, settle: float) -> St
         rocksdb,
         int(health.get("cached_entries", 0)),
         os.getloadavg()[0],
+        _pending_writes(log),
     )
 
 
@@ -102,7 +112,8 @@ def _print_step(step: Step) -> None:
     print(
         f"   {step.events:>9,} events, {step.stays:>8,} stays held: RSS {step.rss / MIB:,.0f} MiB"
         f" (anon {step.anon / MIB:,.0f}, file {step.file / MIB:,.0f}); RocksDB MiB: {rocks}; "
-        f"{step.cached_entries:,} cached entries; load {step.load:.2f}"
+        f"{step.cached_entries:,} cached entries; up to {step.pending_writes:,} changelog writes "
+        f"waited in Faust's producer buffer; load {step.load:.2f}"
     )
 
 
@@ -148,14 +159,26 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 wait_applied(http, args.before, timeout=3600)
                 steps.append(
-                    _measure(worker.process.pid, http, args.before, _stays(first), args.settle)
+                    _measure(
+                        worker.process.pid,
+                        http,
+                        worker.log_path,
+                        args.before,
+                        _stays(first),
+                        args.settle,
+                    )
                 )
                 _print_step(steps[-1])
                 publish(broker.bootstrap_servers, rest)
                 wait_applied(http, args.after, timeout=3600)
                 steps.append(
                     _measure(
-                        worker.process.pid, http, args.after, _stays(dataset.messages), args.settle
+                        worker.process.pid,
+                        http,
+                        worker.log_path,
+                        args.after,
+                        _stays(dataset.messages),
+                        args.settle,
                     )
                 )
                 _print_step(steps[-1])
