@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sys
 import time
 from dataclasses import replace
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -56,9 +58,23 @@ def source_establishment(days: int, stays_per_day: float, seed: int) -> Establis
     (source,) = domain.all()
     print(
         f"   source: 1 establishment × {days} days, {events:,} events, "
-        f"{len(source.aggregates.totals):,} aggregate keys"
+        f"{len(source.aggregates.totals):,} aggregate keys, {_deep_size(source.aggregates.totals) / 1e6:.1f} MB "
+        "in RAM (dict, keys, their strings and counts)"
     )
     return source
+
+
+def _deep_size(totals: dict[Any, int]) -> int:
+    """Bytes of the aggregates' dict, its key tuples, their strings and the counts (each
+    object once)."""
+    seen: set[int] = set()
+    size = sys.getsizeof(totals)
+    for key, value in totals.items():
+        for obj in (key, *key, value):
+            if id(obj) not in seen:
+                seen.add(id(obj))
+                size += sys.getsizeof(obj)
+    return size
 
 
 def clones(source: Establishment, count: int) -> list[Establishment]:
