@@ -28,7 +28,7 @@ from monitoring.collector import IndicatorCollector
 from monitoring.pipeline import PipelineMetrics
 from processors.collection import Establishments
 from streams.access.authenticator import Authenticator
-from streams.worker import changelog_ebb, faust_patch
+from streams.worker import faust_patch
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import deadletter_headers
 from streams.worker.establishments import EstablishmentStage
@@ -51,7 +51,6 @@ class SunesWorker:
 
     def __init__(self, config: WorkerConfig) -> None:
         faust_patch.apply()  # before the Faust app: see streams/worker/faust_patch.py
-        changelog_ebb.apply()  # bounded changelog queue: streams/worker/changelog_ebb.py
         self.config = config
         self.access = Authenticator(config.access)  # who may see what (streams/access)
         self.metrics_registry = CollectorRegistry()
