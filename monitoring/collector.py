@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, timedelta
+from typing import cast
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -147,7 +148,31 @@ class _Families:
         return tuple(self.by_name.values())
 
 
+Sample = tuple[str, list[str], float]  # (attribute of _FAMILIES, label values, value)
+
+
+class _Recorder:
+    """Stands for _Families while one establishment is collected: keeps its samples."""
+
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+
+    def __getattr__(self, attr: str) -> _Recorder._Family:
+        return _Recorder._Family(attr, self.samples)
+
+    class _Family:
+        def __init__(self, attr: str, samples: list[Sample]) -> None:
+            self.attr, self.samples = attr, samples
+
+        def add_metric(self, labels: list[str], value: float) -> None:
+            self.samples.append((self.attr, labels, value))
+
+
 class IndicatorCollector(Collector):
+    """An establishment's samples are computed once per change of its figures and kept: a
+    scrape on the worker's event loop then recomputes only the establishments that changed
+    since the last one (at national volume, a few per scrape), not all of them."""
+
     def __init__(
         self,
         establishments: Callable[[], Iterable[Establishment]],
@@ -155,17 +180,30 @@ class IndicatorCollector(Collector):
     ) -> None:
         self._establishments = establishments
         self._lag = lag
+        # FINESS → (the figures' version they were computed from, samples)
+        self._samples: dict[str, tuple[object, list[Sample]]] = {}
 
     def collect(self) -> Iterator[Metric]:
         families = _Families()
         unregistered = 0
+        kept: dict[str, tuple[object, list[Sample]]] = {}
         for est in self._establishments():
             if est.registry is None:
                 # Counted (as `sunes report` does) but not exported per FINESS: made-up or
                 # mistyped numbers must not grow /metrics; the alert names the problem.
                 unregistered += 1
                 continue
-            _collect_establishment(est, families)
+            version = est.figures_version()
+            cached = self._samples.get(est.finess)
+            if cached is None or cached[0] is not version:
+                recorder = _Recorder()
+                _collect_establishment(est, cast(_Families, recorder))
+                cached = (version, recorder.samples)
+            kept[est.finess] = cached
+            by_name = families.by_name
+            for attr, labels, value in cached[1]:
+                by_name[attr].add_metric(labels, value)
+        self._samples = kept  # an establishment gone (revoked) is forgotten
         yield from families.all()
         yield GaugeMetricFamily(
             "sunes_establishments_unregistered",

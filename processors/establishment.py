@@ -436,6 +436,11 @@ class Establishment:
         """Every unit of one row, counted or not, with its reason (scans the store)."""
         return establishment_units(self, indicator, period)
 
+    def figures_version(self) -> object:
+        """The same object while the figures stay the same (until the state or the registry
+        entry changes): what a reader caching things computed from them compares with `is`."""
+        return self._derive()
+
     def window(self) -> Window | None:
         if self.registry is None:
             return None

@@ -39,6 +39,7 @@ from streams.worker.pages.signin import signin
 from streams.worker.pages.views import pages
 from streams.worker.recompute import Recomputation
 from streams.worker.registry import RegistryReader
+from streams.worker.rocksdb_memory import RocksDBMemoryCollector, share_memory
 from streams.worker.table_store import ROCKSDB_OPTIONS, TableStore
 from streams.worker.views import WORKERS, blueprint
 from topics.validation import InvalidRecord
@@ -85,6 +86,7 @@ class SunesWorker:
             partitions=config.partitions,
             options=dict(ROCKSDB_OPTIONS) if config.store.startswith("rocksdb") else None,
         )
+        rocksdb_options = share_memory(self.facts)  # one RocksDB budget for all partitions
         table_store = TableStore(self.facts)
         self.establishments = Establishments(config.rules, table_store, config.cache_entries)
         self.ingestor = Ingestor(
@@ -110,6 +112,8 @@ class SunesWorker:
         app.web.blueprints.add("", pages)  # the pages for people (/ui/)
         app.web.blueprints.add("", signin)
         self.metrics_registry.register(IndicatorCollector(self.stage.current, self.ingestor.lag))
+        if rocksdb_options is not None:
+            self.metrics_registry.register(RocksDBMemoryCollector(self.facts, rocksdb_options))
 
     def _create_app(self) -> faust.App:
         c = self.config

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitoring import collector as collector_module
 from monitoring.collector import IndicatorCollector
 from processors.catalogue import BIOLOGY_REPORT, DISCHARGE_LETTER, DISCHARGE_PRESCRIPTION
 from processors.collection import Establishments
@@ -433,3 +434,50 @@ def test_earliest_deadline_of_the_pending_units() -> None:
     assert ("DS1.1", "previous_month") not in deadlines
     # DS 1.2 has no prescription at all: its pending stays start with 10 March too.
     assert deadlines[("DS1.2", "current_month")] == april_9
+
+
+def test_a_scrape_recomputes_only_the_establishments_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = Establishments(Settings())
+    for finess in (F1, F2):
+        store.set_registry(registry_entry(finess, "F2"))
+        for obj in EVENTS:
+            event = parse({**obj, "finess": finess})
+            assert isinstance(event, Event)
+            store.apply(event)
+    registry = CollectorRegistry()
+    registry.register(IndicatorCollector(store.all))
+    computed: list[str] = []
+    real = collector_module._collect_establishment
+
+    def counting(est: Establishment, families: Any) -> None:
+        computed.append(est.finess)
+        real(est, families)
+
+    monkeypatch.setattr(collector_module, "_collect_establishment", counting)
+    first = generate_latest(registry)
+    assert sorted(computed) == [F1, F2]
+    assert generate_latest(registry) == first  # nothing changed: the kept samples
+    assert sorted(computed) == [F1, F2]
+
+    late = parse(stay("S-MAR-9", "2023-03-08"))  # F1's current month gains a stay
+    assert isinstance(late, Event)
+    store.apply(late)
+    changed = generate_latest(registry)
+    assert sorted(computed) == [F1, F1, F2]  # F1 only, again
+    # what a collector that never saw F1 before exports
+    assert changed == generate_latest(_fresh(store.all))
+    assert changed != first
+
+    store.set_registry(registry_entry(F2, "F1"))  # a registry change is a change too
+    computed.clear()
+    after = generate_latest(registry)
+    assert computed == [F2]
+    assert after == generate_latest(_fresh(store.all))
+
+
+def _fresh(establishments: Callable[[], Iterable[Establishment]]) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(IndicatorCollector(establishments))
+    return registry

@@ -66,6 +66,8 @@ CONTRACT_METRICS: frozenset[str] = frozenset(
         "sunes_processing_latency_seconds_sum",
         "sunes_processing_latency_seconds_count",
         "sunes_state_recompute_pending",
+        "sunes_rocksdb_memory_bytes",
+        "sunes_rocksdb_memory_budget_bytes",
         # Written by Prometheus for every scrape target.
         "up",
     }

@@ -1,0 +1,146 @@
+"""/metrics at national size: 1,000 establishments over three years, in process.
+
+    .venv/bin/python -m bench.metrics_scale [--establishments 1000] [--days 1095]
+        [--stays-per-day 30] [--changed 0.05]
+
+One establishment is simulated for `--days` days (seed 1) through the domain code over a
+memory store; its aggregates (every month, reason and deadline of three years) are then given
+to `--establishments` registered FINESS. The indicator collector (monitoring.collector) is
+then scraped as the worker's /metrics renders it (`generate_latest`), and the bench prints
+the series count, the bytes and the time of:
+  - a cold scrape: every establishment changed since the last one (a worker catching up);
+  - a steady scrape: `--changed` of them changed (live: national volume is a few events per
+    second, so few establishments change between two scrapes);
+  - a scrape where none changed.
+A scrape runs on the worker's event loop: its time is how long the apply loop waits.
+Never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from dataclasses import replace
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from monitoring.collector import IndicatorCollector
+from processors.collection import Establishments
+from processors.establishment import Establishment
+from processors.settings import Settings
+from simulator.config import SimulationConfig
+from simulator.generator import generate
+from topics.records import EstablishmentRecord, Event
+from topics.validation import parse_record
+
+
+def source_establishment(days: int, stays_per_day: float, seed: int) -> Establishment:
+    """One establishment simulated over `days` days through the domain code."""
+    config = SimulationConfig(establishments=1, stays_per_day=stays_per_day, days=days, seed=seed)
+    domain = Establishments(Settings())
+    events = 0
+    for message in generate(config):
+        if not message.valid:
+            continue
+        record = parse_record(message.value)
+        if isinstance(record, EstablishmentRecord):
+            domain.set_registry(record)
+        elif isinstance(record, Event):
+            domain.apply(record)
+            events += 1
+            if events % 10_000 == 0:
+                domain.flush()
+    domain.flush()
+    (source,) = domain.all()
+    print(
+        f"   source: 1 establishment × {days} days, {events:,} events, "
+        f"{len(source.aggregates.totals):,} aggregate keys, {_deep_size(source.aggregates.totals) / 1e6:.1f} MB "
+        "in RAM (dict, keys, their strings and counts)"
+    )
+    return source
+
+
+def _deep_size(totals: dict[Any, int]) -> int:
+    """Bytes of the aggregates' dict, its key tuples, their strings and the counts (each
+    object once)."""
+    seen: set[int] = set()
+    size = sys.getsizeof(totals)
+    for key, value in totals.items():
+        for obj in (key, *key, value):
+            if id(obj) not in seen:
+                seen.add(id(obj))
+                size += sys.getsizeof(obj)
+    return size
+
+
+def clones(source: Establishment, count: int) -> list[Establishment]:
+    """`count` registered establishments holding the source's aggregates."""
+    assert source.registry is not None
+    out = []
+    for i in range(count):
+        finess = f"{990000000 + i}"
+        record = replace(source.registry, finess=finess, finess_ej=f"{980000000 + i // 10}")
+        est = Establishment(finess, source.settings, source.state, record)
+        est.aggregates.totals = dict(source.aggregates.totals)
+        out.append(est)
+    return out
+
+
+def _changed(establishments: list[Establishment]) -> None:
+    """As a new event does: the establishment's derived figures must be computed again."""
+    for est in establishments:
+        est.load_contribution({})  # an empty contribution: the figures are read again
+
+
+def _scrape(registry: CollectorRegistry) -> tuple[float, bytes]:
+    began = time.perf_counter()
+    text = generate_latest(registry)
+    return time.perf_counter() - began, text
+
+
+def _series(text: bytes) -> int:
+    return sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.metrics_scale", description=__doc__)
+    parser.add_argument("--establishments", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=1095, help="history of each establishment")
+    parser.add_argument("--stays-per-day", type=float, default=30.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--changed", type=float, default=0.05, help="steady: fraction changed")
+    args = parser.parse_args(argv)
+    print(
+        f"/metrics at scale: {args.establishments:,} establishments × {args.days} days, "
+        f"{args.stays_per_day:g} stays/day; cpus {os.cpu_count()}"
+    )
+    source = source_establishment(args.days, args.stays_per_day, args.seed)
+    establishments = clones(source, args.establishments)
+    registry = CollectorRegistry()
+    registry.register(IndicatorCollector(lambda: establishments))
+    rng = random.Random(args.seed)
+    some = rng.sample(establishments, max(1, int(len(establishments) * args.changed)))
+    for name, changed in (
+        ("cold (all changed)", establishments),
+        (f"steady ({len(some):,} changed)", some),
+        ("none changed", []),
+    ):
+        times = []
+        for _ in range(3):
+            _changed(changed)
+            seconds, text = _scrape(registry)
+            times.append(seconds)
+        print(
+            f"   {name:<24} {_series(text):>9,} series, {len(text) / 1e6:6.1f} MB, "
+            f"scrape {sorted(times)[1] * 1000:8,.0f} ms (median of 3); "
+            f"load {os.getloadavg()[0]:.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
