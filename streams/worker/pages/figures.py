@@ -19,9 +19,11 @@ def establishment_figures(
     rows_of: Callable[[str], list[IndicatorRow]],
     counts_of: Callable[[str], list[UnitCount]],
     registry: Mapping[str, EstablishmentRecord],
+    withheld: Callable[[str], bool] = lambda finess: False,
 ) -> list[dict[str, Any]]:
     """One entry per FINESS (those given, sorted), its rows in indicator then period order
-    (months first, then the window)."""
+    (months first, then the window); `recomputing` when its figures are withheld while its
+    state is recomputed (streams/worker/recompute.py): no rows then, and the page says why."""
     out = []
     for finess in sorted(finesses):
         tally: Counter[tuple[str, str, str]] = Counter()
@@ -35,6 +37,7 @@ def establishment_figures(
         out.append({
             "finess": finess,
             "name": record.name if record is not None else "",
+            "recomputing": withheld(finess),
             "rows": [
                 {
                     **row.as_json(),

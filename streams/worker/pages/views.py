@@ -96,8 +96,9 @@ def local_figures(worker: SunesWorker, principal: Principal) -> list[dict[str, A
     registry = worker.establishments.registry
     visible = principal.visible(worker.establishments.by_finess, registry)
     return establishment_figures(
-        visible, worker.stage.rows, worker.establishments.unit_counts, registry
-    )
+        visible, worker.stage.rows, worker.establishments.unit_counts, registry,
+        worker.recomputation.withheld,
+    )  # fmt: skip
 
 
 @pages.route("/ui/figures.json", name="ui-figures-json")

@@ -70,6 +70,7 @@ async def client_for(tmp_path: Path, secret: str | None = SECRET) -> TestClient:
     # Faust's table takes writes only inside its agent: the same collection on a dict here.
     establishments = Establishments(worker.config.rules, MemoryStore())
     worker.stage.establishments = worker.establishments = establishments
+    worker.recomputation.establishments = establishments
     for obj in events():
         record = parse_record(orjson.dumps(obj))
         if isinstance(record, EstablishmentRecord):
@@ -105,6 +106,18 @@ async def test_figures_within_the_scope(client: TestClient) -> None:
 
     narrow = await (await client.get("/ui/", headers=bearer(ONLY_F2))).text()
     assert f"FINESS {F2}" in narrow and f"FINESS {F1}" not in narrow
+
+
+async def test_an_establishment_being_recomputed_shows_no_figure_but_why(
+    client: TestClient,
+) -> None:
+    WORKER_OF[id(client)].establishments.outdated.add(F1)  # as a recovery finds it
+    html = await (await client.get("/ui/", headers=bearer(NATIONAL))).text()
+    section = html.split(f'id="e{F1}"')[1].split("</section>")[0]
+    assert "en cours de recalcul" in section
+    assert "<table" not in section and "unités" not in section  # no mixed figure
+    other = html.split(f'id="e{F2}"')[1].split("</section>")[0]
+    assert "en cours de recalcul" not in other and "<table" in other
 
 
 async def test_a_figures_units_filtered_paged_and_as_csv(client: TestClient) -> None:
