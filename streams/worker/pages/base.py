@@ -133,6 +133,19 @@ class PageView(web.View):
             )  # fmt: skip
         return None
 
+    async def person(self, request: web.Request) -> Identity | web.Response:
+        """Who is asking for an HTML page, or the page that answers instead: the pages off,
+        the sign-in, a refusal."""
+        off = self.off(sign_in="Authorization" not in request.headers)
+        if off is not None:
+            return off
+        try:
+            return await self.identify(request)
+        except Redirect as go:
+            return self.redirect(go.location)
+        except AccessDenied as denied:
+            return self.message("Accès refusé", denied.message, denied.status)
+
     async def identify(self, request: web.Request) -> Identity:
         """The person (or peer) asking; Redirect to the sign-in when there is none; AccessDenied
         for a bearer token that does not hold."""

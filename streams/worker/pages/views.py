@@ -50,15 +50,9 @@ PAGE_SIZES = (25, 50, 100, 500)
 @pages.route("/ui/", name="ui-figures")
 class FiguresPage(PageView):
     async def get(self, request: web.Request) -> web.Response:
-        off = self.off(sign_in="Authorization" not in request.headers)
-        if off is not None:
-            return off
-        try:
-            identity = await self.identify(request)
-        except Redirect as go:
-            return self.redirect(go.location)
-        except AccessDenied as denied:
-            return self.message("Accès refusé", denied.message, denied.status)
+        identity = await self.person(request)
+        if not isinstance(identity, Identity):
+            return identity
         establishments = local_figures(self.worker, identity.principal)
         unreachable: list[str] = []
         if not identity.forwarded:
@@ -124,15 +118,9 @@ class WorklistPage(PageView):
     async def get(
         self, request: web.Request, finess: str, indicator: str, period: str
     ) -> web.Response:
-        off = self.off(sign_in="Authorization" not in request.headers)
-        if off is not None:
-            return off
-        try:
-            identity = await self.identify(request)
-        except Redirect as go:
-            return self.redirect(go.location)
-        except AccessDenied as denied:
-            return self.message("Accès refusé", denied.message, denied.status)
+        identity = await self.person(request)
+        if not isinstance(identity, Identity):
+            return identity
         worker = self.worker
         if not is_finess(finess):  # before anything is logged or forwarded
             message = "Ce n'est pas un FINESS : donnez ses 9 caractères (par exemple 750000001)."
