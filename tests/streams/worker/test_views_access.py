@@ -16,7 +16,7 @@ from streams.access.config import AccessConfig
 from streams.access.static import hash_token
 from streams.worker.config import WorkerConfig
 from tests import builders
-from tests.streams.worker.test_worklists import serving
+from tests.streams.worker.serving import serving
 
 PARIS, LYON = "750000001", "690000001"
 TOKENS = {  # name → (token, scopes)

@@ -10,22 +10,16 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from monitoring.collector import IndicatorCollector
-from processors.collection import Establishments
 from processors.formatting import UNIT_COLUMNS
-from processors.store import MemoryStore
 from streams.access.config import AccessConfig
-from streams.worker.app import SunesWorker
 from streams.worker.config import WorkerConfig
 from streams.worker.worklists import parse_query
 from tests import builders
 from tests.builders import F1
-from topics.records import EstablishmentRecord
-from topics.validation import parse_record
+from tests.streams.worker.serving import serving
 
 TOKEN = "s3cret-token-for-the-tests"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -44,30 +38,6 @@ def events() -> list[dict[str, Any]]:
         builders.deposit_failed("D-FAIL"),
         builders.discharged("S-NONE", patient="P-NONE"),
     ]
-
-
-async def serving(config: WorkerConfig, objs: list[dict[str, Any]]) -> TestClient:
-    """A worker's web views in process, over a collection of OBJS (registry records, events)."""
-    worker = SunesWorker(config)
-    # Faust's table takes writes only inside its agent: the same collection on a dict here
-    # (the real table behind these views: tests/streams/worker/test_worklists_kafka.py).
-    establishments = Establishments(worker.config.rules, MemoryStore())
-    worker.stage.establishments = worker.establishments = establishments
-    for collector in list(worker.metrics_registry._collector_to_names):
-        if isinstance(collector, IndicatorCollector):  # the worker's /metrics, on this collection
-            collector._establishments = establishments.all
-    for obj in objs:
-        record = parse_record(orjson.dumps(obj))
-        if isinstance(record, EstablishmentRecord):
-            establishments.set_registry(record)
-        else:
-            establishments.apply(record)
-    establishments.flush()
-    web = worker.app.web
-    web.init_server()
-    client = TestClient(TestServer(web.web_app))
-    await client.start_server()
-    return client
 
 
 async def client_for(token: str | None) -> TestClient:

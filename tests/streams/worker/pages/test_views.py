@@ -10,13 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from processors.collection import Establishments
-from processors.store import MemoryStore
 from streams.access.config import AccessConfig
 from streams.access.static import hash_token
 from streams.worker.app import SunesWorker
@@ -27,14 +24,12 @@ from streams.worker.pages.forwarding import FORWARDED, Reply
 from streams.worker.pages.session import Sealer
 from tests import builders
 from tests.builders import F1, F2
-from topics.records import EstablishmentRecord
-from topics.validation import parse_record
+from tests.streams.worker.serving import serving, worker_of
 
 NATIONAL = "national-token-0123456789abcdef"
 ONLY_F2 = "only-f2-token-0123456789abcdef"
 SECRET = "a-session-secret-of-the-tests-0123456789"
 PAGE = f"/ui/{F1}/DS1.1/2023-01"
-WORKER_OF: dict[int, SunesWorker] = {}  # each test client's worker
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -63,27 +58,11 @@ async def client_for(tmp_path: Path, secret: str | None = SECRET) -> TestClient:
         f'[[token]]\nname = "ars"\nsha256 = "{hash_token(NATIONAL)}"\nscopes = ["national"]\n'
         f'[[token]]\nname = "clinique"\nsha256 = "{hash_token(ONLY_F2)}"\nscopes = ["finess:{F2}"]\n'
     )
-    worker = SunesWorker(WorkerConfig(
+    config = WorkerConfig(
         store="memory://", access=AccessConfig(tokens_file=tokens),
         pages=PageConfig(session_secret=secret),
-    ))  # fmt: skip
-    # Faust's table takes writes only inside its agent: the same collection on a dict here.
-    establishments = Establishments(worker.config.rules, MemoryStore())
-    worker.stage.establishments = worker.establishments = establishments
-    worker.recomputation.establishments = establishments
-    for obj in events():
-        record = parse_record(orjson.dumps(obj))
-        if isinstance(record, EstablishmentRecord):
-            establishments.set_registry(record)
-        else:
-            establishments.apply(record)
-    establishments.flush()
-    web = worker.app.web
-    web.init_server()
-    client = TestClient(TestServer(web.web_app))
-    await client.start_server()
-    WORKER_OF[id(client)] = worker  # for the forwarding test
-    return client
+    )  # fmt: skip
+    return await serving(config, events())
 
 
 @pytest.fixture
@@ -111,7 +90,7 @@ async def test_figures_within_the_scope(client: TestClient) -> None:
 async def test_an_establishment_being_recomputed_shows_no_figure_but_why(
     client: TestClient,
 ) -> None:
-    WORKER_OF[id(client)].establishments.outdated.add(F1)  # as a recovery finds it
+    worker_of(client).establishments.outdated.add(F1)  # as a recovery finds it
     html = await (await client.get("/ui/", headers=bearer(NATIONAL))).text()
     section = html.split(f'id="e{F1}"')[1].split("</section>")[0]
     assert "en cours de recalcul" in section
@@ -246,7 +225,7 @@ async def test_a_page_without_a_session_starts_the_sign_in(
 async def test_another_workers_finess_is_forwarded_once_never_again(client: TestClient) -> None:
     # The assignment's owner of F3 stands in for a second worker (two real workers:
     # test_pages_browser.py); what the page asks it is recorded.
-    peers = site_of(WORKER_OF[id(client)]).peers
+    peers = site_of(worker_of(client)).peers
     asked: list[tuple[str, str, str]] = []
 
     async def get(url: str, path_qs: str, token: str) -> Reply:
