@@ -146,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         help="where to write the figures ('-' for nowhere)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker logs")
+    parser.add_argument(
+        "--domain-only",
+        action="store_true",
+        help="stop after the in-process domain phase (no broker, no worker): to compare builds "
+        "of processors/ (pure Python vs mypyc, `make compile`)",
+    )
     args = parser.parse_args(argv)
 
     sampler = LoadSampler().start()
@@ -218,6 +224,8 @@ def _run(run: Run, args: argparse.Namespace, log_dir: Path) -> None:
         f"parse_record {parse_us:.0f} µs + apply {apply_us:.0f} µs per event (memory store, "
         f"cache {CACHE_ENTRIES:,}, flush every {FLUSH_EVERY:,}); the worker parses once",
     )
+    if args.domain_only:
+        return
 
     broker = make_broker(args.broker, num_partitions=6)
     with run.phase(f"start the broker ({args.broker})"):
