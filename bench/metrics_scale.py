@@ -23,6 +23,7 @@ import os
 import random
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -56,24 +57,39 @@ def source_establishment(days: int, stays_per_day: float, seed: int) -> Establis
                 domain.flush()
     domain.flush()
     (source,) = domain.all()
+    totals = source.aggregates.totals
     print(
         f"   source: 1 establishment × {days} days, {events:,} events, "
-        f"{len(source.aggregates.totals):,} aggregate keys, {_deep_size(source.aggregates.totals) / 1e6:.1f} MB "
-        "in RAM (dict, keys, their strings and counts)"
+        f"{len(totals):,} aggregate keys ({_kinds(totals)}), "
+        f"{_deep_size(source.aggregates) / 1e6:.1f} MB in RAM (its dicts, keys, their strings "
+        f"and counts; as one flat dict of keys: {_deep_size(totals) / 1e6:.1f} MB)"
     )
     return source
 
 
-def _deep_size(totals: dict[Any, int]) -> int:
-    """Bytes of the aggregates' dict, its key tuples, their strings and the counts (each
-    object once)."""
+def _kinds(totals: dict[Any, int]) -> str:
+    kinds = Counter(type(key).__name__ for key in totals)
+    return ", ".join(f"{name} {count:,}" for name, count in kinds.most_common())
+
+
+def _deep_size(root: object) -> int:
+    """Bytes of an object and of everything it holds (dicts, tuples, slots, strings,
+    counts), each object once."""
     seen: set[int] = set()
-    size = sys.getsizeof(totals)
-    for key, value in totals.items():
-        for obj in (key, *key, value):
-            if id(obj) not in seen:
-                seen.add(id(obj))
-                size += sys.getsizeof(obj)
+    size, stack = 0, [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        size += sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, tuple | list | set):
+            stack.extend(obj)
+        elif hasattr(obj, "__slots__"):
+            stack.extend(getattr(obj, name) for name in obj.__slots__ if hasattr(obj, name))
     return size
 
 
@@ -85,7 +101,7 @@ def clones(source: Establishment, count: int) -> list[Establishment]:
         finess = f"{990000000 + i}"
         record = replace(source.registry, finess=finess, finess_ej=f"{980000000 + i // 10}")
         est = Establishment(finess, source.settings, source.state, record)
-        est.aggregates.totals = dict(source.aggregates.totals)
+        est.aggregates = source.aggregates.copy()
         out.append(est)
     return out
 

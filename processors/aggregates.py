@@ -10,7 +10,8 @@ boundaries), so a registry change never has to recompute a contribution.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from sys import intern
+from typing import NamedTuple, TypeVar
 
 # RateKey.measure
 DENOMINATOR = "den"
@@ -67,22 +68,102 @@ class UnitKey(NamedTuple):
 
 AggregateKey = RateKey | PeopleKey | DischargeDay | EventDay | UnitKey
 Contribution = dict[AggregateKey, int]
+_K = TypeVar("_K")
+
+
+class DayCounts:
+    """Counts by ISO day, as they move: the total of the positive ones and the latest day
+    with a positive count are kept up to date, so reading them costs nothing. The latest
+    day is searched again only when its own count falls to 0 or below."""
+
+    __slots__ = ("_latest", "_stale", "counts", "total")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}  # day → count (never 0)
+        self.total = 0  # of the positive counts
+        self._latest: str | None = None
+        self._stale = False
+
+    def add(self, day: str, delta: int) -> None:
+        counts = self.counts
+        old = counts.get(day, 0)
+        new = old + delta
+        if new:
+            # Days repeat across keys and establishments: one string per day.
+            counts[day if old else intern(day)] = new
+        else:
+            counts.pop(day, None)
+        self.total += max(new, 0) - max(old, 0)
+        if new > 0:
+            if not self._stale and (self._latest is None or day > self._latest):
+                self._latest = day
+        elif old > 0 and day == self._latest:
+            self._stale = True
+
+    def latest(self) -> str | None:
+        if self._stale:
+            self._latest = max((d for d, v in self.counts.items() if v > 0), default=None)
+            self._stale = False
+        return self._latest
+
+    def positive(self) -> Iterator[tuple[str, int]]:
+        return ((day, value) for day, value in self.counts.items() if value > 0)
+
+    def copy(self) -> DayCounts:
+        other = DayCounts()
+        other.counts = dict(self.counts)
+        other.total, other._latest, other._stale = self.total, self._latest, self._stale
+        return other
 
 
 class Aggregates:
-    """Totals of one establishment: what its figures are read from."""
+    """Totals of one establishment: what its figures are read from. Held by kind, each
+    reader reading only its own: rates, people by role → month → RPPS, uncounted units by
+    (indicator, month) → reason → deadline, discharge and event days. `add` keeps every
+    nonzero total (a reader sees the positive ones), exactly as one flat sum would
+    (`totals`)."""
+
+    __slots__ = ("_discharges", "_events", "_people", "_rates", "_uncounted")
 
     def __init__(self) -> None:
-        self.totals: dict[AggregateKey, int] = {}
+        self._rates: dict[RateKey, int] = {}
+        self._people: dict[str, dict[str, dict[str, int]]] = {}  # role → month → RPPS → count
+        self._uncounted: dict[tuple[str, str], dict[str, DayCounts]] = {}
+        self._discharges = DayCounts()
+        self._events = DayCounts()
 
     def add(self, contribution: Contribution, sign: int = 1) -> None:
-        totals = self.totals
         for key, value in contribution.items():
-            left = totals.get(key, 0) + sign * value
-            if left:
-                totals[key] = left
+            if isinstance(key, UnitKey):
+                indicator, month, reason, deadline = key
+                reasons = self._uncounted.get((indicator, month))
+                if reasons is None:
+                    reasons = self._uncounted[(intern(indicator), intern(month))] = {}
+                days = reasons.get(reason)
+                if days is None:
+                    days = reasons[intern(reason)] = DayCounts()
+                days.add(deadline, sign * value)
+                if not days.counts:
+                    del reasons[reason]
+                    if not reasons:
+                        del self._uncounted[(indicator, month)]
+            elif isinstance(key, RateKey):
+                _move(self._rates, key, sign * value)
+            elif isinstance(key, EventDay):
+                self._events.add(key.day, sign * value)
+            elif isinstance(key, DischargeDay):
+                self._discharges.add(key.day, sign * value)
+            elif isinstance(key, PeopleKey):
+                role, month, rpps = key
+                months = self._people.setdefault(role, {})
+                people = months.get(month)
+                if people is None:
+                    people = months[intern(month)] = {}
+                _move(people, rpps, sign * value)
+                if not people:
+                    del months[month]
             else:
-                del totals[key]
+                raise TypeError(f"not an aggregate key: {key!r}")
 
     def replace(self, old: Contribution, new: Contribution) -> None:
         if old:
@@ -91,31 +172,86 @@ class Aggregates:
             self.add(new)
 
     def clear(self) -> None:
-        self.totals.clear()
+        self.__init__()  # type: ignore[misc]
+
+    def copy(self) -> Aggregates:
+        other = Aggregates()
+        other._rates = dict(self._rates)
+        other._people = {
+            role: {month: dict(people) for month, people in months.items()}
+            for role, months in self._people.items()
+        }
+        other._uncounted = {
+            group: {reason: days.copy() for reason, days in reasons.items()}
+            for group, reasons in self._uncounted.items()
+        }
+        other._discharges, other._events = self._discharges.copy(), self._events.copy()
+        return other
+
+    @property
+    def totals(self) -> dict[AggregateKey, int]:
+        """Every nonzero total under its key, as one flat sum of the contributions would
+        hold them (built on each call: for comparing aggregates, not for reading figures)."""
+        totals: dict[AggregateKey, int] = {key: value for key, value in self._rates.items()}
+        for role, months in self._people.items():
+            for month, people in months.items():
+                for rpps, value in people.items():
+                    totals[PeopleKey(role, month, rpps)] = value
+        for (indicator, month), reasons in self._uncounted.items():
+            for reason, days in reasons.items():
+                for day, value in days.counts.items():
+                    totals[UnitKey(indicator, month, reason, day)] = value
+        for day, value in self._discharges.counts.items():
+            totals[DischargeDay(day)] = value
+        for day, value in self._events.counts.items():
+            totals[EventDay(day)] = value
+        return totals
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Aggregates):
+            return NotImplemented
+        return self.totals == other.totals
+
+    __hash__ = None  # type: ignore[assignment]
 
     def rates(self) -> Iterator[tuple[RateKey, int]]:
-        for key, value in self.totals.items():
-            if isinstance(key, RateKey) and value > 0:
+        for key, value in self._rates.items():
+            if value > 0:
                 yield key, value
 
-    def people(self, role: str) -> Iterator[tuple[str, str]]:
-        """(month, rpps) of every correspondent with that role."""
-        for key, value in self.totals.items():
-            if isinstance(key, PeopleKey) and key.role == role and value > 0:
-                yield key.month, key.rpps
+    def people_by_month(self, role: str) -> dict[str, set[str]]:
+        """Month → the RPPS of every correspondent with that role (a month with none is
+        left out)."""
+        out: dict[str, set[str]] = {}
+        for month, people in self._people.get(role, {}).items():
+            present = {rpps for rpps, value in people.items() if value > 0}
+            if present:
+                out[month] = present
+        return out
 
     def latest_discharge_day(self) -> str | None:
-        days = [k.day for k, v in self.totals.items() if isinstance(k, DischargeDay) and v > 0]
-        return max(days, default=None)
+        return self._discharges.latest()
 
     def latest_event_day(self) -> str | None:
-        days = [k.day for k, v in self.totals.items() if isinstance(k, EventDay) and v > 0]
-        return max(days, default=None)
+        return self._events.latest()
+
+    def uncounted_of(self, indicator: str, month: str) -> dict[str, DayCounts]:
+        """Reason → deadlines of a month's uncounted units of an indicator (read only)."""
+        return self._uncounted.get((indicator, month), {})
 
     def uncounted(self) -> Iterator[tuple[UnitKey, int]]:
-        for key, value in self.totals.items():
-            if isinstance(key, UnitKey) and value > 0:
-                yield key, value
+        for (indicator, month), reasons in self._uncounted.items():
+            for reason, days in reasons.items():
+                for day, value in days.positive():
+                    yield UnitKey(indicator, month, reason, day), value
+
+
+def _move(totals: dict[_K, int], key: _K, delta: int) -> None:
+    left = totals.get(key, 0) + delta
+    if left:
+        totals[key] = left
+    else:
+        totals.pop(key, None)
 
 
 def total_of(contributions: Iterable[Contribution]) -> Aggregates:

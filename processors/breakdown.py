@@ -7,7 +7,7 @@ people keys. Pending or missed is decided here, against the establishment's `now
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 
@@ -18,25 +18,21 @@ from processors.aggregates import (
     SENT,
     SENT_IN_GRACE,
     Aggregates,
+    DayCounts,
 )
 from processors.calendar import Window
 from processors.figures import IndicatorRow
 from processors.periods import month_bounds
 from processors.rules import Correspondents, grace_end
 from processors.settings import Settings
-from processors.units import COUNTED, RANK, STATUSES, UnitCount, status_of
+from processors.units import COUNTED, MISSED, PENDING, RANK, STATUSES, UnitCount, status_of
 
 People = dict[str, dict[str, set[str]]]  # role → month → RPPS
 
 
 def people_by_month(aggregates: Aggregates) -> People:
-    people: People = {}
-    for role in (NAMED, SENT, SENT_IN_GRACE, OTHER_SENT, OTHER_IN_GRACE):
-        months: defaultdict[str, set[str]] = defaultdict(set)
-        for month, rpps in aggregates.people(role):
-            months[month].add(rpps)
-        people[role] = months
-    return people
+    roles = (NAMED, SENT, SENT_IN_GRACE, OTHER_SENT, OTHER_IN_GRACE)
+    return {role: aggregates.people_by_month(role) for role in roles}
 
 
 def period_months(period: str, window: Window | None) -> list[str]:
@@ -84,9 +80,8 @@ def establishment_unit_counts(
 ) -> list[UnitCount]:
     """For each row: its counted units (the numerator) and its uncounted ones by status and
     reason; they add up to the denominator."""
-    uncounted: defaultdict[tuple[str, str], Counter[tuple[str, str]]] = defaultdict(Counter)
-    for key, value in aggregates.uncounted():
-        uncounted[(key.indicator, key.month)][(key.reason, key.deadline)] += value
+    # (indicator, month) → (status, reason) → units: each month read once, months and window
+    uncounted: dict[tuple[str, str], Counter[tuple[str, str]]] = {}
     people = people_by_month(aggregates) if any(r.indicator == "DS4.1" for r in rows) else {}
     counts: list[UnitCount] = []
     for row in rows:
@@ -103,12 +98,31 @@ def establishment_unit_counts(
                     by_status[(status_of(reason, deadline, now), reason)] += 1
         else:
             for month in months:
-                for (reason, day), value in uncounted[(row.indicator, month)].items():
-                    status = status_of(reason, date.fromisoformat(day), now)
-                    by_status[(status, reason)] += value
+                statuses = uncounted.get((row.indicator, month))
+                if statuses is None:
+                    reasons = aggregates.uncounted_of(row.indicator, month)
+                    statuses = uncounted[(row.indicator, month)] = uncounted_statuses(reasons, now)
+                by_status.update(statuses)
         for (status, reason), value in sorted(by_status.items(), key=_order):
             counts.append(UnitCount(finess, row.indicator, row.period, status, reason, value))
     return counts
+
+
+def uncounted_statuses(reasons: dict[str, DayCounts], now: date | None) -> Counter[tuple[str, str]]:
+    """(status, reason) → uncounted units of one indicator's month. A reason whose latest
+    deadline is passed (or that is final) is missed as a whole; only a reason still pending
+    on some day is read day by day (the recent months)."""
+    statuses: Counter[tuple[str, str]] = Counter()
+    for reason, days in reasons.items():
+        latest = days.latest()
+        if latest is None:
+            continue
+        if status_of(reason, date.fromisoformat(latest), now) != PENDING:
+            statuses[(MISSED, reason)] += days.total
+            continue
+        for day, value in days.positive():
+            statuses[(status_of(reason, date.fromisoformat(day), now), reason)] += value
+    return statuses
 
 
 def _order(item: tuple[tuple[str, str | None], int]) -> tuple[int, int]:

@@ -7,7 +7,6 @@ counts distinct correspondents over the window's dates (rule 10).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +64,7 @@ def establishment_rows(
     counts: dict[tuple[str, str], list[int]] = {}  # (indicator, month) → [num, den]
     for key, value in aggregates.rates():
         counts.setdefault((key.indicator, key.month), [0, 0])[key.measure == DENOMINATOR] += value
-    people = {role: _by_month(aggregates, role) for role in (NAMED, SENT, SENT_IN_GRACE)}
+    people = {role: aggregates.people_by_month(role) for role in (NAMED, SENT, SENT_IN_GRACE)}
     for month, named in people[NAMED].items():
         reached = correspondents_reached(
             named, people[SENT].get(month, set()), people[SENT_IN_GRACE].get(month, set())
@@ -83,13 +82,6 @@ def establishment_rows(
         rows.append(IndicatorRow(finess, indicator, period, numerator, denominator, target))
     rows.sort(key=row_order)
     return rows
-
-
-def _by_month(aggregates: Aggregates, role: str) -> dict[str, set[str]]:
-    months: defaultdict[str, set[str]] = defaultdict(set)
-    for month, rpps in aggregates.people(role):
-        months[month].add(rpps)
-    return months
 
 
 def _window_counts(
