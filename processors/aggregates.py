@@ -159,7 +159,7 @@ class Aggregates:
                 people = months.get(month)
                 if people is None:
                     people = months[intern(month)] = {}
-                _move(people, rpps, sign * value)
+                _move(people, rpps if rpps in people else intern(rpps), sign * value)
                 if not people:
                     del months[month]
             else:
