@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from sys import intern
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 # RateKey.measure
 DENOMINATOR = "den"
@@ -68,7 +68,6 @@ class UnitKey(NamedTuple):
 
 AggregateKey = RateKey | PeopleKey | DischargeDay | EventDay | UnitKey
 Contribution = dict[AggregateKey, int]
-_K = TypeVar("_K")
 
 
 class DayCounts:
@@ -93,12 +92,14 @@ class DayCounts:
             counts[day if old else intern(day)] = new
         else:
             counts.pop(day, None)
-        self.total += max(new, 0) - max(old, 0)
         if new > 0:
-            if not self._stale and (self._latest is None or day > self._latest):
+            self.total += new - old if old > 0 else new
+            if not self._stale and day > (self._latest or ""):
                 self._latest = day
-        elif old > 0 and day == self._latest:
-            self._stale = True
+        elif old > 0:
+            self.total -= old
+            if day == self._latest:
+                self._stale = True
 
     def latest(self) -> str | None:
         if self._stale:
@@ -133,8 +134,18 @@ class Aggregates:
         self._events = DayCounts()
 
     def add(self, contribution: Contribution, sign: int = 1) -> None:
+        # On the apply path: inlined. A group emptied is kept (bounded by indicators ×
+        # months × reasons, roles × months): taking it out and back costs more.
+        rates = self._rates
         for key, value in contribution.items():
-            if isinstance(key, UnitKey):
+            delta = sign * value
+            if isinstance(key, RateKey):
+                left = rates.get(key, 0) + delta
+                if left:
+                    rates[key] = left
+                else:
+                    rates.pop(key, None)
+            elif isinstance(key, UnitKey):
                 indicator, month, reason, deadline = key
                 reasons = self._uncounted.get((indicator, month))
                 if reasons is None:
@@ -142,34 +153,48 @@ class Aggregates:
                 days = reasons.get(reason)
                 if days is None:
                     days = reasons[intern(reason)] = DayCounts()
-                days.add(deadline, sign * value)
-                if not days.counts:
-                    del reasons[reason]
-                    if not reasons:
-                        del self._uncounted[(indicator, month)]
-            elif isinstance(key, RateKey):
-                _move(self._rates, key, sign * value)
+                days.add(deadline, delta)
             elif isinstance(key, EventDay):
-                self._events.add(key.day, sign * value)
+                self._events.add(key[0], delta)
             elif isinstance(key, DischargeDay):
-                self._discharges.add(key.day, sign * value)
+                self._discharges.add(key[0], delta)
             elif isinstance(key, PeopleKey):
                 role, month, rpps = key
-                months = self._people.setdefault(role, {})
+                months = self._people.get(role)
+                if months is None:
+                    months = self._people[intern(role)] = {}
                 people = months.get(month)
                 if people is None:
                     people = months[intern(month)] = {}
-                _move(people, rpps if rpps in people else intern(rpps), sign * value)
-                if not people:
-                    del months[month]
+                old = people.get(rpps)
+                if old is None:
+                    people[intern(rpps)] = delta  # one string per correspondent
+                elif old + delta:
+                    people[rpps] = old + delta
+                else:
+                    del people[rpps]
             else:
                 raise TypeError(f"not an aggregate key: {key!r}")
 
     def replace(self, old: Contribution, new: Contribution) -> None:
-        if old:
-            self.add(old, -1)
-        if new:
-            self.add(new)
+        """Take `old` out and put `new` in: only the keys whose count differs are moved
+        (a unit's new contribution is mostly its old one)."""
+        if not old or not new:
+            if old:
+                self.add(old, -1)
+            if new:
+                self.add(new)
+            return
+        moved: Contribution = {}
+        for key, value in new.items():
+            delta = value - old.get(key, 0)
+            if delta:
+                moved[key] = delta
+        for key, value in old.items():
+            if key not in new:
+                moved[key] = -value
+        if moved:
+            self.add(moved)
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -244,14 +269,6 @@ class Aggregates:
             for reason, days in reasons.items():
                 for day, value in days.positive():
                     yield UnitKey(indicator, month, reason, day), value
-
-
-def _move(totals: dict[_K, int], key: _K, delta: int) -> None:
-    left = totals.get(key, 0) + delta
-    if left:
-        totals[key] = left
-    else:
-        totals.pop(key, None)
 
 
 def total_of(contributions: Iterable[Contribution]) -> Aggregates:

@@ -25,7 +25,18 @@ from processors.figures import IndicatorRow
 from processors.periods import month_bounds
 from processors.rules import Correspondents, grace_end
 from processors.settings import Settings
-from processors.units import COUNTED, MISSED, PENDING, RANK, STATUSES, UnitCount, status_of
+from processors.units import (
+    COUNTED,
+    MESSAGE_LATE,
+    MISSED,
+    NO_MESSAGE,
+    NO_QUALIFYING_ATTACHMENT,
+    PENDING,
+    RANK,
+    STATUSES,
+    UnitCount,
+    status_of,
+)
 
 People = dict[str, dict[str, set[str]]]  # role → month → RPPS
 
@@ -92,10 +103,9 @@ def establishment_unit_counts(
         if row.indicator == "DS4.1":
             group = correspondents(people, months)
             deadline = correspondent_deadline(months, settings)
-            for rpps in group.named:
-                reason = group.outcome(rpps).reason
-                if reason is not None:
-                    by_status[(status_of(reason, deadline, now), reason)] += 1
+            for why, count in correspondent_reasons(group).items():
+                if count:
+                    by_status[(status_of(why, deadline, now), why)] += count
         else:
             for month in months:
                 statuses = uncounted.get((row.indicator, month))
@@ -106,6 +116,20 @@ def establishment_unit_counts(
         for (status, reason), value in sorted(by_status.items(), key=_order):
             counts.append(UnitCount(finess, row.indicator, row.period, status, reason, value))
     return counts
+
+
+def correspondent_reasons(group: Correspondents) -> dict[str, int]:
+    """Uncounted correspondents of D by reason, decided as `Correspondents.outcome` decides
+    each one (same order), for the whole group at once."""
+    left = group.named - group.sent - group.sent_in_grace
+    other = left & group.other
+    left -= other
+    late = left & group.sent_after
+    return {
+        NO_QUALIFYING_ATTACHMENT: len(other),
+        MESSAGE_LATE: len(late),
+        NO_MESSAGE: len(left) - len(late),
+    }
 
 
 def uncounted_statuses(reasons: dict[str, DayCounts], now: date | None) -> Counter[tuple[str, str]]:
