@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from rocksdict import AccessType, Options, Rdict
 
-from bench.common import Http, build_dataset, create_input_topics, entities, publish
+from bench.common import Http, build_dataset, create_input_topics, entities, publish, rss_bytes
 from bench.memory_growth import wait_applied
 from processors.state import parse_store_key
 from streams.brokers import make_broker
@@ -66,9 +66,11 @@ def _restart(worker: PatientWorker, expected: list[bytes], what: str) -> None:
     ready = time.monotonic() - spawned
     worker.wait_until(lambda: _canonical(worker.indicators()) == expected, 3600, "the figures")
     correct = time.monotonic() - spawned
+    assert worker.process is not None
     print(
         f"   {what:<40} /health 200 after {ready:6.1f} s, correct figures after "
-        f"{correct:6.1f} s; load {os.getloadavg()[0]:.2f}"
+        f"{correct:6.1f} s; RSS then {rss_bytes(worker.process.pid) / 2**20:,.0f} MiB; "
+        f"load {os.getloadavg()[0]:.2f}"
     )
 
 
@@ -106,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
                 wait_applied(http, dataset.events, timeout=3600)
                 time.sleep(5.0)  # the last bundle's changelog writes and commit
                 expected = _canonical(first.indicators())
+                assert first.process is not None
+                print(
+                    f"   first worker: all applied, RSS {rss_bytes(first.process.pid) / 2**20:,.0f}"
+                    f" MiB; load {os.getloadavg()[0]:.2f}"
+                )
             finally:
                 http.close()
                 first.stop()
