@@ -28,7 +28,15 @@ from typing import Any
 import orjson
 from rocksdict import AccessType, Options, Rdict
 
-from bench.common import Http, build_dataset, create_input_topics, entities, publish, rss_bytes
+from bench.common import (
+    Http,
+    build_dataset,
+    create_input_topics,
+    entities,
+    messages_in_topics,
+    publish,
+    rss_bytes,
+)
 from bench.memory_growth import wait_applied
 from processors.state import parse_store_key
 from streams.brokers import make_broker
@@ -117,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
                 http.close()
                 first.stop()
             counts = stored(data_dir)
+            # the records a lost store replays (the active segment is never compacted)
+            changelog = messages_in_topics(broker.bootstrap_servers, [f"{app_id}-facts-changelog"])
             print(
                 f"   {entities(counts):,} entities stored ({sum(counts.values()):,} entries, "
-                f"{len(expected):,} figure rows)"
+                f"{len(expected):,} figure rows); {changelog:,} changelog records"
             )
             intact = worker()
             try:
