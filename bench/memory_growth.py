@@ -106,7 +106,14 @@ def wait_applied(http: Http, expected: int, timeout: float) -> None:
 
 
 def _measure(
-    pid: int, http: Http, log: Path, events: int, stays: int, settle: float, probe: Path | None
+    pid: int,
+    http: Http,
+    log: Path,
+    events: int,
+    stays: int,
+    settle: float,
+    probe: Path | None,
+    trim: bool = False,
 ) -> Step:
     time.sleep(settle)
     status = _status(pid)
@@ -114,6 +121,8 @@ def _measure(
     rocksdb = {kind: float(value) for kind, value in _ROCKSDB.findall(text)}
     health = orjson.loads(http.get("/health") or b"{}")
     census = ask_probe(probe) if probe is not None else {}  # after the RSS: it allocates
+    if probe is not None and trim:
+        census["trimmed"] = ask_probe(probe, "trim")
     return Step(
         events,
         stays,
@@ -172,6 +181,12 @@ def census_lines(census: dict[str, Any]) -> list[str]:
     )
     top = ", ".join(f"{n} {b / MIB:,.1f}" for n, b in census["top_types_by_shallow_bytes"][:8])
     lines.append(f"gc-tracked objects by type, shallow MiB: {top}")
+    trimmed = census.get("trimmed", {})
+    if "rss_after_trim" in trimmed:
+        lines.append(
+            f"malloc_trim(0): RSS {trimmed['rss_before_trim'] / MIB:,.0f} → "
+            f"{trimmed['rss_after_trim'] / MIB:,.0f} MiB"
+        )
     return lines
 
 
@@ -185,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=10.0, help="s idle before reading")
     parser.add_argument("--malloc-arena-max", type=int, help="MALLOC_ARENA_MAX of the worker")
     parser.add_argument("--worker-pythonpath", help="run the worker from this checkout")
+    parser.add_argument(
+        "--trim-each-step",
+        action="store_true",
+        help="after each step's census, malloc_trim(0) in the worker and print the RSS after "
+        "(what is live, without glibc's held free memory; it changes what follows)",
+    )
     parser.add_argument(
         "--no-census",
         action="store_true",
@@ -238,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                         _stays(first),
                         args.settle,
                         probe,
+                        args.trim_each_step,
                     )
                 )
                 _print_step(steps[-1])
@@ -252,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                         _stays(dataset.messages),
                         args.settle,
                         probe,
+                        args.trim_each_step,
                     )
                 )
                 _print_step(steps[-1])
@@ -276,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in after:
         grown = after[name] - before.get(name, 0)
         print(f"     {name}: {grown / MIB:+,.1f} MiB ({grown / extra:,.0f} B per stay)")
+    live = [step.census.get("trimmed", {}).get("rss_after_trim") for step in steps]
+    if all(live):
+        grown = live[1] - live[0]
+        print(
+            f"   RSS after malloc_trim: {grown / MIB:+,.0f} MiB ({grown / extra:,.0f} B per stay)"
+        )
     if "rss_after_trim" in trimmed:
         print(
             f"   malloc_trim(0) at the end: RSS {trimmed['rss_before_trim'] / MIB:,.0f} → "
