@@ -23,8 +23,9 @@ import re
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -34,6 +35,7 @@ from streams.brokers import make_broker
 from topics import names
 
 MIB = 1024 * 1024
+MEMPROBE = Path(__file__).parent / "memprobe"  # its sitecustomize: the census in the worker
 _BUFFER_FULL = re.compile(r"producer buffer full size (\d+)")
 _ROCKSDB = re.compile(r'^sunes_rocksdb_memory_bytes\{kind="(\w+)"\} (\S+)$', re.M)
 
@@ -49,6 +51,21 @@ class Step:
     cached_entries: int
     load: float
     pending_writes: int  # most changelog writes seen waiting in Faust's producer buffer
+    census: dict[str, Any] = field(default_factory=dict)  # bench/memprobe, if asked
+
+
+def ask_probe(folder: Path, what: str = "census", timeout: float = 600.0) -> dict[str, Any]:
+    """Ask the worker's memory probe (bench/memprobe) for a census, or for a malloc_trim."""
+    done = {p.name for p in folder.glob("census-*.json")}
+    (folder / "request").write_text(what)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = [p for p in folder.glob("census-*.json") if p.name not in done]
+        if fresh:
+            found: dict[str, Any] = orjson.loads(fresh[0].read_bytes())
+            return found
+        time.sleep(0.5)
+    return {"error": "no answer from the memory probe"}
 
 
 def _pending_writes(log: Path) -> int:
@@ -88,12 +105,24 @@ def wait_applied(http: Http, expected: int, timeout: float) -> None:
     raise TimeoutError(f"the worker did not apply {expected:,} events in {timeout:.0f} s")
 
 
-def _measure(pid: int, http: Http, log: Path, events: int, stays: int, settle: float) -> Step:
+def _measure(
+    pid: int,
+    http: Http,
+    log: Path,
+    events: int,
+    stays: int,
+    settle: float,
+    probe: Path | None,
+    trim: bool = False,
+) -> Step:
     time.sleep(settle)
     status = _status(pid)
     text = (http.get("/metrics") or b"").decode()
     rocksdb = {kind: float(value) for kind, value in _ROCKSDB.findall(text)}
     health = orjson.loads(http.get("/health") or b"{}")
+    census = ask_probe(probe) if probe is not None else {}  # after the RSS: it allocates
+    if probe is not None and trim:
+        census["trimmed"] = ask_probe(probe, "trim")
     return Step(
         events,
         stays,
@@ -104,6 +133,7 @@ def _measure(pid: int, http: Http, log: Path, events: int, stays: int, settle: f
         int(health.get("cached_entries", 0)),
         os.getloadavg()[0],
         _pending_writes(log),
+        census,
     )
 
 
@@ -115,6 +145,49 @@ def _print_step(step: Step) -> None:
         f"{step.cached_entries:,} cached entries; up to {step.pending_writes:,} changelog writes "
         f"waited in Faust's producer buffer; load {step.load:.2f}"
     )
+    for line in census_lines(step.census):
+        print(f"      {line}")
+
+
+def census_parts(census: dict[str, Any]) -> dict[str, int]:
+    """The census's parts in bytes, by name (empty without a census)."""
+    if not census or "error" in census:
+        return {}
+    malloc, py = census["malloc"], census["pymalloc"]
+    parts = {
+        "glibc malloc in use": malloc["in_use_bytes"] + malloc["mmapped_bytes"],
+        "glibc malloc free (held)": malloc["free_bytes"],
+        "pymalloc arenas": py.get("arenas", 0) * 1024 * 1024,
+        "  pymalloc blocks in use": py.get("allocated_bytes", 0),
+        "decoded-entry cache (deep)": sum(c["deep_bytes"] for c in census["state_cache"]),
+        "aggregates (deep)": census["aggregates"]["deep_bytes"],
+        "producer accumulator (deep)": sum(a["bytes"] for a in census["producer_accumulators"]),
+    }
+    return parts
+
+
+def census_lines(census: dict[str, Any]) -> list[str]:
+    if not census:
+        return []
+    if "error" in census:
+        return [f"census: {census['error']}"]
+    lines = [f"{name}: {value / MIB:,.1f} MiB" for name, value in census_parts(census).items()]
+    caches = census["state_cache"]
+    lines.append(
+        f"(cache {sum(c['entries'] for c in caches):,} entries; aggregates "
+        f"{census['aggregates']['keys']:,} keys over {census['aggregates']['establishments']} "
+        f"establishments; {census['gc_objects']:,} gc-tracked objects; census took "
+        f"{census['seconds']} s)"
+    )
+    top = ", ".join(f"{n} {b / MIB:,.1f}" for n, b in census["top_types_by_shallow_bytes"][:8])
+    lines.append(f"gc-tracked objects by type, shallow MiB: {top}")
+    trimmed = census.get("trimmed", {})
+    if "rss_after_trim" in trimmed:
+        lines.append(
+            f"malloc_trim(0): RSS {trimmed['rss_before_trim'] / MIB:,.0f} → "
+            f"{trimmed['rss_after_trim'] / MIB:,.0f} MiB"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=10.0, help="s idle before reading")
     parser.add_argument("--malloc-arena-max", type=int, help="MALLOC_ARENA_MAX of the worker")
     parser.add_argument("--worker-pythonpath", help="run the worker from this checkout")
+    parser.add_argument(
+        "--trim-each-step",
+        action="store_true",
+        help="after each step's census, malloc_trim(0) in the worker and print the RSS after "
+        "(what is live, without glibc's held free memory; it changes what follows)",
+    )
+    parser.add_argument(
+        "--no-census",
+        action="store_true",
+        help="no memory census in the worker (bench/memprobe: malloc, pymalloc, objects)",
+    )
     args = parser.parse_args(argv)
 
     dataset = build_dataset(args.after, args.establishments, args.stays_per_day, args.seed)
@@ -140,13 +224,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.malloc_arena_max:
         os.environ["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
+    paths = [] if args.no_census else [str(MEMPROBE)]
     if args.worker_pythonpath:
-        os.environ["PYTHONPATH"] = args.worker_pythonpath
+        paths.append(args.worker_pythonpath)
+    if paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(paths)
 
     broker = make_broker("apache", num_partitions=6)
     broker.start()
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="sunes-memgrowth-") as tmp:
+        probe = None
+        if not args.no_census:
+            probe = Path(tmp) / "memprobe"
+            probe.mkdir()
+            os.environ["SUNES_MEMPROBE_DIR"] = str(probe)
         try:
             create_input_topics(broker.bootstrap_servers)
             publish(broker.bootstrap_servers, first)
@@ -166,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                         args.before,
                         _stays(first),
                         args.settle,
+                        probe,
+                        args.trim_each_step,
                     )
                 )
                 _print_step(steps[-1])
@@ -179,10 +273,13 @@ def main(argv: list[str] | None = None) -> int:
                         args.after,
                         _stays(dataset.messages),
                         args.settle,
+                        probe,
+                        args.trim_each_step,
                     )
                 )
                 _print_step(steps[-1])
                 peak = _status(worker.process.pid)["VmHWM"]
+                trimmed = ask_probe(probe, "trim") if probe is not None else {}
             finally:
                 http.close()
                 worker.stop()
@@ -198,6 +295,21 @@ def main(argv: list[str] | None = None) -> int:
     for kind in sorted(b.rocksdb):
         grown = b.rocksdb[kind] - a.rocksdb.get(kind, 0.0)
         print(f"     RocksDB {kind}: {grown / MIB:+,.1f} MiB ({grown / extra:,.0f} B per stay)")
+    before, after = census_parts(a.census), census_parts(b.census)
+    for name in after:
+        grown = after[name] - before.get(name, 0)
+        print(f"     {name}: {grown / MIB:+,.1f} MiB ({grown / extra:,.0f} B per stay)")
+    live = [step.census.get("trimmed", {}).get("rss_after_trim") for step in steps]
+    if all(live):
+        grown = live[1] - live[0]
+        print(
+            f"   RSS after malloc_trim: {grown / MIB:+,.0f} MiB ({grown / extra:,.0f} B per stay)"
+        )
+    if "rss_after_trim" in trimmed:
+        print(
+            f"   malloc_trim(0) at the end: RSS {trimmed['rss_before_trim'] / MIB:,.0f} → "
+            f"{trimmed['rss_after_trim'] / MIB:,.0f} MiB (glibc's free memory given back)"
+        )
     return 0
 
 

@@ -28,7 +28,15 @@ from typing import Any
 import orjson
 from rocksdict import AccessType, Options, Rdict
 
-from bench.common import Http, build_dataset, create_input_topics, entities, publish
+from bench.common import (
+    Http,
+    build_dataset,
+    create_input_topics,
+    entities,
+    messages_in_topics,
+    publish,
+    rss_bytes,
+)
 from bench.memory_growth import wait_applied
 from processors.state import parse_store_key
 from streams.brokers import make_broker
@@ -66,9 +74,11 @@ def _restart(worker: PatientWorker, expected: list[bytes], what: str) -> None:
     ready = time.monotonic() - spawned
     worker.wait_until(lambda: _canonical(worker.indicators()) == expected, 3600, "the figures")
     correct = time.monotonic() - spawned
+    assert worker.process is not None
     print(
         f"   {what:<40} /health 200 after {ready:6.1f} s, correct figures after "
-        f"{correct:6.1f} s; load {os.getloadavg()[0]:.2f}"
+        f"{correct:6.1f} s; RSS then {rss_bytes(worker.process.pid) / 2**20:,.0f} MiB; "
+        f"load {os.getloadavg()[0]:.2f}"
     )
 
 
@@ -106,13 +116,20 @@ def main(argv: list[str] | None = None) -> int:
                 wait_applied(http, dataset.events, timeout=3600)
                 time.sleep(5.0)  # the last bundle's changelog writes and commit
                 expected = _canonical(first.indicators())
+                assert first.process is not None
+                print(
+                    f"   first worker: all applied, RSS {rss_bytes(first.process.pid) / 2**20:,.0f}"
+                    f" MiB; load {os.getloadavg()[0]:.2f}"
+                )
             finally:
                 http.close()
                 first.stop()
             counts = stored(data_dir)
+            # the records a lost store replays (the active segment is never compacted)
+            changelog = messages_in_topics(broker.bootstrap_servers, [f"{app_id}-facts-changelog"])
             print(
                 f"   {entities(counts):,} entities stored ({sum(counts.values()):,} entries, "
-                f"{len(expected):,} figure rows)"
+                f"{len(expected):,} figure rows); {changelog:,} changelog records"
             )
             intact = worker()
             try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, timedelta
-from typing import cast
 
+from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -148,30 +148,13 @@ class _Families:
         return tuple(self.by_name.values())
 
 
-Sample = tuple[str, list[str], float]  # (attribute of _FAMILIES, label values, value)
-
-
-class _Recorder:
-    """Stands for _Families while one establishment is collected: keeps its samples."""
-
-    def __init__(self) -> None:
-        self.samples: list[Sample] = []
-
-    def __getattr__(self, attr: str) -> _Recorder._Family:
-        return _Recorder._Family(attr, self.samples)
-
-    class _Family:
-        def __init__(self, attr: str, samples: list[Sample]) -> None:
-            self.attr, self.samples = attr, samples
-
-        def add_metric(self, labels: list[str], value: float) -> None:
-            self.samples.append((self.attr, labels, value))
-
-
 class IndicatorCollector(Collector):
-    """An establishment's samples are computed once per change of its figures and kept: a
-    scrape on the worker's event loop then recomputes only the establishments that changed
-    since the last one (at national volume, a few per scrape), not all of them."""
+    """The indicator families, two ways: `collect()` for a registry (every establishment
+    computed on each call), and `exposition()`, what the worker's /metrics serves: each
+    establishment's text is rendered once per change of its figures and kept, so a scrape
+    on the worker's event loop computes and formats only the establishments that changed
+    since the last one (at national volume, a few per scrape), and joins the kept bytes of
+    the others."""
 
     def __init__(
         self,
@@ -180,46 +163,99 @@ class IndicatorCollector(Collector):
     ) -> None:
         self._establishments = establishments
         self._lag = lag
-        # FINESS → (the figures' version they were computed from, samples)
-        self._samples: dict[str, tuple[object, list[Sample]]] = {}
+        # FINESS → (the figures' version it was rendered from, its lines per family)
+        self._rendered: dict[str, tuple[object, tuple[bytes, ...]]] = {}
 
     def collect(self) -> Iterator[Metric]:
         families = _Families()
         unregistered = 0
-        kept: dict[str, tuple[object, list[Sample]]] = {}
         for est in self._establishments():
             if est.registry is None:
                 # Counted (as `sunes report` does) but not exported per FINESS: made-up or
                 # mistyped numbers must not grow /metrics; the alert names the problem.
                 unregistered += 1
                 continue
-            version = est.figures_version()
-            cached = self._samples.get(est.finess)
-            if cached is None or cached[0] is not version:
-                recorder = _Recorder()
-                _collect_establishment(est, cast(_Families, recorder))
-                cached = (version, recorder.samples)
-            kept[est.finess] = cached
-            by_name = families.by_name
-            for attr, labels, value in cached[1]:
-                by_name[attr].add_metric(labels, value)
-        self._samples = kept  # an establishment gone (revoked) is forgotten
+            _collect_establishment(est, families)
         yield from families.all()
+        yield from self._pipeline(unregistered, self._lag)
+
+    def exposition(self, establishments: Iterable[Establishment] | None = None) -> bytes:
+        """The text format of `collect()`, byte for byte (prometheus_client's
+        `generate_latest` of a registry holding this collector). `establishments`: a scoped
+        caller's (then no lag series); None: all of them, and the ones gone are forgotten."""
+        everyone = establishments is None
+        chosen = list(self._establishments() if establishments is None else establishments)
+        unregistered = 0
+        kept: list[tuple[bytes, ...]] = []
+        for est in chosen:
+            if est.registry is None:
+                unregistered += 1
+                continue
+            version = est.figures_version()
+            cached = self._rendered.get(est.finess)
+            if cached is None or cached[0] is not version:
+                cached = (version, _render_establishment(est))
+                self._rendered[est.finess] = cached
+            kept.append(cached[1])
+        if everyone and len(self._rendered) > len(kept):  # one gone (revoked): forgotten
+            shown = {est.finess for est in chosen if est.registry is not None}
+            for finess in self._rendered.keys() - shown:
+                del self._rendered[finess]
+        out: list[bytes] = []
+        for i, header in enumerate(_HEADERS):
+            out.append(header)
+            out.extend(lines[i] for lines in kept)
+        lag = self._lag if everyone else None
+        out.append(generate_latest(_Fixed(list(self._pipeline(unregistered, lag)))))
+        return b"".join(out)
+
+    @staticmethod
+    def _pipeline(unregistered: int, lag_source: LagSource | None) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "sunes_establishments_unregistered",
             "Establishments with events but no registry record (no window, no target): "
             "their figures are in /indicators, not in these metrics.",
             value=unregistered,
         )
-        if self._lag is not None:
+        if lag_source is not None:
             lag = GaugeMetricFamily(
                 "sunes_consumer_lag",
                 "Messages of an input partition not yet consumed by this worker.",
                 labels=["topic", "partition"],
             )
-            for (topic, partition), value in sorted(self._lag().items()):
+            for (topic, partition), value in sorted(lag_source().items()):
                 lag.add_metric([topic, str(partition)], value)
             yield lag
+
+
+class _Fixed(Collector):
+    """Given families, for `generate_latest` (which formats what a collector yields)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def _header(family: Metric) -> bytes:
+    """The `# HELP` and `# TYPE` lines of a family, as generate_latest writes them."""
+    return generate_latest(_Fixed([family]))
+
+
+# The per-establishment families' headers, in _FAMILIES order (the order of collect()).
+_HEADERS = tuple(_header(family) for family in _Families().all())
+
+
+def _render_establishment(est: Establishment) -> tuple[bytes, ...]:
+    """An establishment's sample lines, one bytes per family of _FAMILIES (in its order),
+    formatted by prometheus_client itself: the family's headers are cut off."""
+    families = _Families()
+    _collect_establishment(est, families)
+    return tuple(
+        generate_latest(_Fixed([family]))[len(header) :]
+        for family, header in zip(families.all(), _HEADERS, strict=True)
+    )
 
 
 def _collect_establishment(est: Establishment, f: _Families) -> None:

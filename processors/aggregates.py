@@ -140,11 +140,16 @@ class Aggregates:
         for key, value in contribution.items():
             delta = sign * value
             if isinstance(key, RateKey):
-                left = rates.get(key, 0) + delta
-                if left:
-                    rates[key] = left
+                held = rates.get(key)
+                if held is None:
+                    if not delta:
+                        continue
+                    measure, indicator, month = key
+                    rates[RateKey(intern(measure), intern(indicator), intern(month))] = delta
+                elif held + delta:
+                    rates[key] = held + delta
                 else:
-                    rates.pop(key, None)
+                    del rates[key]
             elif isinstance(key, UnitKey):
                 indicator, month, reason, deadline = key
                 reasons = self._uncounted.get((indicator, month))
@@ -168,7 +173,8 @@ class Aggregates:
                     people = months[intern(month)] = {}
                 old = people.get(rpps)
                 if old is None:
-                    people[intern(rpps)] = delta  # one string per correspondent
+                    if delta:
+                        people[intern(rpps)] = delta  # one string per correspondent
                 elif old + delta:
                     people[rpps] = old + delta
                 else:

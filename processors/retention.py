@@ -11,7 +11,9 @@ dead-letter topic with a reason that names the field, the period and the limit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime, timedelta
+from typing import get_args, get_type_hints
 
 from processors.periods import month_key, paris_date
 from processors.settings import Settings
@@ -22,18 +24,43 @@ from topics.validation import FUTURE_TIMESTAMP, TOO_LATE, InvalidRecord
 def timestamps_of(event: Event) -> list[tuple[str, datetime]]:
     """(field, value) of every timestamp the event carries."""
     return [
-        (f.name, value)
-        for f in dataclasses.fields(event)
-        if isinstance(value := getattr(event, f.name), datetime)
+        (name, value)
+        for name in _field_names(type(event))
+        if isinstance(value := getattr(event, name), datetime)
     ]
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """The fields of a record class that may hold a timestamp (typed datetime, or an
+    optional one), read once: dataclasses.fields builds its tuple on every call."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        hints = get_type_hints(kind)
+        names = _FIELD_NAMES[kind] = tuple(
+            f.name
+            for f in dataclasses.fields(kind)
+            if datetime in (hints[f.name], *get_args(hints[f.name]))
+        )
+    return names
+
+
+@functools.cache
+def _margins(future_skew_hours: int, retention_days: int) -> tuple[timedelta, timedelta]:
+    return timedelta(hours=future_skew_hours), timedelta(days=retention_days)
 
 
 def time_bounds_error(event: Event, received: datetime, settings: Settings) -> InvalidRecord | None:
     """Why this event, received at `received`, must not be counted; None when it may."""
     stamps = timestamps_of(event)
-    latest_field, latest = max(stamps, key=lambda item: item[1])
-    limit = received + timedelta(hours=settings.future_skew_hours)
+    values = [value for _, value in stamps]
+    latest, earliest = max(values), min(values)
+    ahead, kept = _margins(settings.future_skew_hours, settings.retention_days)
+    limit = received + ahead
     if latest > limit:
+        latest_field = next(name for name, value in stamps if value == latest)
         gap = latest - received
         return InvalidRecord(
             FUTURE_TIMESTAMP,
@@ -41,9 +68,9 @@ def time_bounds_error(event: Event, received: datetime, settings: Settings) -> I
             f"was received ({received.isoformat()}); at most {settings.future_skew_hours} h "
             "ahead is accepted: check the producer's clock or the date typed",
         )
-    earliest_field, earliest = min(stamps, key=lambda item: item[1])
-    horizon = received - timedelta(days=settings.retention_days)
+    horizon = received - kept
     if earliest < horizon:
+        earliest_field = next(name for name, value in stamps if value == earliest)
         return InvalidRecord(
             TOO_LATE,
             f"field '{earliest_field}': {earliest.isoformat()} (period "

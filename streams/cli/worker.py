@@ -48,7 +48,7 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
 
     from streams.kafka_clients import TopicSetupError, ensure_topics
     from streams.topic_configs import horizon_retention_ms
-    from streams.worker import local_state
+    from streams.worker import gc_tuning, local_state
     from streams.worker.app import SunesWorker
     from streams.worker.log_limits import limit_kafka_client_logs
     from streams.worker.stop_bound import StopDeadline
@@ -78,6 +78,7 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
         ) from exc
     config.data_dir.mkdir(parents=True, exist_ok=True)
     worker = SunesWorker(config)
+    gc_tuning.tune()  # streams/worker/gc_tuning.py
     on_disk = config.store.startswith("rocksdb")
     if on_disk:
         local_state.prepare(config.data_dir, config.app_id, Path(worker.app.conf.tabledir))

@@ -111,7 +111,8 @@ class SunesWorker:
         app.web.blueprints.add("", blueprint)
         app.web.blueprints.add("", pages)  # the pages for people (/ui/)
         app.web.blueprints.add("", signin)
-        self.metrics_registry.register(IndicatorCollector(self.stage.current, self.ingestor.lag))
+        # Not in metrics_registry: /metrics joins its kept text (views.Metrics)
+        self.indicators = IndicatorCollector(self.stage.current, self.ingestor.lag)
         if rocksdb_options is not None:
             self.metrics_registry.register(RocksDBMemoryCollector(self.facts, rocksdb_options))
 

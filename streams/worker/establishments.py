@@ -37,7 +37,7 @@ from processors.establishment import Establishment
 from processors.figures import IndicatorRow, rows_of
 from processors.purge import refused_after_purge
 from processors.units import Unit
-from streams.worker import faust_patch
+from streams.worker import faust_patch, gc_tuning
 from streams.worker.bundles import bundle_record, decode_bundle
 from streams.worker.deadletter import internal_error
 from streams.worker.offset_guard import OffsetGuard
@@ -245,6 +245,7 @@ class EstablishmentStage:
             "recovered %d establishment(s) from %d stored units (partitions %s)",
             len(self.establishments.by_finess), units, sorted(owned),
         )  # fmt: skip
+        gc_tuning.after_recovery()  # the recovered state: frozen (a worker's process only)
         for finess in self.recomputation.planned():
             key, value, partition = self.recomputation.request(finess)
             await self.topic.send(key=key, value=value, partition=partition)

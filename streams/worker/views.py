@@ -12,9 +12,8 @@ from weakref import WeakKeyDictionary
 import orjson
 from faust import web
 from faust.types import AppT
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitoring.collector import IndicatorCollector
 from processors.formatting import units_to_csv
 from streams.access.errors import AccessDenied
 from streams.access.log import access_log, log_access, printable
@@ -148,17 +147,17 @@ class Metrics(web.View):
             return _refusal(self, refused, "metrics", _client(request))
         registry = worker.establishments.registry
         if caller is None or Scope("national", None) in caller.scopes:
-            served = worker.metrics_registry
+            # the pipeline's series, then the indicators' kept text (monitoring.collector)
+            body = generate_latest(worker.metrics_registry) + worker.indicators.exposition()
             used = {"national"} if caller is not None else set()
             shown = len(worker.establishments.by_finess)
         else:
-            mine = [e for e in worker.establishments.all() if caller.scope_for(e.finess, registry)]
-            served = CollectorRegistry()
-            served.register(IndicatorCollector(lambda: mine))
+            mine = [e for e in worker.stage.current() if caller.scope_for(e.finess, registry)]
+            body = worker.indicators.exposition(mine)
             used = {str(caller.scope_for(e.finess, registry)) for e in mine}
             shown = len(mine)
         log_access(caller, used, "metrics", shown, _client(request), unit="establishment(s)")
-        return self.bytes(generate_latest(served), content_type=content_type)
+        return self.bytes(body, content_type=content_type)
 
 
 @blueprint.route("/health", name="health")

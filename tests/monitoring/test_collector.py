@@ -4,6 +4,7 @@ Prometheus would read them."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -436,9 +437,7 @@ def test_earliest_deadline_of_the_pending_units() -> None:
     assert deadlines[("DS1.2", "current_month")] == april_9
 
 
-def test_a_scrape_recomputes_only_the_establishments_that_changed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _two_establishments() -> Establishments:
     store = Establishments(Settings())
     for finess in (F1, F2):
         store.set_registry(registry_entry(finess, "F2"))
@@ -446,8 +445,14 @@ def test_a_scrape_recomputes_only_the_establishments_that_changed(
             event = parse({**obj, "finess": finess})
             assert isinstance(event, Event)
             store.apply(event)
-    registry = CollectorRegistry()
-    registry.register(IndicatorCollector(store.all))
+    return store
+
+
+def test_a_scrape_renders_only_the_establishments_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _two_establishments()
+    collector = IndicatorCollector(store.all, lambda: {("t", 0): 3})
     computed: list[str] = []
     real = collector_module._collect_establishment
 
@@ -456,28 +461,60 @@ def test_a_scrape_recomputes_only_the_establishments_that_changed(
         real(est, families)
 
     monkeypatch.setattr(collector_module, "_collect_establishment", counting)
-    first = generate_latest(registry)
+    first = collector.exposition()
     assert sorted(computed) == [F1, F2]
-    assert generate_latest(registry) == first  # nothing changed: the kept samples
+    assert collector.exposition() == first  # nothing changed: the kept text
     assert sorted(computed) == [F1, F2]
 
     late = parse(stay("S-MAR-9", "2023-03-08"))  # F1's current month gains a stay
     assert isinstance(late, Event)
     store.apply(late)
-    changed = generate_latest(registry)
+    changed = collector.exposition()
     assert sorted(computed) == [F1, F1, F2]  # F1 only, again
-    # what a collector that never saw F1 before exports
-    assert changed == generate_latest(_fresh(store.all))
     assert changed != first
 
     store.set_registry(registry_entry(F2, "F1"))  # a registry change is a change too
     computed.clear()
-    after = generate_latest(registry)
+    collector.exposition()
     assert computed == [F2]
-    assert after == generate_latest(_fresh(store.all))
 
 
-def _fresh(establishments: Callable[[], Iterable[Establishment]]) -> CollectorRegistry:
+@pytest.mark.promtool
+def test_the_kept_text_is_what_prometheus_client_writes(promtool: str) -> None:
+    """exposition() is generate_latest of the collector byte for byte (first scrape, kept
+    text, after a change, one establishment gone, a scoped caller's few, an unregistered
+    one), and promtool reads it."""
+    store = _two_establishments()
+    lag = {("sunes.stay.discharged.v1", 0): 3, ("sunes.document.deposited.v1", 1): 0}
+    kept = IndicatorCollector(store.all, lambda: lag)
+    fresh = _fresh(store.all, lambda: lag)
+    assert kept.exposition() == generate_latest(fresh)
+    assert kept.exposition() == generate_latest(fresh)
+    late = parse(stay("S-MAR-9", "2023-03-08"))
+    assert isinstance(late, Event)
+    store.apply(late)
+    assert kept.exposition() == generate_latest(fresh)
+
+    unregistered = build([{**e, "finess": "750000003"} for e in EVENTS], None, "750000003")
+    one = store.get(F1)
+    shown: list[Establishment] = [one, unregistered]
+    narrowed = IndicatorCollector(lambda: shown, lambda: lag)
+    assert narrowed.exposition() == generate_latest(_fresh(lambda: shown, lambda: lag))
+    # a scoped caller's establishments, from the worker's collector: no lag series
+    assert kept.exposition([one]) == generate_latest(_fresh(lambda: [one]))
+    text = kept.exposition()  # the scoped scrape did not drop F2's kept text
+    assert text == generate_latest(fresh) and f'finess="{F2}"'.encode() in text
+
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _fresh(
+    establishments: Callable[[], Iterable[Establishment]],
+    lag: Callable[[], Mapping[tuple[str, int], int]] | None = None,
+) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(IndicatorCollector(establishments))
+    registry.register(IndicatorCollector(establishments, lag))
     return registry

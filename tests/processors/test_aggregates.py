@@ -1,4 +1,5 @@
-"""The aggregates held by kind read exactly what one flat sum of the contributions holds."""
+"""processors.aggregates: held by kind, they read exactly what one flat sum of the contributions
+holds, under keys whose strings are shared."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from processors.aggregates import (
     RateKey,
     UnitKey,
 )
+from processors.codec import decode_contribution, encode_contribution
 
 DAYS = ["2023-01-31", "2023-02-01", "2023-02-28", "2023-03-15", "2023-04-19"]
 MONTHS = ["2023-01", "2023-02"]
@@ -98,4 +100,38 @@ def test_the_latest_day_survives_its_count_falling_to_zero() -> None:
     assert aggregates.latest_discharge_day() == "2023-03-01"
     aggregates.add({DischargeDay("2023-03-01"): 1}, -1)
     assert aggregates.latest_discharge_day() is None
+    assert aggregates.totals == {}
+
+
+def _decoded(month: str) -> Contribution:
+    """A contribution as the store gives it back: fresh strings in every key."""
+    return decode_contribution(
+        encode_contribution(
+            {RateKey("den", "ds11", month): 1, UnitKey("ds11", month, "late", f"{month}-19"): 1}
+        )
+    )
+
+
+def test_totals_share_the_strings_of_their_keys() -> None:
+    aggregates = Aggregates()
+    aggregates.add(_decoded("2023-04"))
+    aggregates.add(_decoded("2023-05"))
+    months = sorted(key.month for key in aggregates.totals if isinstance(key, RateKey | UnitKey))
+    assert months == ["2023-04", "2023-04", "2023-05", "2023-05"]
+    assert months[0] is months[1] and months[2] is months[3]
+    indicators = {id(key.indicator) for key in aggregates.totals if isinstance(key, UnitKey)}
+    indicators |= {id(key.indicator) for key in aggregates.totals if isinstance(key, RateKey)}
+    assert len(indicators) == 1
+
+
+def test_add_and_take_out_as_before() -> None:
+    aggregates = Aggregates()
+    first, again = _decoded("2023-04"), _decoded("2023-04")
+    aggregates.add(first)
+    aggregates.add(again)
+    assert aggregates.totals == {key: 2 for key in first}
+    aggregates.replace(first, _decoded("2023-05"))
+    assert aggregates.totals == {**{key: 1 for key in first}, **_decoded("2023-05")}
+    aggregates.add(again, -1)
+    aggregates.add(_decoded("2023-05"), -1)
     assert aggregates.totals == {}

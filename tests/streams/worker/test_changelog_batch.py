@@ -33,6 +33,9 @@ async def test_the_records_are_in_the_accumulator_before_the_call_returns(
         second = [(b"F|s|1", b"d"), (b"F|s|3", None)]
         assert batcher.append(topic, 1, first) == 3
         assert batcher.append(topic, 1, second) == 2
+        (batch,) = producer._message_accumulator._batches[TopicPartition(topic, 1)]
+        assert batch.record_count == 5
+        assert batch._msg_futures == []  # no future per record: the batch's own is watched
         # No await since: a flush now (what a commit or a rebalance does) must cover them,
         # though the batch would otherwise linger for 10 s.
         await producer.flush()
