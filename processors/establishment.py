@@ -30,6 +30,7 @@ from processors.rules import (
     recipient_contribution,
     report_contribution,
     stay_contribution,
+    stay_contribution_update,
 )
 from processors.settings import Settings
 from processors.state import EstablishmentState
@@ -254,29 +255,59 @@ class Establishment:
     def _refresh_reached_by_stay(
         self, stay_id: str, before: StayVersion | None, after: StayVersion | None
     ) -> None:
-        """The stay, and the patient's stays that read it as an earlier stay (rule 6)."""
-        targets = {stay_id}
-        if before != after:  # else the other stays read the same of it
-            lookback_days = self.settings.lookback_days
-            for earlier in (before, after):
-                if earlier is None:
-                    continue
-                for other in self.stays_of_patient(earlier.patient_id):
-                    version = other.version
-                    if version is not None and reaches_later_stay(earlier, version, lookback_days):
-                        targets.add(other.stay_id)
-        self._refresh_stays(set(targets), set())
+        """The stay, and the patient's stays that read it as an earlier stay (rule 6): of
+        those, only whether they are in DS 1.4."""
+        self._refresh_stays({stay_id}, set())
+        if before == after:  # the other stays read the same of it
+            return
+        lookback_days = self.settings.lookback_days
+        done = {stay_id}
+        for earlier in (before, after):
+            if earlier is None:
+                continue
+            for other in self.stays_of_patient(earlier.patient_id):
+                version = other.version
+                if (
+                    other.stay_id not in done
+                    and version is not None
+                    and reaches_later_stay(earlier, version, lookback_days)
+                ):
+                    done.add(other.stay_id)
+                    self._update_stay(other, returning=True)
 
     def _refresh_reached_by_documents(self, reaches: set[DocumentReach]) -> None:
-        """The stays these documents count for, or counted for before the change."""
-        targets: set[str | None] = {reach.stay_id for reach in reaches}
+        """The stays these documents count for, or counted for before the change: of those,
+        the indicators of the documents' types, and DS 1.4's outcome where they are history."""
+        types: dict[str, set[str]] = {}  # stay → the type codes it reads that changed
+        for reach in reaches:
+            if reach.stay_id is not None and reach.type_code is not None:
+                types.setdefault(reach.stay_id, set()).add(reach.type_code)
+        by_history: dict[str, StayFacts] = {}
         history = [reach for reach in reaches if reach.history is not None]
         for patient in {reach.history.patient_id for reach in history if reach.history}:
             for stay in self.stays_of_patient(patient):
                 version = stay.version
                 if version is not None and any(r.reaches_by_history(version) for r in history):
-                    targets.add(stay.stay_id)
-        self._refresh_stays(targets, set())
+                    by_history[stay.stay_id] = stay
+        for stay_id, codes in types.items():
+            found = by_history.pop(stay_id, None)
+            target = found or self.state.stay(stay_id)
+            if target is not None:
+                self._update_stay(target, frozenset(codes), history=found is not None)
+        for target in by_history.values():
+            self._update_stay(target, history=True)
+
+    def _update_stay(
+        self,
+        stay: StayFacts,
+        type_codes: frozenset[str] = frozenset(),
+        history: bool = False,
+        returning: bool = False,
+    ) -> None:
+        """Derive again the part of a stay's contribution that a neighbour's change reaches."""
+        stored = self.state.contribution(kinds.STAY_UNIT, stay.stay_id)
+        new = stay_contribution_update(stay, stored, self, type_codes, history, returning)
+        self._set_contribution(kinds.STAY_UNIT, stay.stay_id, new)
 
     def _refresh_stays(self, stay_ids: set[str | None], patients: set[str | None]) -> None:
         targets = {stay_id for stay_id in stay_ids if stay_id is not None}

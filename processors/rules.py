@@ -116,14 +116,15 @@ def _excluded(version: StayVersion, settings: Settings) -> bool:
 
 
 def _stay_document_outcomes(
-    stay: StayFacts, version: StayVersion, facts: Facts
+    stay: StayFacts, version: StayVersion, facts: Facts, only: frozenset[str] | None = None
 ) -> dict[str, Outcome]:
-    """Rule 4: per type code, the best outcome of the stay's documents of that type."""
+    """Rule 4: per type code (of `only`, or every one), the best outcome of the stay's
+    documents of that type."""
     deadline = grace_end(version.discharge_day, facts.settings)
     candidates: dict[str, list[tuple[Outcome, str]]] = {}
     for doc in facts.documents_of_stay(stay.stay_id):
         type_code = doc.type_code
-        if type_code is None:
+        if type_code is None or (only is not None and type_code not in only):
             continue
         outcome = _in_time(standing(doc, facts), deadline)
         candidates.setdefault(type_code, []).append((outcome, doc.document_id))
@@ -192,12 +193,24 @@ def _citizen_outcome(stay: StayFacts, version: StayVersion, settings: Settings) 
     return _in_time(Outcome(None, None, first), deadline, MESSAGE_LATE)
 
 
+def _in_scope(stay: StayFacts, settings: Settings) -> StayVersion | None:
+    """The stay's version when it is in some denominator: active and in scope."""
+    version = stay.version
+    if version is None or not stay.active or version.stay_kind not in settings.stay_scope:
+        return None
+    return version
+
+
+# A stay's indicators, in the order of stay_outcomes (and of its contribution's keys).
+STAY_INDICATORS = (*STAY_DOCUMENT_INDICATORS, "DS1.4", "DS4.2")
+
+
 def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
     """The stay's outcome for each indicator whose denominator it is in (none when it is
     cancelled or out of scope): DS 1.1, 1.2, 1.3, 1.4 and 4.2."""
-    version = stay.version
     settings = facts.settings
-    if version is None or not stay.active or version.stay_kind not in settings.stay_scope:
+    version = _in_scope(stay, settings)
+    if version is None:
         return {}
     outcomes: dict[str, Outcome] = {}
     if not _excluded(version, settings):
@@ -243,6 +256,67 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     for rpps, address in version.correspondents:
         if address:  # rule 8: only MSS-equipped correspondents
             contribution[PeopleKey(NAMED, month, rpps)] = 1
+    return contribution
+
+
+def stay_contribution_update(
+    stay: StayFacts,
+    stored: Contribution,
+    facts: Facts,
+    type_codes: frozenset[str] = frozenset(),
+    history: bool = False,
+    returning: bool = False,
+) -> Contribution:
+    """`stay_contribution`, when the stay's own facts are unchanged and only some of what it
+    reads changed: its documents of `type_codes` (DS 1.1–1.3), the patient's history deposits
+    (`history`: DS 1.4's outcome), the patient's other stays (`returning`: whether it is in
+    DS 1.4 at all). Only those indicators are derived again; every other key is the stored
+    contribution's, which the stay's unchanged facts and reads still give (processors.reach
+    says which stays a change reaches, and with what)."""
+    version = stay.version
+    if version is None or not stored:
+        return stay_contribution(stay, facts)  # nothing stored to keep: derive it all
+    settings = facts.settings
+    if _in_scope(stay, settings) is None or _excluded(version, settings):
+        return stored  # in no DS 1.x denominator: no document or stay can change that
+    month = month_key(version.discharge_day)
+    indicators = {
+        indicator
+        for indicator, type_code in STAY_DOCUMENT_INDICATORS.items()
+        if type_code in type_codes and (indicator != "DS1.3" or version.surgical)
+    }
+    outcomes: dict[str, Outcome] = {}
+    if returning:
+        indicators.add("DS1.4")
+        if is_returning(stay, version, facts):
+            outcomes["DS1.4"] = history_outcome(version, facts)
+    elif history and RateKey(DENOMINATOR, "DS1.4", month) in stored:
+        indicators.add("DS1.4")
+        outcomes["DS1.4"] = history_outcome(version, facts)
+    if not indicators:
+        return stored
+    codes = frozenset(STAY_DOCUMENT_INDICATORS[i] for i in indicators if i != "DS1.4")
+    if codes:
+        documents = _stay_document_outcomes(stay, version, facts, codes)
+        for indicator in indicators - {"DS1.4"}:
+            type_code = STAY_DOCUMENT_INDICATORS[indicator]
+            outcomes[indicator] = documents.get(type_code) or Outcome(NO_DOCUMENT)
+    # The keys in stay_contribution's order (its bytes are the same): the new indicators'
+    # keys where theirs were, among the stored ones kept.
+    deadline = grace_end(version.discharge_day, settings).isoformat()
+    pending = sorted(outcomes, key=STAY_INDICATORS.index)
+    contribution: Contribution = {}
+    for key, value in stored.items():
+        if isinstance(key, RateKey | UnitKey):
+            if key.indicator in indicators:
+                continue
+            rank = STAY_INDICATORS.index(key.indicator)
+            while pending and STAY_INDICATORS.index(pending[0]) < rank:
+                indicator = pending.pop(0)
+                _rate_keys(contribution, indicator, month, outcomes[indicator], deadline)
+        contribution[key] = value
+    for indicator in pending:  # none: DS 4.2's keys come after them all
+        _rate_keys(contribution, indicator, month, outcomes[indicator], deadline)
     return contribution
 
 
