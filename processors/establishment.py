@@ -74,15 +74,14 @@ class Establishment:
     # An index entry may name an entity that no longer matches it (a write lost with a
     # crash: see apply): each read checks the entity's own facts.
 
-    def documents_of_stay(self, stay_id: str) -> Iterator[DocumentFacts]:
-        for doc in self._documents(self.state.ids(kinds.DOCS_OF_STAY, stay_id)):
-            if doc.stay_id == stay_id:
-                yield doc
+    # Lists rather than generators: most are empty or short, read on every event.
 
-    def documents_of_patient(self, patient_id: str) -> Iterator[DocumentFacts]:
-        for doc in self._documents(self.state.ids(kinds.DOCS_OF_PATIENT, patient_id)):
-            if doc.patient_id == patient_id:
-                yield doc
+    def documents_of_stay(self, stay_id: str) -> list[DocumentFacts]:
+        return [d for d in self._documents(kinds.DOCS_OF_STAY, stay_id) if d.stay_id == stay_id]
+
+    def documents_of_patient(self, patient_id: str) -> list[DocumentFacts]:
+        docs = self._documents(kinds.DOCS_OF_PATIENT, patient_id)
+        return [doc for doc in docs if doc.patient_id == patient_id]
 
     def stays_of_patient(self, patient_id: str) -> Iterator[StayFacts]:
         for stay_id in self.state.ids(kinds.STAYS_OF_PATIENT, patient_id):
@@ -91,18 +90,21 @@ class Establishment:
                 yield stay
 
     def is_replaced(self, document_id: str) -> bool:
-        return any(True for _ in self.replacements(document_id))
+        return bool(self.replacements(document_id))
 
-    def replacements(self, document_id: str) -> Iterator[str]:
-        for doc in self._documents(self.state.ids(kinds.REPLACED_BY, document_id)):
-            if doc.deposit is not None and doc.deposit.replaces == document_id:
-                yield doc.document_id
+    def replacements(self, document_id: str) -> list[str]:
+        return [
+            doc.document_id
+            for doc in self._documents(kinds.REPLACED_BY, document_id)
+            if doc.deposit is not None and doc.deposit.replaces == document_id
+        ]
 
-    def _documents(self, ids: frozenset[str]) -> Iterator[DocumentFacts]:
-        for document_id in ids:
-            doc = self.state.document(document_id)
-            if doc is not None:
-                yield doc
+    def _documents(self, index: str, key: str) -> list[DocumentFacts]:
+        ids = self.state.ids(index, key)
+        if not ids:
+            return []  # the usual case of REPLACED_BY
+        document = self.state.document
+        return [doc for doc in map(document, ids) if doc is not None]
 
     # --- events ------------------------------------------------------------------------------
 

@@ -225,12 +225,20 @@ def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
     return outcomes
 
 
+# (indicator, month) → its denominator and numerator keys: made once, not on every unit.
+_RATE_PAIRS: dict[tuple[str, str], tuple[RateKey, RateKey]] = {}
+
+
 def _rate_keys(
     contribution: Contribution, indicator: str, month: str, outcome: Outcome, deadline: str
 ) -> None:
-    contribution[RateKey(DENOMINATOR, indicator, month)] = 1
+    pair = _RATE_PAIRS.get((indicator, month))
+    if pair is None:  # a few dozen per year of history
+        pair = RateKey(DENOMINATOR, indicator, month), RateKey(NUMERATOR, indicator, month)
+        _RATE_PAIRS[indicator, month] = pair
+    contribution[pair[0]] = 1
     if outcome.reason is None:
-        contribution[RateKey(NUMERATOR, indicator, month)] = 1
+        contribution[pair[1]] = 1
     else:
         contribution[UnitKey(indicator, month, outcome.reason, deadline)] = 1
 
@@ -241,10 +249,14 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     if version is None:
         return {}
     # The watermark counts every current version (SPEC); `now` every fact's day.
-    latest = max([version.discharged_at, *stay.citizen_messages.values()])
+    discharge_day = version.discharge_day.isoformat()
+    latest_day = discharge_day
+    if stay.citizen_messages:
+        latest = max([version.discharged_at, *stay.citizen_messages.values()])
+        latest_day = paris_date(latest).isoformat()
     contribution: Contribution = {
-        DischargeDay(version.discharge_day.isoformat()): 1,
-        EventDay(paris_date(latest).isoformat()): 1,
+        DischargeDay(discharge_day): 1,
+        EventDay(latest_day): 1,
     }
     outcomes = stay_outcomes(stay, facts)
     if not outcomes:
@@ -338,36 +350,46 @@ def report_outcome(chain: list[DocumentFacts], facts: Facts) -> ReportOutcome | 
     current (not replaced) version is a qualifying deposit of that type, not deleted, deposited
     no later than its own production + grace.
     """
-    if not any(doc.type_code in REPORT_INDICATORS for doc in chain):
+    for doc in chain:
+        if doc.type_code in REPORT_INDICATORS:
+            break
+    else:
         return None  # the usual case: a stay's document
     dated = [(doc.produced_at, doc.document_id, doc) for doc in chain if doc.produced_at]
     if not dated:
         return None
-    produced_at, _, first = min(dated, key=lambda item: (item[0], item[1]))
+    _, _, first = min(dated, key=lambda item: (item[0], item[1]))
     type_code = first.type_code
     indicator = REPORT_INDICATORS.get(type_code or "")
     if indicator is None:
         return None
     candidates = []
-    for at, document_id, doc in dated:
+    for _, document_id, doc in dated:
         deposit = doc.deposit
         if deposit is not None and deposit.type_code != type_code:
             outcome = Outcome(
                 NO_DOCUMENT, f"deposited as {deposit.type_code}", deposit.deposited_day
             )
         else:
-            reference = deposit.produced_day if deposit is not None else paris_date(at)
+            reference = _produced_day(doc)
             outcome = _in_time(standing(doc, facts), grace_end(reference, facts.settings))
         candidates.append((outcome, document_id))
-    latest = max(paris_date(at) for at, _, _ in dated)
+    latest = max(_produced_day(doc) for _, _, doc in dated)
     outcome = best(candidates) or Outcome(NO_DOCUMENT)
     return ReportOutcome(
         indicator,
         first,
-        paris_date(produced_at),
+        _produced_day(first),
         grace_end(latest, facts.settings),
         outcome,
     )
+
+
+def _produced_day(doc: DocumentFacts) -> date:
+    """The Paris day of a dated document's `produced_at` (report_outcome keeps only those)."""
+    day = doc.produced_day
+    assert day is not None
+    return day
 
 
 def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contribution:
