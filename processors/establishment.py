@@ -154,7 +154,11 @@ class Establishment:
     # kept the fact but maybe not what derives from it) derives again every unit of its
     # patient and chain, as the full path would: the facts before the lost write are gone.
 
-    def _change_stay(self, stay_id: str, merge: Callable[[StayFacts], bool]) -> bool:
+    def _change_stay(
+        self, stay_id: str, merge: Callable[[StayFacts], bool], messages: bool = False
+    ) -> bool:
+        """`messages`: the merge adds a citizen message, which only the stay's DS 4.2 and
+        latest day read."""
         known = self.state.stay(stay_id)
         stay = known or StayFacts(stay_id)
         before = stay.version.patient_id if stay.version else None
@@ -169,7 +173,9 @@ class Establishment:
             self.state.discard_id(kinds.STAYS_OF_PATIENT, before, stay_id)
         if after is not None:
             self.state.add_id(kinds.STAYS_OF_PATIENT, after, stay_id)  # idempotent
-        if changed:
+        if changed and messages:
+            self._update_stay(stay, messages=True)
+        elif changed:
             self._refresh_reached_by_stay(stay_id, reach_before, stay_reach(stay))
         else:
             self._refresh_stays({stay_id}, {before, after})
@@ -211,7 +217,9 @@ class Establishment:
             if event.stay_id is None:
                 return False  # not linked to a stay: DS 4.2 cannot use it
             return self._change_stay(
-                event.stay_id, lambda s: s.merge_citizen_message(event.message_id, event.sent_at)
+                event.stay_id,
+                lambda s: s.merge_citizen_message(event.message_id, event.sent_at),
+                messages=True,
             )
         # Messages without a qualifying attachment count for nobody; kept to explain DS 4.1.
         qualifying = qualifying_pro_message(event)
@@ -305,10 +313,11 @@ class Establishment:
         type_codes: frozenset[str] = frozenset(),
         history: bool = False,
         returning: bool = False,
+        messages: bool = False,
     ) -> None:
-        """Derive again the part of a stay's contribution that a neighbour's change reaches."""
+        """Derive again the part of a stay's contribution that a change reaches."""
         stored = self.state.contribution(kinds.STAY_UNIT, stay.stay_id)
-        new = stay_contribution_update(stay, stored, self, type_codes, history, returning)
+        new = stay_contribution_update(stay, stored, self, type_codes, history, returning, messages)
         self._set_contribution(kinds.STAY_UNIT, stay.stay_id, new)
 
     def _refresh_stays(self, stay_ids: set[str | None], patients: set[str | None]) -> None:

@@ -243,20 +243,23 @@ def _rate_keys(
         contribution[UnitKey(indicator, month, outcome.reason, deadline)] = 1
 
 
+def _latest_day(stay: StayFacts, version: StayVersion) -> str:
+    """The Paris day of the stay's latest fact: its discharge or a citizen message."""
+    if not stay.citizen_messages:
+        return version.discharge_day.isoformat()
+    latest = max([version.discharged_at, *stay.citizen_messages.values()])
+    return paris_date(latest).isoformat()
+
+
 def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     """DS 1.1, 1.2, 1.3, 1.4, 4.1 (denominator side) and 4.2 for one stay."""
     version = stay.version
     if version is None:
         return {}
     # The watermark counts every current version (SPEC); `now` every fact's day.
-    discharge_day = version.discharge_day.isoformat()
-    latest_day = discharge_day
-    if stay.citizen_messages:
-        latest = max([version.discharged_at, *stay.citizen_messages.values()])
-        latest_day = paris_date(latest).isoformat()
     contribution: Contribution = {
-        DischargeDay(discharge_day): 1,
-        EventDay(latest_day): 1,
+        DischargeDay(version.discharge_day.isoformat()): 1,
+        EventDay(_latest_day(stay, version)): 1,
     }
     outcomes = stay_outcomes(stay, facts)
     if not outcomes:
@@ -278,43 +281,49 @@ def stay_contribution_update(
     type_codes: frozenset[str] = frozenset(),
     history: bool = False,
     returning: bool = False,
+    messages: bool = False,
 ) -> Contribution:
-    """`stay_contribution`, when the stay's own facts are unchanged and only some of what it
-    reads changed: its documents of `type_codes` (DS 1.1–1.3), the patient's history deposits
-    (`history`: DS 1.4's outcome), the patient's other stays (`returning`: whether it is in
-    DS 1.4 at all). Only those indicators are derived again; every other key is the stored
-    contribution's, which the stay's unchanged facts and reads still give (processors.reach
-    says which stays a change reaches, and with what)."""
+    """`stay_contribution`, when only some of what the stay reads changed: its documents of
+    `type_codes` (DS 1.1–1.3), the patient's history deposits (`history`: DS 1.4's outcome),
+    the patient's other stays (`returning`: whether it is in DS 1.4 at all), its own MSS
+    citoyenne messages (`messages`: DS 4.2 and its latest day). Only those keys are derived
+    again; every other is the stored contribution's, which what did not change still gives
+    (processors.reach says which stays a change reaches, and with what)."""
     version = stay.version
     if version is None or not stored:
         return stay_contribution(stay, facts)  # nothing stored to keep: derive it all
     settings = facts.settings
-    if _in_scope(stay, settings) is None or _excluded(version, settings):
-        return stored  # in no DS 1.x denominator: no document or stay can change that
+    in_scope = _in_scope(stay, settings) is not None
     month = month_key(version.discharge_day)
-    indicators = {
-        indicator
-        for indicator, type_code in STAY_DOCUMENT_INDICATORS.items()
-        if type_code in type_codes and (indicator != "DS1.3" or version.surgical)
-    }
+    indicators: set[str] = set()
     outcomes: dict[str, Outcome] = {}
-    if returning:
-        indicators.add("DS1.4")
-        if is_returning(stay, version, facts):
+    if in_scope and not _excluded(version, settings):  # in the DS 1.x denominators
+        indicators = {
+            indicator
+            for indicator, type_code in STAY_DOCUMENT_INDICATORS.items()
+            if type_code in type_codes and (indicator != "DS1.3" or version.surgical)
+        }
+        if returning:
+            indicators.add("DS1.4")
+            if is_returning(stay, version, facts):
+                outcomes["DS1.4"] = history_outcome(version, facts)
+        elif history and RateKey(DENOMINATOR, "DS1.4", month) in stored:
+            indicators.add("DS1.4")
             outcomes["DS1.4"] = history_outcome(version, facts)
-    elif history and RateKey(DENOMINATOR, "DS1.4", month) in stored:
-        indicators.add("DS1.4")
-        outcomes["DS1.4"] = history_outcome(version, facts)
-    if not indicators:
+        codes = frozenset(STAY_DOCUMENT_INDICATORS[i] for i in indicators if i != "DS1.4")
+        if codes:
+            documents = _stay_document_outcomes(stay, version, facts, codes)
+            for indicator in indicators - {"DS1.4"}:
+                type_code = STAY_DOCUMENT_INDICATORS[indicator]
+                outcomes[indicator] = documents.get(type_code) or Outcome(NO_DOCUMENT)
+    if messages and in_scope:
+        indicators.add("DS4.2")
+        outcomes["DS4.2"] = _citizen_outcome(stay, version, settings)
+    if not indicators and not messages:
         return stored
-    codes = frozenset(STAY_DOCUMENT_INDICATORS[i] for i in indicators if i != "DS1.4")
-    if codes:
-        documents = _stay_document_outcomes(stay, version, facts, codes)
-        for indicator in indicators - {"DS1.4"}:
-            type_code = STAY_DOCUMENT_INDICATORS[indicator]
-            outcomes[indicator] = documents.get(type_code) or Outcome(NO_DOCUMENT)
+    latest = EventDay(_latest_day(stay, version)) if messages else None
     # The keys in stay_contribution's order (its bytes are the same): the new indicators'
-    # keys where theirs were, among the stored ones kept.
+    # keys where theirs were, among the stored ones kept; the people keys last.
     deadline = grace_end(version.discharge_day, settings).isoformat()
     pending = sorted(outcomes, key=STAY_INDICATORS.index)
     contribution: Contribution = {}
@@ -326,8 +335,15 @@ def stay_contribution_update(
             while pending and STAY_INDICATORS.index(pending[0]) < rank:
                 indicator = pending.pop(0)
                 _rate_keys(contribution, indicator, month, outcomes[indicator], deadline)
+        elif isinstance(key, PeopleKey):
+            for indicator in pending:
+                _rate_keys(contribution, indicator, month, outcomes[indicator], deadline)
+            pending = []
+        elif isinstance(key, EventDay) and latest is not None:
+            contribution[latest] = value
+            continue
         contribution[key] = value
-    for indicator in pending:  # none: DS 4.2's keys come after them all
+    for indicator in pending:
         _rate_keys(contribution, indicator, month, outcomes[indicator], deadline)
     return contribution
 

@@ -14,7 +14,16 @@ from processors.reach import NOWHERE, document_reach, reaches_later_stay, stay_r
 from processors.settings import Settings
 from processors.state import UNIT_KINDS, parse_store_key
 from processors.store import MemoryStore
-from tests.builders import F1, cancelled, deposit_failed, deposited, discharged, parse, produced
+from tests.builders import (
+    F1,
+    cancelled,
+    deposit_failed,
+    deposited,
+    discharged,
+    mss_sent,
+    parse,
+    produced,
+)
 from tests.processors.test_properties import DOCS, PATIENTS, REGISTRY, TYPES, event, ts
 
 DISCHARGE_LETTER, BIOLOGY = "11490-0", "11502-2"
@@ -216,4 +225,17 @@ def test_a_stay_reached_by_one_of_its_documents_keeps_its_other_keys_in_their_or
                   deposited_at=ts("2023-01-11", 8)),
         deposited("D2", DISCHARGE_LETTER, stay_id="S1", deposited_at=ts("2023-01-12", 12),
                   occurred_at=ts("2023-01-20", 8), cda_level=3),
+    ])  # fmt: skip
+
+
+def test_a_citizen_message_derives_again_only_the_stay_s_ds42_and_latest_day() -> None:
+    doctor = [{"rpps": "R1", "mss_address": "R1@x.mssante.fr"}]
+    feed_and_compare([
+        discharged("S1", patient="P1", correspondents=doctor),
+        deposited("D1", DISCHARGE_LETTER, stay_id="S1", deposited_at=ts("2023-01-12", 11)),
+        mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S1", sent=ts("2023-02-20", 8)),
+        mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S1", sent=ts("2023-01-13", 8)),
+        mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S2", sent=ts("2023-01-13", 8)),
+        discharged("S2", patient="P2", ins_status="validee", correspondents=doctor),
+        mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S2", sent=ts("2023-01-14", 8)),
     ])  # fmt: skip
