@@ -168,11 +168,24 @@ def encode_contribution(contribution: Contribution) -> bytes:
     return _dumps([[_KEY_TAGS[type(key)], *key, value] for key, value in contribution.items()])
 
 
+# Decoded keys by their fields: the same few months, days and indicators come back in every
+# contribution read (a NamedTuple costs ~7 tuples to make); the aggregates share them too.
+# Bounded: emptied when full.
+_KEYS: dict[tuple[Any, ...], AggregateKey] = {}
+_KEYS_MAX = 200_000
+
+
 def decode_contribution(raw: bytes) -> Contribution:
     contribution: Contribution = {}
-    for tag, *parts, value in orjson.loads(raw):
-        key: AggregateKey = _KEY_TYPES[tag](*parts)
-        contribution[key] = value
+    keys = _KEYS
+    for item in orjson.loads(raw):
+        fields = tuple(item[:-1])
+        key = keys.get(fields)
+        if key is None:
+            if len(keys) >= _KEYS_MAX:
+                keys.clear()
+            key = keys[fields] = _KEY_TYPES[fields[0]](*fields[1:])
+        contribution[key] = item[-1]
     return contribution
 
 
