@@ -332,6 +332,11 @@ class Establishment:
 
     def chain(self, document_id: str) -> set[str]:
         """All versions of a document: linked through `replaces`, in both directions."""
+        doc = self.state.document(document_id)
+        if (doc is None or doc.deposit is None or not doc.deposit.replaces) and not (
+            self.state.ids(kinds.REPLACED_BY, document_id)
+        ):
+            return {document_id}  # the usual case: one version, linked to none
         seen: set[str] = set()
         pending = [document_id]
         while pending:

@@ -225,6 +225,16 @@ def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
     return outcomes
 
 
+_EVENT_DAYS: dict[str, EventDay] = {}  # made once per day, not on every unit (~1k a year)
+
+
+def _event_day(day: str) -> EventDay:
+    key = _EVENT_DAYS.get(day)
+    if key is None:
+        key = _EVENT_DAYS[day] = EventDay(day)
+    return key
+
+
 # (indicator, month) → its denominator and numerator keys: made once, not on every unit.
 _RATE_PAIRS: dict[tuple[str, str], tuple[RateKey, RateKey]] = {}
 
@@ -259,7 +269,7 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     # The watermark counts every current version (SPEC); `now` every fact's day.
     contribution: Contribution = {
         DischargeDay(version.discharge_day.isoformat()): 1,
-        EventDay(_latest_day(stay, version)): 1,
+        _event_day(_latest_day(stay, version)): 1,
     }
     outcomes = stay_outcomes(stay, facts)
     if not outcomes:
@@ -321,7 +331,7 @@ def stay_contribution_update(
         outcomes["DS4.2"] = _citizen_outcome(stay, version, settings)
     if not indicators and not messages:
         return stored
-    latest = EventDay(_latest_day(stay, version)) if messages else None
+    latest = _event_day(_latest_day(stay, version)) if messages else None
     # The keys in stay_contribution's order (its bytes are the same): the new indicators'
     # keys where theirs were, among the stored ones kept; the people keys last.
     deadline = grace_end(version.discharge_day, settings).isoformat()
@@ -411,7 +421,7 @@ def _produced_day(doc: DocumentFacts) -> date:
 def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contribution:
     """A document chain's days (for `now`), and rule 7's counts when it is a report."""
     days = [day for doc in chain for day in doc.days()]
-    contribution: Contribution = {EventDay(max(days).isoformat()): 1} if days else {}
+    contribution: Contribution = {_event_day(max(days).isoformat()): 1} if days else {}
     report = report_outcome(chain, facts)
     if report is not None:
         month = month_key(report.produced_day)
