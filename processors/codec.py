@@ -41,13 +41,13 @@ from processors.facts import (
 STATE_VERSION = 1
 
 
+# Datetimes and dates go to orjson as they are: it writes their isoformat(), in C (checked on
+# every timestamp of a simulated history, and by tests/processors/test_codec.py). They differ
+# only for an offset with seconds, which orjson rounds: the contract's are whole minutes
+# (RFC 3339, topics.fields).
 def _dumps(data: Any) -> bytes:
     # Exactly their size: orjson ≥ 3.12 keeps ≥ 4 KiB behind each result (ijl/orjson#483).
     return bytes(memoryview(orjson.dumps(data)))
-
-
-def _ts(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -62,11 +62,11 @@ def encode_stay(stay: StayFacts) -> bytes:
     v = stay.version
     version = None
     if v is not None:
-        version = [v.event_id, v.occurred_at.isoformat(), v.patient_id, v.admitted_at.isoformat(),
-                   v.discharged_at.isoformat(), v.stay_kind, v.ins_status, v.surgical, v.deceased,
-                   v.dmp_opposition, [list(c) for c in v.correspondents]]  # fmt: skip
-    messages = {k: t.isoformat() for k, t in stay.citizen_messages.items()}
-    return _dumps([stay.stay_id, version, _ts(stay.cancelled_at), stay.cancel_event_id, messages])
+        version = [v.event_id, v.occurred_at, v.patient_id, v.admitted_at, v.discharged_at,
+                   v.stay_kind, v.ins_status, v.surgical, v.deceased, v.dmp_opposition,
+                   [list(c) for c in v.correspondents]]  # fmt: skip
+    messages = stay.citizen_messages
+    return _dumps([stay.stay_id, version, stay.cancelled_at, stay.cancel_event_id, messages])
 
 
 def decode_stay(raw: bytes) -> StayFacts:
@@ -88,23 +88,16 @@ def encode_document(doc: DocumentFacts) -> bytes:
     production = (
         None
         if p is None
-        else [
-            p.event_id,
-            p.occurred_at.isoformat(),
-            p.type_code,
-            p.patient_id,
-            p.stay_id,
-            p.produced_at.isoformat(),
-        ]
+        else [p.event_id, p.occurred_at, p.type_code, p.patient_id, p.stay_id, p.produced_at]
     )
     deposit = None if d is None else [
-        d.event_id, d.occurred_at.isoformat(), d.type_code, d.patient_id, d.stay_id, d.cda_level,
-        d.ins_status, d.produced_at.isoformat(), d.deposited_at.isoformat(), d.replaces,
+        d.event_id, d.occurred_at, d.type_code, d.patient_id, d.stay_id, d.cda_level,
+        d.ins_status, d.produced_at, d.deposited_at, d.replaces,
     ]  # fmt: skip
-    document: list[Any] = [doc.document_id, production, deposit, _ts(doc.deleted_at)]
+    document: list[Any] = [doc.document_id, production, deposit, doc.deleted_at]
     f = doc.failure
     if f is not None:  # a 5th element since units were explained: older entries have 4
-        document.append([f.event_id, f.occurred_at.isoformat(), f.reason])
+        document.append([f.event_id, f.occurred_at, f.reason])
     return _dumps(document)
 
 
@@ -127,10 +120,9 @@ def decode_document(raw: bytes) -> DocumentFacts:
 
 
 def encode_recipient(recipient: RecipientFacts) -> bytes:
-    days = {k: d.isoformat() for k, d in recipient.qualifying_messages.items()}
-    entry: list[Any] = [recipient.rpps, days]
+    entry: list[Any] = [recipient.rpps, recipient.qualifying_messages]
     if recipient.other_messages:  # a 3rd element since units were explained
-        entry.append({k: d.isoformat() for k, d in recipient.other_messages.items()})
+        entry.append(recipient.other_messages)
     return _dumps(entry)
 
 
@@ -176,16 +168,29 @@ def encode_contribution(contribution: Contribution) -> bytes:
     return _dumps([[_KEY_TAGS[type(key)], *key, value] for key, value in contribution.items()])
 
 
+# Decoded keys by their fields: the same few months, days and indicators come back in every
+# contribution read (a NamedTuple costs ~7 tuples to make); the aggregates share them too.
+# Bounded: emptied when full.
+_KEYS: dict[tuple[Any, ...], AggregateKey] = {}
+_KEYS_MAX = 200_000
+
+
 def decode_contribution(raw: bytes) -> Contribution:
     contribution: Contribution = {}
-    for tag, *parts, value in orjson.loads(raw):
-        key: AggregateKey = _KEY_TYPES[tag](*parts)
-        contribution[key] = value
+    keys = _KEYS
+    for item in orjson.loads(raw):
+        fields = tuple(item[:-1])
+        key = keys.get(fields)
+        if key is None:
+            if len(keys) >= _KEYS_MAX:
+                keys.clear()
+            key = keys[fields] = _KEY_TYPES[fields[0]](*fields[1:])
+        contribution[key] = item[-1]
     return contribution
 
 
 def encode_moment(moment: datetime) -> bytes:
-    return _dumps(moment.isoformat())
+    return _dumps(moment)
 
 
 def decode_moment(raw: bytes) -> datetime:

@@ -30,6 +30,7 @@ from processors.rules import (
     recipient_contribution,
     report_contribution,
     stay_contribution,
+    stay_contribution_update,
 )
 from processors.settings import Settings
 from processors.state import EstablishmentState
@@ -73,15 +74,14 @@ class Establishment:
     # An index entry may name an entity that no longer matches it (a write lost with a
     # crash: see apply): each read checks the entity's own facts.
 
-    def documents_of_stay(self, stay_id: str) -> Iterator[DocumentFacts]:
-        for doc in self._documents(self.state.ids(kinds.DOCS_OF_STAY, stay_id)):
-            if doc.stay_id == stay_id:
-                yield doc
+    # Lists rather than generators: most are empty or short, read on every event.
 
-    def documents_of_patient(self, patient_id: str) -> Iterator[DocumentFacts]:
-        for doc in self._documents(self.state.ids(kinds.DOCS_OF_PATIENT, patient_id)):
-            if doc.patient_id == patient_id:
-                yield doc
+    def documents_of_stay(self, stay_id: str) -> list[DocumentFacts]:
+        return [d for d in self._documents(kinds.DOCS_OF_STAY, stay_id) if d.stay_id == stay_id]
+
+    def documents_of_patient(self, patient_id: str) -> list[DocumentFacts]:
+        docs = self._documents(kinds.DOCS_OF_PATIENT, patient_id)
+        return [doc for doc in docs if doc.patient_id == patient_id]
 
     def stays_of_patient(self, patient_id: str) -> Iterator[StayFacts]:
         for stay_id in self.state.ids(kinds.STAYS_OF_PATIENT, patient_id):
@@ -90,18 +90,21 @@ class Establishment:
                 yield stay
 
     def is_replaced(self, document_id: str) -> bool:
-        return any(True for _ in self.replacements(document_id))
+        return bool(self.replacements(document_id))
 
-    def replacements(self, document_id: str) -> Iterator[str]:
-        for doc in self._documents(self.state.ids(kinds.REPLACED_BY, document_id)):
-            if doc.deposit is not None and doc.deposit.replaces == document_id:
-                yield doc.document_id
+    def replacements(self, document_id: str) -> list[str]:
+        return [
+            doc.document_id
+            for doc in self._documents(kinds.REPLACED_BY, document_id)
+            if doc.deposit is not None and doc.deposit.replaces == document_id
+        ]
 
-    def _documents(self, ids: frozenset[str]) -> Iterator[DocumentFacts]:
-        for document_id in ids:
-            doc = self.state.document(document_id)
-            if doc is not None:
-                yield doc
+    def _documents(self, index: str, key: str) -> list[DocumentFacts]:
+        ids = self.state.ids(index, key)
+        if not ids:
+            return []  # the usual case of REPLACED_BY
+        document = self.state.document
+        return [doc for doc in map(document, ids) if doc is not None]
 
     # --- events ------------------------------------------------------------------------------
 
@@ -151,7 +154,11 @@ class Establishment:
     # kept the fact but maybe not what derives from it) derives again every unit of its
     # patient and chain, as the full path would: the facts before the lost write are gone.
 
-    def _change_stay(self, stay_id: str, merge: Callable[[StayFacts], bool]) -> bool:
+    def _change_stay(
+        self, stay_id: str, merge: Callable[[StayFacts], bool], messages: bool = False
+    ) -> bool:
+        """`messages`: the merge adds a citizen message, which only the stay's DS 4.2 and
+        latest day read."""
         known = self.state.stay(stay_id)
         stay = known or StayFacts(stay_id)
         before = stay.version.patient_id if stay.version else None
@@ -166,7 +173,9 @@ class Establishment:
             self.state.discard_id(kinds.STAYS_OF_PATIENT, before, stay_id)
         if after is not None:
             self.state.add_id(kinds.STAYS_OF_PATIENT, after, stay_id)  # idempotent
-        if changed:
+        if changed and messages:
+            self._update_stay(stay, messages=True)
+        elif changed:
             self._refresh_reached_by_stay(stay_id, reach_before, stay_reach(stay))
         else:
             self._refresh_stays({stay_id}, {before, after})
@@ -208,7 +217,9 @@ class Establishment:
             if event.stay_id is None:
                 return False  # not linked to a stay: DS 4.2 cannot use it
             return self._change_stay(
-                event.stay_id, lambda s: s.merge_citizen_message(event.message_id, event.sent_at)
+                event.stay_id,
+                lambda s: s.merge_citizen_message(event.message_id, event.sent_at),
+                messages=True,
             )
         # Messages without a qualifying attachment count for nobody; kept to explain DS 4.1.
         qualifying = qualifying_pro_message(event)
@@ -254,29 +265,60 @@ class Establishment:
     def _refresh_reached_by_stay(
         self, stay_id: str, before: StayVersion | None, after: StayVersion | None
     ) -> None:
-        """The stay, and the patient's stays that read it as an earlier stay (rule 6)."""
-        targets = {stay_id}
-        if before != after:  # else the other stays read the same of it
-            lookback_days = self.settings.lookback_days
-            for earlier in (before, after):
-                if earlier is None:
-                    continue
-                for other in self.stays_of_patient(earlier.patient_id):
-                    version = other.version
-                    if version is not None and reaches_later_stay(earlier, version, lookback_days):
-                        targets.add(other.stay_id)
-        self._refresh_stays(set(targets), set())
+        """The stay, and the patient's stays that read it as an earlier stay (rule 6): of
+        those, only whether they are in DS 1.4."""
+        self._refresh_stays({stay_id}, set())
+        if before == after:  # the other stays read the same of it
+            return
+        lookback_days = self.settings.lookback_days
+        done = {stay_id}
+        for earlier in (before, after):
+            if earlier is None:
+                continue
+            for other in self.stays_of_patient(earlier.patient_id):
+                version = other.version
+                if (
+                    other.stay_id not in done
+                    and version is not None
+                    and reaches_later_stay(earlier, version, lookback_days)
+                ):
+                    done.add(other.stay_id)
+                    self._update_stay(other, returning=True)
 
     def _refresh_reached_by_documents(self, reaches: set[DocumentReach]) -> None:
-        """The stays these documents count for, or counted for before the change."""
-        targets: set[str | None] = {reach.stay_id for reach in reaches}
+        """The stays these documents count for, or counted for before the change: of those,
+        the indicators of the documents' types, and DS 1.4's outcome where they are history."""
+        types: dict[str, set[str]] = {}  # stay → the type codes it reads that changed
+        for reach in reaches:
+            if reach.stay_id is not None and reach.type_code is not None:
+                types.setdefault(reach.stay_id, set()).add(reach.type_code)
+        by_history: dict[str, StayFacts] = {}
         history = [reach for reach in reaches if reach.history is not None]
         for patient in {reach.history.patient_id for reach in history if reach.history}:
             for stay in self.stays_of_patient(patient):
                 version = stay.version
                 if version is not None and any(r.reaches_by_history(version) for r in history):
-                    targets.add(stay.stay_id)
-        self._refresh_stays(targets, set())
+                    by_history[stay.stay_id] = stay
+        for stay_id, codes in types.items():
+            found = by_history.pop(stay_id, None)
+            target = found or self.state.stay(stay_id)
+            if target is not None:
+                self._update_stay(target, frozenset(codes), history=found is not None)
+        for target in by_history.values():
+            self._update_stay(target, history=True)
+
+    def _update_stay(
+        self,
+        stay: StayFacts,
+        type_codes: frozenset[str] = frozenset(),
+        history: bool = False,
+        returning: bool = False,
+        messages: bool = False,
+    ) -> None:
+        """Derive again the part of a stay's contribution that a change reaches."""
+        stored = self.state.contribution(kinds.STAY_UNIT, stay.stay_id)
+        new = stay_contribution_update(stay, stored, self, type_codes, history, returning, messages)
+        self._set_contribution(kinds.STAY_UNIT, stay.stay_id, new)
 
     def _refresh_stays(self, stay_ids: set[str | None], patients: set[str | None]) -> None:
         targets = {stay_id for stay_id in stay_ids if stay_id is not None}
@@ -290,6 +332,11 @@ class Establishment:
 
     def chain(self, document_id: str) -> set[str]:
         """All versions of a document: linked through `replaces`, in both directions."""
+        doc = self.state.document(document_id)
+        if (doc is None or doc.deposit is None or not doc.deposit.replaces) and not (
+            self.state.ids(kinds.REPLACED_BY, document_id)
+        ):
+            return {document_id}  # the usual case: one version, linked to none
         seen: set[str] = set()
         pending = [document_id]
         while pending:

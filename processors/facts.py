@@ -119,6 +119,11 @@ class Production:
     stay_id: str | None
     produced_at: datetime
 
+    produced_day: date = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "produced_day", paris_date(self.produced_at))
+
 
 @dataclass(frozen=True, slots=True)
 class Deposit:
@@ -196,6 +201,12 @@ class DocumentFacts:
         source = self.deposit or self.production
         return source.produced_at if source else None
 
+    @property
+    def produced_day(self) -> date | None:
+        """The Paris day of `produced_at`."""
+        source = self.deposit or self.production
+        return source.produced_day if source else None
+
     def merge_production(self, event: DocumentProduced) -> bool:
         current = self.production
         if current is None or _later(
@@ -251,7 +262,7 @@ class DocumentFacts:
         """The Paris days of its production and deposit: what `now` is read from."""
         found = []
         if self.production is not None:
-            found.append(paris_date(self.production.produced_at))
+            found.append(self.production.produced_day)
         if self.deposit is not None:
             found += [self.deposit.produced_day, self.deposit.deposited_day]
         return found

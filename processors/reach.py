@@ -7,12 +7,13 @@ A stay's contribution (processors.rules.stay_contribution) reads, beside its own
   (rule 6: is it a returning-patient stay);
 - the patient's history deposits (DS 1.4) produced before its admission and deposited after
   it (`rules.history_candidate`).
-So a document reaches its own stay only when its type is a stay indicator's, and the
-patient's stays only when it is a history deposit, for the stays admitted between its
-production and its deposit; a stay reaches only the patient's stays admitted within the
-lookback after its discharge. Everything is judged on the facts before AND after the change:
-a unit that read the old facts must forget them. The full path (`Establishment.recompute`)
-is the oracle the property tests compare this with.
+So a document reaches its own stay only when its type is a stay indicator's, and there only
+that type's indicator; the patient's stays only when it is a history deposit, for the stays
+admitted between its production and its deposit, and there only DS 1.4's outcome. A stay
+reaches only the patient's stays admitted within the lookback after its discharge, and there
+only whether they are in DS 1.4. Everything is judged on the facts before AND after the
+change: a unit that read the old facts must forget them. The full path
+(`Establishment.recompute`) is the oracle the property tests compare this with.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class DocumentReach:
 
     stay_id: str | None = None  # its stay, when its type is a stay indicator's
     history: Deposit | None = None  # its deposit, when it is a history deposit (DS 1.4)
+    type_code: str | None = None  # its type, with stay_id: the one indicator of it it reaches
 
     def reaches_by_history(self, version: StayVersion) -> bool:
         """Whether a stay of this version may read the document as its history deposit."""
@@ -50,12 +52,13 @@ def document_reach(doc: DocumentFacts | None) -> DocumentReach:
     """What this state of a document reaches (a copy: the facts merge in place)."""
     if doc is None:
         return NOWHERE
-    stay_id = doc.stay_id if doc.type_code in STAY_DOCUMENT_TYPES else None
+    type_code = doc.type_code
+    stay_id = doc.stay_id if type_code in STAY_DOCUMENT_TYPES else None
     deposit = doc.deposit
     history = deposit if deposit is not None and deposit.type_code in HISTORY_TYPE_CODES else None
     if stay_id is None and history is None:
         return NOWHERE
-    return DocumentReach(stay_id, history)
+    return DocumentReach(stay_id, history, type_code if stay_id is not None else None)
 
 
 def stay_reach(stay: StayFacts | None) -> StayVersion | None:

@@ -116,14 +116,15 @@ def _excluded(version: StayVersion, settings: Settings) -> bool:
 
 
 def _stay_document_outcomes(
-    stay: StayFacts, version: StayVersion, facts: Facts
+    stay: StayFacts, version: StayVersion, facts: Facts, only: frozenset[str] | None = None
 ) -> dict[str, Outcome]:
-    """Rule 4: per type code, the best outcome of the stay's documents of that type."""
+    """Rule 4: per type code (of `only`, or every one), the best outcome of the stay's
+    documents of that type."""
     deadline = grace_end(version.discharge_day, facts.settings)
     candidates: dict[str, list[tuple[Outcome, str]]] = {}
     for doc in facts.documents_of_stay(stay.stay_id):
         type_code = doc.type_code
-        if type_code is None:
+        if type_code is None or (only is not None and type_code not in only):
             continue
         outcome = _in_time(standing(doc, facts), deadline)
         candidates.setdefault(type_code, []).append((outcome, doc.document_id))
@@ -192,12 +193,24 @@ def _citizen_outcome(stay: StayFacts, version: StayVersion, settings: Settings) 
     return _in_time(Outcome(None, None, first), deadline, MESSAGE_LATE)
 
 
+def _in_scope(stay: StayFacts, settings: Settings) -> StayVersion | None:
+    """The stay's version when it is in some denominator: active and in scope."""
+    version = stay.version
+    if version is None or not stay.active or version.stay_kind not in settings.stay_scope:
+        return None
+    return version
+
+
+# A stay's indicators, in the order of stay_outcomes (and of its contribution's keys).
+STAY_INDICATORS = (*STAY_DOCUMENT_INDICATORS, "DS1.4", "DS4.2")
+
+
 def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
     """The stay's outcome for each indicator whose denominator it is in (none when it is
     cancelled or out of scope): DS 1.1, 1.2, 1.3, 1.4 and 4.2."""
-    version = stay.version
     settings = facts.settings
-    if version is None or not stay.active or version.stay_kind not in settings.stay_scope:
+    version = _in_scope(stay, settings)
+    if version is None:
         return {}
     outcomes: dict[str, Outcome] = {}
     if not _excluded(version, settings):
@@ -212,14 +225,40 @@ def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
     return outcomes
 
 
+_EVENT_DAYS: dict[str, EventDay] = {}  # made once per day, not on every unit (~1k a year)
+
+
+def _event_day(day: str) -> EventDay:
+    key = _EVENT_DAYS.get(day)
+    if key is None:
+        key = _EVENT_DAYS[day] = EventDay(day)
+    return key
+
+
+# (indicator, month) → its denominator and numerator keys: made once, not on every unit.
+_RATE_PAIRS: dict[tuple[str, str], tuple[RateKey, RateKey]] = {}
+
+
 def _rate_keys(
     contribution: Contribution, indicator: str, month: str, outcome: Outcome, deadline: str
 ) -> None:
-    contribution[RateKey(DENOMINATOR, indicator, month)] = 1
+    pair = _RATE_PAIRS.get((indicator, month))
+    if pair is None:  # a few dozen per year of history
+        pair = RateKey(DENOMINATOR, indicator, month), RateKey(NUMERATOR, indicator, month)
+        _RATE_PAIRS[indicator, month] = pair
+    contribution[pair[0]] = 1
     if outcome.reason is None:
-        contribution[RateKey(NUMERATOR, indicator, month)] = 1
+        contribution[pair[1]] = 1
     else:
         contribution[UnitKey(indicator, month, outcome.reason, deadline)] = 1
+
+
+def _latest_day(stay: StayFacts, version: StayVersion) -> str:
+    """The Paris day of the stay's latest fact: its discharge or a citizen message."""
+    if not stay.citizen_messages:
+        return version.discharge_day.isoformat()
+    latest = max([version.discharged_at, *stay.citizen_messages.values()])
+    return paris_date(latest).isoformat()
 
 
 def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
@@ -228,10 +267,9 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     if version is None:
         return {}
     # The watermark counts every current version (SPEC); `now` every fact's day.
-    latest = max([version.discharged_at, *stay.citizen_messages.values()])
     contribution: Contribution = {
         DischargeDay(version.discharge_day.isoformat()): 1,
-        EventDay(paris_date(latest).isoformat()): 1,
+        _event_day(_latest_day(stay, version)): 1,
     }
     outcomes = stay_outcomes(stay, facts)
     if not outcomes:
@@ -243,6 +281,80 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     for rpps, address in version.correspondents:
         if address:  # rule 8: only MSS-equipped correspondents
             contribution[PeopleKey(NAMED, month, rpps)] = 1
+    return contribution
+
+
+def stay_contribution_update(
+    stay: StayFacts,
+    stored: Contribution,
+    facts: Facts,
+    type_codes: frozenset[str] = frozenset(),
+    history: bool = False,
+    returning: bool = False,
+    messages: bool = False,
+) -> Contribution:
+    """`stay_contribution`, when only some of what the stay reads changed: its documents of
+    `type_codes` (DS 1.1–1.3), the patient's history deposits (`history`: DS 1.4's outcome),
+    the patient's other stays (`returning`: whether it is in DS 1.4 at all), its own MSS
+    citoyenne messages (`messages`: DS 4.2 and its latest day). Only those keys are derived
+    again; every other is the stored contribution's, which what did not change still gives
+    (processors.reach says which stays a change reaches, and with what)."""
+    version = stay.version
+    if version is None or not stored:
+        return stay_contribution(stay, facts)  # nothing stored to keep: derive it all
+    settings = facts.settings
+    in_scope = _in_scope(stay, settings) is not None
+    month = month_key(version.discharge_day)
+    indicators: set[str] = set()
+    outcomes: dict[str, Outcome] = {}
+    if in_scope and not _excluded(version, settings):  # in the DS 1.x denominators
+        indicators = {
+            indicator
+            for indicator, type_code in STAY_DOCUMENT_INDICATORS.items()
+            if type_code in type_codes and (indicator != "DS1.3" or version.surgical)
+        }
+        if returning:
+            indicators.add("DS1.4")
+            if is_returning(stay, version, facts):
+                outcomes["DS1.4"] = history_outcome(version, facts)
+        elif history and RateKey(DENOMINATOR, "DS1.4", month) in stored:
+            indicators.add("DS1.4")
+            outcomes["DS1.4"] = history_outcome(version, facts)
+        codes = frozenset(STAY_DOCUMENT_INDICATORS[i] for i in indicators if i != "DS1.4")
+        if codes:
+            documents = _stay_document_outcomes(stay, version, facts, codes)
+            for indicator in indicators - {"DS1.4"}:
+                type_code = STAY_DOCUMENT_INDICATORS[indicator]
+                outcomes[indicator] = documents.get(type_code) or Outcome(NO_DOCUMENT)
+    if messages and in_scope:
+        indicators.add("DS4.2")
+        outcomes["DS4.2"] = _citizen_outcome(stay, version, settings)
+    if not indicators and not messages:
+        return stored
+    latest = _event_day(_latest_day(stay, version)) if messages else None
+    # The keys in stay_contribution's order (its bytes are the same): the new indicators'
+    # keys where theirs were, among the stored ones kept; the people keys last.
+    deadline = grace_end(version.discharge_day, settings).isoformat()
+    pending = sorted(outcomes, key=STAY_INDICATORS.index)
+    contribution: Contribution = {}
+    for key, value in stored.items():
+        if isinstance(key, RateKey | UnitKey):
+            if key.indicator in indicators:
+                continue
+            rank = STAY_INDICATORS.index(key.indicator)
+            while pending and STAY_INDICATORS.index(pending[0]) < rank:
+                indicator = pending.pop(0)
+                _rate_keys(contribution, indicator, month, outcomes[indicator], deadline)
+        elif isinstance(key, PeopleKey):
+            for indicator in pending:
+                _rate_keys(contribution, indicator, month, outcomes[indicator], deadline)
+            pending = []
+        elif isinstance(key, EventDay) and latest is not None:
+            contribution[latest] = value
+            continue
+        contribution[key] = value
+    for indicator in pending:
+        _rate_keys(contribution, indicator, month, outcomes[indicator], deadline)
     return contribution
 
 
@@ -264,42 +376,52 @@ def report_outcome(chain: list[DocumentFacts], facts: Facts) -> ReportOutcome | 
     current (not replaced) version is a qualifying deposit of that type, not deleted, deposited
     no later than its own production + grace.
     """
-    if not any(doc.type_code in REPORT_INDICATORS for doc in chain):
+    for doc in chain:
+        if doc.type_code in REPORT_INDICATORS:
+            break
+    else:
         return None  # the usual case: a stay's document
     dated = [(doc.produced_at, doc.document_id, doc) for doc in chain if doc.produced_at]
     if not dated:
         return None
-    produced_at, _, first = min(dated, key=lambda item: (item[0], item[1]))
+    _, _, first = min(dated, key=lambda item: (item[0], item[1]))
     type_code = first.type_code
     indicator = REPORT_INDICATORS.get(type_code or "")
     if indicator is None:
         return None
     candidates = []
-    for at, document_id, doc in dated:
+    for _, document_id, doc in dated:
         deposit = doc.deposit
         if deposit is not None and deposit.type_code != type_code:
             outcome = Outcome(
                 NO_DOCUMENT, f"deposited as {deposit.type_code}", deposit.deposited_day
             )
         else:
-            reference = deposit.produced_day if deposit is not None else paris_date(at)
+            reference = _produced_day(doc)
             outcome = _in_time(standing(doc, facts), grace_end(reference, facts.settings))
         candidates.append((outcome, document_id))
-    latest = max(paris_date(at) for at, _, _ in dated)
+    latest = max(_produced_day(doc) for _, _, doc in dated)
     outcome = best(candidates) or Outcome(NO_DOCUMENT)
     return ReportOutcome(
         indicator,
         first,
-        paris_date(produced_at),
+        _produced_day(first),
         grace_end(latest, facts.settings),
         outcome,
     )
 
 
+def _produced_day(doc: DocumentFacts) -> date:
+    """The Paris day of a dated document's `produced_at` (report_outcome keeps only those)."""
+    day = doc.produced_day
+    assert day is not None
+    return day
+
+
 def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contribution:
     """A document chain's days (for `now`), and rule 7's counts when it is a report."""
     days = [day for doc in chain for day in doc.days()]
-    contribution: Contribution = {EventDay(max(days).isoformat()): 1} if days else {}
+    contribution: Contribution = {_event_day(max(days).isoformat()): 1} if days else {}
     report = report_outcome(chain, facts)
     if report is not None:
         month = month_key(report.produced_day)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processors.aggregates import Contribution, DischargeDay, EventDay, PeopleKey, RateKey, UnitKey
 from processors.codec import (
@@ -11,9 +14,10 @@ from processors.codec import (
     decode_recipient,
     encode_contribution,
     encode_document,
+    encode_moment,
     encode_recipient,
 )
-from processors.facts import DocumentFacts, Failure, RecipientFacts
+from processors.facts import Deposit, DocumentFacts, Failure, RecipientFacts
 
 AT = datetime.fromisoformat("2023-01-12T11:00:00+01:00")
 
@@ -47,3 +51,20 @@ def test_every_key_of_a_contribution_round_trips_apart() -> None:
     decoded = decode_contribution(encode_contribution(contribution))
     assert decoded == contribution
     assert {type(key) for key in decoded} == {RateKey, PeopleKey, DischargeDay, EventDay, UnitKey}
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(None)
+    ),
+    minutes=st.integers(-14 * 60 + 1, 14 * 60 - 1),
+)
+def test_a_timestamp_is_written_as_its_isoformat(moment: datetime, minutes: int) -> None:
+    """The codec hands datetimes to orjson as they are: the same text as isoformat(), for every
+    offset the contract accepts (whole minutes, RFC 3339) and any fraction of a second."""
+    aware = moment.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    deposit = Deposit("e", aware, "11490-0", "P1", "S1", 1, "qualifiee", aware, aware, None)
+    raw = encode_document(DocumentFacts("D1", deposit=deposit, deleted_at=aware))
+    assert raw.count(f'"{aware.isoformat()}"'.encode()) == 4
+    assert decode_document(raw) == DocumentFacts("D1", deposit=deposit, deleted_at=aware)
+    assert encode_moment(aware) == f'"{aware.isoformat()}"'.encode()

@@ -12,8 +12,18 @@ from processors.collection import Establishments
 from processors.facts import Deposit, DocumentFacts, Production, StayFacts, StayVersion
 from processors.reach import NOWHERE, document_reach, reaches_later_stay, stay_reach
 from processors.settings import Settings
+from processors.state import UNIT_KINDS, parse_store_key
 from processors.store import MemoryStore
-from tests.builders import F1, cancelled, deposit_failed, deposited, discharged, parse, produced
+from tests.builders import (
+    F1,
+    cancelled,
+    deposit_failed,
+    deposited,
+    discharged,
+    mss_sent,
+    parse,
+    produced,
+)
 from tests.processors.test_properties import DOCS, PATIENTS, REGISTRY, TYPES, event, ts
 
 DISCHARGE_LETTER, BIOLOGY = "11490-0", "11502-2"
@@ -111,14 +121,15 @@ def any_event(draw: st.DrawFn) -> dict[str, Any]:
 def assert_same_as_a_full_recomputation(
     store: MemoryStore, pruned: Establishments, s: Settings
 ) -> None:
-    """Every entry (facts, indexes, units) and every aggregate key as `recompute()` gives."""
+    """Every entry (facts, indexes, units) and every aggregate key as `recompute()` gives;
+    the units byte for byte, as it writes them afresh."""
     entries = dict(store.data)
     copy = MemoryStore()
-    copy.data = dict(entries)
+    copy.data = {k: v for k, v in entries.items() if parse_store_key(k)[1] not in UNIT_KINDS}
     oracle = Establishments(s, copy, 0)
     oracle.recover()
-    for est in oracle.all():
-        est.recompute()
+    for finess in {parse_store_key(k)[0] for k in entries}:
+        oracle.get(finess).recompute()
     oracle.flush()
     assert copy.data == entries
     for est in oracle.all():
@@ -196,4 +207,35 @@ def test_a_history_deposit_redated_leaves_the_stays_of_its_old_window() -> None:
             "D1", BIOLOGY, produced=ts("2023-01-06", 8), deposited_at=ts("2023-01-08", 8),
             occurred_at=ts("2023-01-20", 8),
         ),
+    ])  # fmt: skip
+
+
+def test_a_stay_reached_by_one_of_its_documents_keeps_its_other_keys_in_their_order() -> None:
+    """Only the reached indicator is derived again (rules.stay_contribution_update): the
+    stored keys it keeps and the new ones must be what the full path writes, byte for byte."""
+    doctor = [{"rpps": "R1", "mss_address": "R1@x.mssante.fr"}]
+    feed_and_compare([
+        discharged("S1", patient="P1", surgical=True, correspondents=doctor),
+        discharged("S0", patient="P1", admitted=ts("2022-12-20", 8),
+                   discharged=ts("2022-12-21", 8), correspondents=doctor),
+        deposited("D1", "57833-6", stay_id="S1", deposited_at=ts("2023-01-12", 11)),
+        deposited("D2", DISCHARGE_LETTER, stay_id="S1", deposited_at=ts("2023-01-12", 12)),
+        deposited("D3", "34874-8", stay_id="S1", deposited_at=ts("2023-01-12", 13)),
+        deposited("D4", BIOLOGY, stay_id=None, produced=ts("2023-01-06", 8),
+                  deposited_at=ts("2023-01-11", 8)),
+        deposited("D2", DISCHARGE_LETTER, stay_id="S1", deposited_at=ts("2023-01-12", 12),
+                  occurred_at=ts("2023-01-20", 8), cda_level=3),
+    ])  # fmt: skip
+
+
+def test_a_citizen_message_derives_again_only_the_stay_s_ds42_and_latest_day() -> None:
+    doctor = [{"rpps": "R1", "mss_address": "R1@x.mssante.fr"}]
+    feed_and_compare([
+        discharged("S1", patient="P1", correspondents=doctor),
+        deposited("D1", DISCHARGE_LETTER, stay_id="S1", deposited_at=ts("2023-01-12", 11)),
+        mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S1", sent=ts("2023-02-20", 8)),
+        mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S1", sent=ts("2023-01-13", 8)),
+        mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S2", sent=ts("2023-01-13", 8)),
+        discharged("S2", patient="P2", ins_status="validee", correspondents=doctor),
+        mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S2", sent=ts("2023-01-14", 8)),
     ])  # fmt: skip
