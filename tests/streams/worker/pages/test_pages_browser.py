@@ -206,6 +206,11 @@ def test_a_browser_signs_in_and_reads_every_worklist_through_any_worker(
 
     # Signing out ends the provider's session: the next page asks for the password again.
     chromium.find_element(By.ID, "deconnexion").click()
+    # The answer comes after the worker has ended the session at Keycloak (a round trip):
+    # until then the browser still shows the worklist, which has no message.
+    WebDriverWait(chromium, WAIT).until(
+        expected_conditions.presence_of_element_located((By.ID, "message"))
+    )
     assert "Vous êtes déconnecté" in chromium.find_element(By.ID, "message").text
     assert SESSION_COOKIE not in {c["name"] for c in chromium.get_cookies()}
 
