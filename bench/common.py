@@ -16,12 +16,15 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from processors.collection import Establishments
 from processors.state import DOCUMENT, RECIPIENT, STAY, parse_store_key
 from processors.store import KeyValueStore
 from simulator.config import SimulationConfig
 from simulator.generator import generate
 from streams.kafka_clients import ensure_topics
 from topics import names
+from topics.records import EstablishmentRecord, Event
+from topics.validation import parse_record
 
 Message = tuple[str, bytes, bytes]  # (topic, key, value)
 
@@ -85,6 +88,25 @@ def build_dataset(
 # --- the domain's store ---------------------------------------------------------------------
 
 ENTITY_KINDS = (STAY, DOCUMENT, RECIPIENT)
+
+
+def feed_simulation(domain: Establishments, config: SimulationConfig) -> int:
+    """Every valid simulated message through the domain code, in process: registry records
+    set, events applied, a flush every 10,000 events and at the end. The events applied."""
+    events = 0
+    for message in generate(config):
+        if not message.valid:
+            continue
+        record = parse_record(message.value)
+        if isinstance(record, EstablishmentRecord):
+            domain.set_registry(record)
+        elif isinstance(record, Event):
+            domain.apply(record)
+            events += 1
+            if events % 10_000 == 0:
+                domain.flush()
+    domain.flush()
+    return events
 
 
 def store_counts(store: KeyValueStore) -> Counter[str]:

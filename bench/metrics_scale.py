@@ -28,33 +28,19 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+from bench.common import feed_simulation
 from monitoring.collector import IndicatorCollector
 from processors.collection import Establishments
 from processors.establishment import Establishment
 from processors.settings import Settings
 from simulator.config import SimulationConfig
-from simulator.generator import generate
-from topics.records import EstablishmentRecord, Event
-from topics.validation import parse_record
 
 
 def source_establishment(days: int, stays_per_day: float, seed: int) -> Establishment:
     """One establishment simulated over `days` days through the domain code."""
     config = SimulationConfig(establishments=1, stays_per_day=stays_per_day, days=days, seed=seed)
     domain = Establishments(Settings())
-    events = 0
-    for message in generate(config):
-        if not message.valid:
-            continue
-        record = parse_record(message.value)
-        if isinstance(record, EstablishmentRecord):
-            domain.set_registry(record)
-        elif isinstance(record, Event):
-            domain.apply(record)
-            events += 1
-            if events % 10_000 == 0:
-                domain.flush()
-    domain.flush()
+    events = feed_simulation(domain, config)
     (source,) = domain.all()
     totals = source.aggregates.totals
     print(

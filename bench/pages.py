@@ -16,16 +16,15 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from bench.common import feed_simulation
 from processors.collection import Establishments
 from processors.store import MemoryStore
-from simulator.generator import SimulationConfig, generate
+from simulator.generator import SimulationConfig
 from streams.access.config import AccessConfig
 from streams.access.static import hash_token
 from streams.worker.app import SunesWorker
 from streams.worker.config import WorkerConfig
 from streams.worker.pages.config import PageConfig
-from topics.records import EstablishmentRecord
-from topics.validation import parse_record
 
 TOKEN = "bench-pages-token-0123456789abcdef"
 
@@ -58,17 +57,7 @@ async def run(establishments: int, days: int, runs: int) -> None:
         config = SimulationConfig(
             establishments=establishments, stays_per_day=30, days=days, seed=1
         )
-        events = 0
-        for message in generate(config):
-            if not message.valid:
-                continue
-            record = parse_record(message.value)
-            if isinstance(record, EstablishmentRecord):
-                collection.set_registry(record)
-            else:
-                collection.apply(record)
-                events += 1
-        collection.flush()
+        events = feed_simulation(collection, config)
         worker.app.web.init_server()
         client = TestClient(TestServer(worker.app.web.web_app))
         await client.start_server()
