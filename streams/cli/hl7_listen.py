@@ -173,7 +173,7 @@ async def _serve(
     )
     metrics = ListenerMetrics()
     listener = Hl7Listener(
-        Hl7Converter(mapping, store, args.retention_days),
+        Hl7Converter(mapping, store, args.retention_days, metrics.state_purged),
         publisher,
         metrics,
         max_message_bytes=args.max_message_bytes,

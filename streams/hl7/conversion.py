@@ -106,12 +106,17 @@ class Hl7Converter:
     """Converts messages one at a time; what links them lives in `state`."""
 
     def __init__(
-        self, mapping: Hl7Mapping, state: KeyValueStore, retention_days: int = 3653
+        self,
+        mapping: Hl7Mapping,
+        state: KeyValueStore,
+        retention_days: int = 3653,
+        on_purged: Callable[[str, int], None] | None = None,
     ) -> None:
         self.mapping = mapping
         self.state = ConverterState(state)
         self.retention_days = retention_days
         self.purged_at: datetime | None = None  # the clock of the last purge of the state
+        self.on_purged = on_purged  # (kind, count) per purge: the listener's counter
 
     def convert(self, raw: bytes, received: datetime | None = None) -> Conversion:
         """One message, received at `received` (now by default): the converter's clock."""
@@ -160,6 +165,8 @@ class Hl7Converter:
         horizon = (clock - timedelta(days=self.retention_days)).date().isoformat()
         for kind, count in sorted(purge(self.state.store, clock, self.retention_days).items()):
             log.info("purged %d %s entries of the HL7 state (horizon %s)", count, kind, horizon)
+            if self.on_purged is not None:
+                self.on_purged(kind, count)
 
 
 def _check(event: dict[str, Any]) -> None:

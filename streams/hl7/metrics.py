@@ -61,6 +61,12 @@ class ListenerMetrics:
         self.open_connections = Gauge(
             "sunes_hl7_connections_open", "MLLP connections open now", registry=self.registry
         )
+        self.purged = Counter(
+            "sunes_hl7_state_purged",
+            "entries of the converter's state deleted past the retention horizon, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
         self.seconds = Histogram(
             "sunes_hl7_message_seconds",
             "from a frame's last byte to its ACK written (conversion and Kafka included)",
@@ -70,6 +76,9 @@ class ListenerMetrics:
 
     def message(self, outcome: str, ack: str, reason: str | None) -> None:
         self.messages.labels(outcome, ack, reason_label(reason)).inc()
+
+    def state_purged(self, kind: str, count: int) -> None:
+        self.purged.labels(kind).inc(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -77,3 +77,23 @@ def test_the_purge_on_disk(tmp_path: Path) -> None:
         assert list(store.items(b"hl7\x1fby-day")) == []
     finally:
         store.close()
+
+
+def test_a_purge_is_counted_by_kind_in_the_listener_metrics() -> None:
+    from streams.hl7.metrics import ListenerMetrics
+
+    store = MemoryStore()
+    metrics = ListenerMetrics()
+    convert = Hl7Converter(load_mapping(), store, RETENTION, metrics.state_purged).convert
+    convert(fixture("01"), THEN)
+    convert(fixture("03"), THEN)
+    assert b"sunes_hl7_state_purged_total{" not in metrics.render()  # nothing purged yet
+    convert(fixture("02"), LATER)  # the first message past the horizon purges first
+    text = metrics.render().decode()
+    counted = {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("sunes_hl7_state_purged_total{")
+    }
+    assert counted.keys() >= {"admission", "ins_to_ipp"}
+    assert all(count >= 1 for count in counted.values())
