@@ -158,11 +158,24 @@ def chunks(events: list[bytes], limit: int) -> list[tuple[int, int]]:
     return slices
 
 
-def received_at(record: ConsumerRecord[Any, Any], now: float) -> datetime:
-    """The retention clock (processors.retention): the record's Kafka timestamp, never later
-    than this worker's clock (a producer's clock may be wrong too)."""
-    stamp = record.timestamp / 1000 if record.timestamp and record.timestamp > 0 else now
-    return datetime.fromtimestamp(min(stamp, now), UTC)
+class _ReceivedAt:
+    """The retention clock (processors.retention) of the records of one poll: a record's
+    Kafka timestamp, never later than this worker's clock (a producer's clock may be wrong
+    too). One clock reading per poll; each distinct record timestamp's datetime built once
+    (a producer stamps many records alike)."""
+
+    __slots__ = ("known", "now")
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.known: dict[int | None, datetime] = {}
+
+    def __call__(self, timestamp: int | None) -> datetime:
+        moment = self.known.get(timestamp)
+        if moment is None:
+            stamp = timestamp / 1000 if timestamp and timestamp > 0 else self.now
+            moment = self.known[timestamp] = datetime.fromtimestamp(min(stamp, self.now), UTC)
+        return moment
 
 
 BROKER_PROBE_SECONDS = 5.0
@@ -283,14 +296,19 @@ class Ingestor:
         the sends raises (the poll is then not committed, and replayed)."""
         batch = _Batch(producer)
         bundles: dict[str, list[_Pending]] = {}
+        refused: list[tuple[ConsumerRecord[Any, Any], bytes, InvalidRecord]] = []
         now = time.time()
+        received = _ReceivedAt(now)
         for tp, records in batches.items():
             for record in records:
-                item = await self._ingest(batch, record, now)
+                # synchronous: a coroutine per record cost more than the record's own checks
+                item = self._ingest(batch, record, received, refused)
                 if item is not None:
                     bundles.setdefault(item[0], []).append(item[1])
             if records:
                 self.positions[(tp.topic, tp.partition)] = records[-1].offset + 1
+        for record, raw, error in refused:  # in their order, before the bundles, as ever
+            await self._deadletter(batch, record, raw, error)
         for finess, items in bundles.items():
             for start, end in chunks([item.row for item in items], MAX_BUNDLE_BYTES):
                 await self._send_bundle(batch, finess, items[start:end])
@@ -299,16 +317,21 @@ class Ingestor:
             if count > 0:
                 self.pipeline.consumed_valid(topic, count)
 
-    async def _ingest(
-        self, batch: _Batch, record: ConsumerRecord[Any, Any], now: float
+    def _ingest(
+        self,
+        batch: _Batch,
+        record: ConsumerRecord[Any, Any],
+        received: _ReceivedAt,
+        refused: list[tuple[ConsumerRecord[Any, Any], bytes, InvalidRecord]],
     ) -> tuple[str, _Pending] | None:
-        """(FINESS, event) to bundle; None when dead-lettered or a registry record."""
+        """(FINESS, event) to bundle; None when refused (appended to `refused`, dead-lettered
+        by the caller) or a registry record."""
         raw: bytes = record.value if record.value is not None else b""
         if len(raw) > MAX_EVENT_BYTES:  # not even parsed: the worker could not carry it
             too_large = too_large_error(
                 len(raw), record.topic, record.partition, record.offset, limit=MAX_EVENT_BYTES
             )
-            await self._deadletter(batch, record, raw, too_large)
+            refused.append((record, raw, too_large))
             return None
         try:
             # a valid event takes the fast path; anything else, and every refusal's reason,
@@ -319,13 +342,13 @@ class Ingestor:
             if isinstance(parsed, EstablishmentRecord | RegistryTombstone):
                 batch.valid[record.topic] += 1
                 return None  # the registry reader of every worker applies it
-            error = time_bounds_error(parsed, received_at(record, now), self.rules)
+            error = time_bounds_error(parsed, received(record.timestamp), self.rules)
             if error is not None:
                 raise error
             stamp = record.timestamp / 1000 if record.timestamp else None
             pending = (parsed.finess, _Pending(raw, event_row(parsed), stamp, record))
         except InvalidRecord as exc:
-            await self._deadletter(batch, record, raw, exc)
+            refused.append((record, raw, exc))
             return None
         except Exception as exc:  # a bug, or an input nobody foresaw: this record only
             log.error(
@@ -333,7 +356,7 @@ class Ingestor:
                 type(exc).__name__, record.topic, record.partition, record.offset,
                 INTERNAL_ERROR,
             )  # fmt: skip
-            await self._deadletter(batch, record, raw, internal_error(exc))
+            refused.append((record, raw, internal_error(exc)))
             return None
         batch.valid[record.topic] += 1
         return pending
