@@ -51,13 +51,22 @@ class TableStore:
         self.table = table
         self._batcher: ChangelogBatcher | None = None
         self._crash: asyncio.Future[None] | None = None
+        self._data: Any = None  # the table's store, at the first read
+        self._rocks = False
+        self._by_event = False
 
     def get(self, key: bytes) -> bytes | None:
-        data = self.table.data
-        if getattr(data, "use_rocksdict", False):
+        data = self._data
+        if data is None:  # the table's store, and how to read it: once (Faust makes it once)
+            table = self.table
+            data = self._data = table.data
+            self._rocks = getattr(data, "use_rocksdict", False)
+            # whether Faust reads a key in the current event's partition (Store._get's test)
+            self._by_event = self._rocks and not table.is_global and not table.use_partitioner
+        if self._rocks:
             # One RocksDB get; Table.get asks `key in data` first, a second get.
-            event = current_event()
-            if event is not None and self._event_partitioned():
+            event = current_event() if self._by_event else None
+            if event is not None:
                 # What Faust's Store._get does during an event (faust-streaming 0.15.3,
                 # pinned by streams/worker/faust_patch.py), without refreshing its LRU key
                 # index under a lock (~18 % of Store._get in a py-spy profile): that index
@@ -71,11 +80,6 @@ class TableStore:
             return value
         found = data.get(key)
         return found
-
-    def _event_partitioned(self) -> bool:
-        """Whether Faust reads a key in the current event's partition (Store._get's test)."""
-        table = self.table
-        return not table.is_global and not table.use_partitioner
 
     def write(self, changes: Sequence[Change]) -> None:
         """One transaction: see the module's docstring. Synchronous on purpose."""

@@ -39,6 +39,11 @@ class FaustRocksStore:
 
 
 class Table:
+    """A Faust table read by key: not global, partitioned by the event being processed."""
+
+    is_global = False
+    use_partitioner = False
+
     def __init__(self, data: Any, items: dict[bytes, bytes]) -> None:
         self.data = data
         self._items = items
@@ -132,13 +137,6 @@ async def test_a_flush_is_one_batch_on_the_event_partition_and_its_changelog_rec
             db.close()
 
 
-class EventTable(Table):
-    """A Faust table read by key: not global, partitioned by the event being processed."""
-
-    is_global = False
-    use_partitioner = False
-
-
 class SearchingRocks(PartitionedRocks):
     """Faust's Store._get outside an event: it searches the partitions' DBs."""
 
@@ -154,7 +152,7 @@ def test_a_read_during_an_event_is_one_get_in_the_event_partition(tmp_path: Path
     dbs = [Rdict(str(tmp_path / f"p{p}"), options=Options(raw_mode=True)) for p in (0, 1)]
     dbs[0][b"F|s|0"] = b"zero"
     dbs[1][b"F|s|1"] = b"one"
-    store = TableStore(EventTable(SearchingRocks(dbs), {}))
+    store = TableStore(Table(SearchingRocks(dbs), {}))
     message = type("Message", (), {"partition": 1})()
     event = type("Event", (), {"message": message})()
     try:
