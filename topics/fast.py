@@ -13,6 +13,9 @@ a Literal; a nested list a list of structs. A message with fields the contract d
 know goes to the authority (which accepts them): msgspec would skip them unread, and they
 could hold JSON that orjson, the authority's parser, refuses (1e400, nesting over 1,024).
 Measured (bench.decode): 5.7 µs per event instead of 9.7 µs, CPU time, loaded machine.
+`fast_row` gives the same event as a row of values (the worker's bundle row), without
+building the record: the worker's ingest (bench.decode, load 6: fast_event + event_row 10.0 µs,
+fast_row + its row 6.0 µs per event).
 """
 
 from __future__ import annotations
