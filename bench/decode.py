@@ -13,9 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from bench.common import build_dataset
 from streams.worker import bundles
-from topics.fast import fast_event
+from topics.fast import fast_event, fast_row
 from topics.names import ESTABLISHMENTS
 from topics.validation import parse_for_topic
 
@@ -54,9 +56,15 @@ def main() -> None:
         for topic, key, value in messages:
             fast_event(value, False) or parse_for_topic(value, topic, key)
 
+    def fast_rows() -> None:  # the worker's ingest: a valid event straight to its bundle row
+        for topic, key, value in messages:
+            row = fast_row(value, False)
+            orjson.dumps(row.row) if row else bundles.event_row(parse_for_topic(value, topic, key))
+
     rows: list[tuple[str, float]] = [
         ("ingest: parse_for_topic", _best(count, validate)),
         ("ingest: fast_event, else parse_for_topic", _best(count, fast)),
+        ("ingest: fast_row + its row, else parse + event_row", _best(count, fast_rows)),
     ]
     rows.extend(_bundle_rows(count, groups, raws, records, stamps))
     print(f"decode path, {count:,} events, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -70,7 +71,22 @@ class PipelineMetrics:
         latency of each event that had a record timestamp."""
         self.applied_events.inc(len(record_timestamps))
         now = time.time()
-        observe = self.latency.observe
-        for stamp in record_timestamps:
-            if stamp:
-                observe(max(0.0, now - stamp))
+        latencies = [max(0.0, now - stamp) for stamp in record_timestamps if stamp]
+        if latencies:
+            observe_all(self.latency, latencies)
+
+
+def observe_all(histogram: Histogram, values: Sequence[float]) -> None:
+    """`histogram.observe(value)` for each value, in one go: a lock per bucket touched and
+    one for the sum, not two per value (~1 % of the worker's main thread, per event).
+    Through Histogram's own fields (read in prometheus_client 0.26: `_upper_bounds`, ending
+    with +Inf; `_buckets`; `_sum`), for an unlabelled histogram without exemplars;
+    tests/monitoring/test_pipeline.py compares it with `observe`, so a change there fails."""
+    counts: dict[int, int] = {}
+    bounds = histogram._upper_bounds
+    for value in values:
+        index = bisect_left(bounds, value)  # the first bound >= value, as observe picks it
+        counts[index] = counts.get(index, 0) + 1
+    histogram._sum.inc(sum(values))
+    for index, count in counts.items():
+        histogram._buckets[index].inc(count)

@@ -10,7 +10,9 @@ Formats, told apart by the first byte of the value (a reader upgraded while bund
 previous format wait on the internal topic still applies them):
 - version 2 (`\\x02`, written since issue 15): `\\x02[[ts...],[row,...]]`, one row per event,
   the record's fields in the order of its dataclass (`topics.records`), the type name first,
-  timestamps as RFC 3339 strings as `datetime.isoformat` writes them, nested records as rows.
+  timestamps as strings that `datetime.fromisoformat` reads as the record's value (as
+  `datetime.isoformat` writes them, or, for an event of the fast path, as they were
+  received: `topics.fast.FastRow`), nested records as rows.
   The field order is the format: a change to a record's fields needs a new version (the
   test pins it).
 - version 1 (`{`): `{"ts":[...],"events":[...]}`, the producers' original JSON objects.

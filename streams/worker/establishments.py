@@ -109,8 +109,11 @@ class EstablishmentStage:
                 error = InvalidRecord(INVALID_JSON, str(exc))
                 await self.deadletter(event.value, message.key, error, message)
                 continue
+            # one pass: the records, their stamps and their FINESS (one, from our ingest)
             events: list[tuple[Event, Any]] = []
             stamps: list[float | None] = []
+            finesses: set[str] = set()
+            horizon_of = self.establishments.purge_horizon
             for item, timestamp in items:
                 try:
                     record = bundle_record(item)  # validated by the ingest stage
@@ -125,15 +128,14 @@ class EstablishmentStage:
                         message,
                     )
                     continue
-                refusal = refused_after_purge(
-                    record, self.establishments.purge_horizon(record.finess)
-                )
+                refusal = refused_after_purge(record, horizon_of(record.finess))
                 if refusal is not None:
                     await self.deadletter(_letter(item, record), message.key, refusal, message)
                     continue
                 events.append((record, item))
                 stamps.append(timestamp)
-            failed = self._apply(events)
+                finesses.add(record.finess)
+            failed = self._apply(events, finesses)
             for finess, item, record, failure in failed:
                 error = internal_error(failure)
                 log.error("applying an event of %s failed: %s", finess, error.reason)
@@ -141,7 +143,7 @@ class EstablishmentStage:
             self.guard.applied(message.partition, message.offset)
             self.pipeline.applied(stamps)
             self._advance_clock(stamps)
-            for finess in {record.finess for record, _ in events}:
+            for finess in finesses:
                 await self._purge(finess)
             if self.room is not None:
                 await self.room()
@@ -190,10 +192,13 @@ class EstablishmentStage:
             key, value, partition = self.recomputation.request(finess)
             await self.topic.send(key=key, value=value, partition=partition)
 
-    def _apply(self, events: list[tuple[Event, Any]]) -> list[tuple[str, Any, Event, Exception]]:
-        """Merge a bundle and write what it changed: synchronous on purpose (no await)."""
+    def _apply(
+        self, events: list[tuple[Event, Any]], finesses: set[str]
+    ) -> list[tuple[str, Any, Event, Exception]]:
+        """Merge a bundle (`finesses`: its events' FINESS) and write what it changed:
+        synchronous on purpose (no await)."""
         failed = []
-        for finess in {record.finess for record, _ in events}:
+        for finess in finesses:
             self.establishments.settle(finess)  # a purge a crash interrupted, finished first
         for record, item in events:
             try:

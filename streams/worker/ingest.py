@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -40,7 +41,7 @@ from aiokafka.errors import (
 )
 
 from monitoring.pipeline import PipelineMetrics
-from processors.retention import time_bounds_error
+from processors.retention import time_bounds_error, within_bounds
 from streams.kafka_clients import aiokafka_security
 from streams.worker.bundles import MAX_EVENT_BYTES, encode_bundle, event_row
 from streams.worker.config import WorkerConfig
@@ -53,7 +54,7 @@ from streams.worker.deadletter import (
 )
 from streams.worker.expired import ExpiredRecordsCheck
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
-from topics.fast import fast_event
+from topics.fast import fast_row
 from topics.records import EstablishmentRecord, RegistryTombstone
 from topics.validation import InvalidRecord, parse_for_topic
 
@@ -158,11 +159,24 @@ def chunks(events: list[bytes], limit: int) -> list[tuple[int, int]]:
     return slices
 
 
-def received_at(record: ConsumerRecord[Any, Any], now: float) -> datetime:
-    """The retention clock (processors.retention): the record's Kafka timestamp, never later
-    than this worker's clock (a producer's clock may be wrong too)."""
-    stamp = record.timestamp / 1000 if record.timestamp and record.timestamp > 0 else now
-    return datetime.fromtimestamp(min(stamp, now), UTC)
+class _ReceivedAt:
+    """The retention clock (processors.retention) of the records of one poll: a record's
+    Kafka timestamp, never later than this worker's clock (a producer's clock may be wrong
+    too). One clock reading per poll; each distinct record timestamp's datetime built once
+    (a producer stamps many records alike)."""
+
+    __slots__ = ("known", "now")
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.known: dict[int | None, datetime] = {}
+
+    def __call__(self, timestamp: int | None) -> datetime:
+        moment = self.known.get(timestamp)
+        if moment is None:
+            stamp = timestamp / 1000 if timestamp and timestamp > 0 else self.now
+            moment = self.known[timestamp] = datetime.fromtimestamp(min(stamp, self.now), UTC)
+        return moment
 
 
 BROKER_PROBE_SECONDS = 5.0
@@ -283,14 +297,19 @@ class Ingestor:
         the sends raises (the poll is then not committed, and replayed)."""
         batch = _Batch(producer)
         bundles: dict[str, list[_Pending]] = {}
+        refused: list[tuple[ConsumerRecord[Any, Any], bytes, InvalidRecord]] = []
         now = time.time()
+        received = _ReceivedAt(now)
         for tp, records in batches.items():
             for record in records:
-                item = await self._ingest(batch, record, now)
+                # synchronous: a coroutine per record cost more than the record's own checks
+                item = self._ingest(batch, record, received, refused)
                 if item is not None:
                     bundles.setdefault(item[0], []).append(item[1])
             if records:
                 self.positions[(tp.topic, tp.partition)] = records[-1].offset + 1
+        for record, raw, error in refused:  # in their order, before the bundles, as ever
+            await self._deadletter(batch, record, raw, error)
         for finess, items in bundles.items():
             for start, end in chunks([item.row for item in items], MAX_BUNDLE_BYTES):
                 await self._send_bundle(batch, finess, items[start:end])
@@ -299,33 +318,44 @@ class Ingestor:
             if count > 0:
                 self.pipeline.consumed_valid(topic, count)
 
-    async def _ingest(
-        self, batch: _Batch, record: ConsumerRecord[Any, Any], now: float
+    def _ingest(
+        self,
+        batch: _Batch,
+        record: ConsumerRecord[Any, Any],
+        received: _ReceivedAt,
+        refused: list[tuple[ConsumerRecord[Any, Any], bytes, InvalidRecord]],
     ) -> tuple[str, _Pending] | None:
-        """(FINESS, event) to bundle; None when dead-lettered or a registry record."""
+        """(FINESS, event) to bundle; None when refused (appended to `refused`, dead-lettered
+        by the caller) or a registry record."""
         raw: bytes = record.value if record.value is not None else b""
         if len(raw) > MAX_EVENT_BYTES:  # not even parsed: the worker could not carry it
             too_large = too_large_error(
                 len(raw), record.topic, record.partition, record.offset, limit=MAX_EVENT_BYTES
             )
-            await self._deadletter(batch, record, raw, too_large)
+            refused.append((record, raw, too_large))
             return None
         try:
-            # a valid event takes the fast path; anything else, and every refusal's reason,
-            # comes from the contract's validation
-            parsed = fast_event(
-                record.value, record.topic == self.config.topics.establishments
-            ) or parse_for_topic(record.value, record.topic, record.key, self.config.topics)
-            if isinstance(parsed, EstablishmentRecord | RegistryTombstone):
-                batch.valid[record.topic] += 1
-                return None  # the registry reader of every worker applies it
-            error = time_bounds_error(parsed, received_at(record, now), self.rules)
-            if error is not None:
-                raise error
             stamp = record.timestamp / 1000 if record.timestamp else None
-            pending = (parsed.finess, _Pending(raw, event_row(parsed), stamp, record))
+            # A valid event in the retention's bounds takes the fast path, straight to its
+            # bundle row (topics.fast: the very record the contract gives, not built here).
+            # Anything else, and every refusal's reason, comes from the contract's validation.
+            fast = fast_row(record.value, record.topic == self.config.topics.establishments)
+            if fast is not None and within_bounds(
+                fast.stamps, received(record.timestamp), self.rules
+            ):
+                row = orjson.dumps(fast.row)
+                pending = (fast.finess, _Pending(raw, row, stamp, record))
+            else:
+                parsed = parse_for_topic(record.value, record.topic, record.key, self.config.topics)
+                if isinstance(parsed, EstablishmentRecord | RegistryTombstone):
+                    batch.valid[record.topic] += 1
+                    return None  # the registry reader of every worker applies it
+                error = time_bounds_error(parsed, received(record.timestamp), self.rules)
+                if error is not None:
+                    raise error
+                pending = (parsed.finess, _Pending(raw, event_row(parsed), stamp, record))
         except InvalidRecord as exc:
-            await self._deadletter(batch, record, raw, exc)
+            refused.append((record, raw, exc))
             return None
         except Exception as exc:  # a bug, or an input nobody foresaw: this record only
             log.error(
@@ -333,7 +363,7 @@ class Ingestor:
                 type(exc).__name__, record.topic, record.partition, record.offset,
                 INTERNAL_ERROR,
             )  # fmt: skip
-            await self._deadletter(batch, record, raw, internal_error(exc))
+            refused.append((record, raw, internal_error(exc)))
             return None
         batch.valid[record.topic] += 1
         return pending

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring.pipeline import PipelineMetrics
+from monitoring.pipeline import PipelineMetrics, observe_all
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -56,3 +57,21 @@ def test_ingest_counts_by_topic_and_outcome() -> None:
     )
     # The stage applied nothing: ingest and the stage are counted apart.
     assert got[("sunes_events_applied_total", ())] == 0
+
+
+def test_observing_a_bundle_s_latencies_at_once_is_observing_each() -> None:
+    values = [0.0, 0.004, 0.005, 0.0050001, 0.01, 0.3, 0.3, 1, 2.4999, 59.9, 60, 60.5, 1e9]
+    one_by_one, at_once = CollectorRegistry(), CollectorRegistry()
+    each = PipelineMetrics(one_by_one).latency
+    for value in values:
+        each.observe(value)
+    observe_all(PipelineMetrics(at_once).latency, values)
+    expected, got = (
+        {k: v for k, v in samples(r).items() if "latency" in k[0] and not k[0].endswith("_created")}
+        for r in (one_by_one, at_once)
+    )
+    total = ("sunes_processing_latency_seconds_sum", ())
+    assert got.pop(total) == pytest.approx(expected.pop(total))
+    assert got == expected
+    assert expected[("sunes_processing_latency_seconds_bucket", (("le", "0.005"),))] == 3
+    assert expected[("sunes_processing_latency_seconds_bucket", (("le", "+Inf"),))] == 13

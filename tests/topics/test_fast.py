@@ -1,5 +1,6 @@
 """The fast path (topics.fast) accepts nothing the contract refuses, and what it accepts is
-the very record `parse_for_topic` gives: over valid events of every type, events mutated
+the very record `parse_for_topic` gives (as a record, or as the row the worker's bundles
+carry): over valid events of every type, events mutated
 field by field (missing, null, retyped, reformatted, out of range, unicode, huge, extra,
 deep), byte-level damage, and random JSON and bytes."""
 
@@ -13,9 +14,11 @@ import orjson
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from processors.retention import timestamps_of
+from streams.worker.bundles import bundle_record
 from tests import builders, strategies
 from tests.builders import F1
-from topics.fast import fast_event
+from topics.fast import FastRow, fast_event, fast_row
 from topics.names import DMP, ESTABLISHMENTS, MSS, STAYS
 from topics.validation import InvalidRecord, parse_for_topic
 
@@ -200,23 +203,41 @@ def test_the_fast_path_accepts_only_what_the_contract_accepts_identically(
 ) -> None:
     topic, raw = message
     fast = fast_event(raw, topic == ESTABLISHMENTS)
+    row = fast_row(raw, topic == ESTABLISHMENTS)
     try:
         authority: Any = parse_for_topic(raw, topic)
     except InvalidRecord as exc:
         authority = exc
     if fast is None:
         event("fast path unsure" if not isinstance(authority, InvalidRecord) else "refused")
+        assert row is None
         return
     event("accepted by the fast path")
     assert not isinstance(authority, InvalidRecord), authority.reason
     assert identical(fast, authority)
+    assert row is not None and same_as_row(authority, row)
+
+
+def same_as_row(record: Any, fast: FastRow) -> bool:
+    """The row is the record's, as the worker's bundles carry it (streams/worker/bundles.py
+    rebuilds the record from it), with the record's FINESS and own timestamps."""
+    rebuilt = bundle_record(orjson.loads(orjson.dumps(fast.row)))
+    stamps = [value for _, value in timestamps_of(record)]
+    return (
+        identical(rebuilt, record)
+        and fast.finess == record.finess
+        and [(s, s.utcoffset()) for s in fast.stamps] == [(s, s.utcoffset()) for s in stamps]
+    )
 
 
 def test_every_valid_event_of_the_builders_takes_the_fast_path() -> None:
     for topic, build in BUILDERS:
         raw = orjson.dumps(build())
         fast = fast_event(raw, topic == ESTABLISHMENTS)
+        row = fast_row(raw, topic == ESTABLISHMENTS)
         if topic == ESTABLISHMENTS:
-            assert fast is None  # the registry is the authority's
+            assert fast is None and row is None  # the registry is the authority's
         else:
-            assert fast is not None and identical(fast, parse_for_topic(raw, topic))
+            authority = parse_for_topic(raw, topic)
+            assert fast is not None and identical(fast, authority)
+            assert row is not None and same_as_row(authority, row)

@@ -43,7 +43,7 @@ from streams.worker.ingest import Ingestor
 from tests import builders, strategies
 from tests.builders import F1, F2
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
-from topics.fast import fast_event
+from topics.fast import fast_row
 from topics.names import DEADLETTER, DMP, ESTABLISHMENTS, MSS, STAYS, TopicNames
 from topics.validation import REASON_CODES, InvalidRecord, parse_for_topic
 
@@ -243,7 +243,7 @@ def test_a_2_mb_invalid_message_is_dead_lettered_truncated() -> None:
     assert letter.headers["sunes-value-truncated"] == "true"
 
 
-@pytest.mark.parametrize("buggy", ["fast_event", "parse_for_topic"])
+@pytest.mark.parametrize("buggy", ["fast_row", "parse_for_topic"])
 def test_an_exception_in_one_record_dead_letters_it_alone(
     buggy: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -258,12 +258,12 @@ def test_an_exception_in_one_record_dead_letters_it_alone(
 
     def fast(raw: bytes | None, registry_topic: bool) -> Any:
         if raw is not None and b"S-poison" in raw:
-            if buggy == "fast_event":
+            if buggy == "fast_row":
                 raise RuntimeError("a bug somewhere")
             return None  # unsure: the validation decides
-        return fast_event(raw, registry_topic)
+        return fast_row(raw, registry_topic)
 
-    monkeypatch.setattr(ingest_module, "fast_event", fast)
+    monkeypatch.setattr(ingest_module, "fast_row", fast)
     if buggy == "parse_for_topic":
         monkeypatch.setattr(ingest_module, "parse_for_topic", parse)
     values = [
@@ -481,7 +481,7 @@ def test_no_input_raises_and_each_is_bundled_or_dead_lettered_once(
             raise ValueError("injected")
         return real(raw, topic, key)
 
-    real_fast = fast_event
+    real_fast = fast_row
 
     def fast(raw: bytes | None, registry_topic: bool) -> Any:
         if raw in faulty:
@@ -490,7 +490,7 @@ def test_no_input_raises_and_each_is_bundled_or_dead_lettered_once(
 
     with (
         mock.patch.object(ingest_module, "parse_for_topic", parse),
-        mock.patch.object(ingest_module, "fast_event", fast),
+        mock.patch.object(ingest_module, "fast_row", fast),
     ):
         producer, _, registry = run_ingest(listed)  # never raises
 

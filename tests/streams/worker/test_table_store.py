@@ -4,12 +4,14 @@ flush as one batch on the event's partition and hands its changelog records to t
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
+from faust.streams import _current_event
 from rocksdict import Options, Rdict
 
 from processors.store import MemoryStore
@@ -37,6 +39,11 @@ class FaustRocksStore:
 
 
 class Table:
+    """A Faust table read by key: not global, partitioned by the event being processed."""
+
+    is_global = False
+    use_partitioner = False
+
     def __init__(self, data: Any, items: dict[bytes, bytes]) -> None:
         self.data = data
         self._items = items
@@ -125,6 +132,39 @@ async def test_a_flush_is_one_batch_on_the_event_partition_and_its_changelog_rec
         batches = producer._message_accumulator._batches
         assert list(batches) == [TopicPartition("app-facts-changelog", 1)]
         assert batches[TopicPartition("app-facts-changelog", 1)][0].record_count == 3
+    finally:
+        for db in dbs:
+            db.close()
+
+
+class SearchingRocks(PartitionedRocks):
+    """Faust's Store._get outside an event: it searches the partitions' DBs."""
+
+    def _get(self, key: bytes) -> bytes | None:
+        for db in self.dbs:
+            value: bytes | None = db.get(key)
+            if value is not None:
+                return value
+        return None
+
+
+def test_a_read_during_an_event_is_one_get_in_the_event_partition(tmp_path: Path) -> None:
+    dbs = [Rdict(str(tmp_path / f"p{p}"), options=Options(raw_mode=True)) for p in (0, 1)]
+    dbs[0][b"F|s|0"] = b"zero"
+    dbs[1][b"F|s|1"] = b"one"
+    store = TableStore(Table(SearchingRocks(dbs), {}))
+    message = type("Message", (), {"partition": 1})()
+    event = type("Event", (), {"message": message})()
+    try:
+        assert store.get(b"F|s|0") == b"zero"  # no event: every partition searched
+        token = _current_event.set(weakref.ref(event))
+        try:
+            assert store.get(b"F|s|1") == b"one"
+            assert store.get(b"F|s|0") is None  # another partition's key: not this event's
+            assert store.get(b"F|s|2") is None
+        finally:
+            _current_event.reset(token)
+        assert store.get(b"F|s|1") == b"one"
     finally:
         for db in dbs:
             db.close()
