@@ -10,13 +10,14 @@ worker showed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from datetime import date, timedelta
 
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from processors.breakdown import establishment_unit_counts
 from processors.calendar import Window
 from processors.catalogue import RATE_INDICATORS
 from processors.establishment import Establishment
@@ -288,7 +289,9 @@ def _collect_establishment(est: Establishment, f: _Families) -> None:
         if name is not None:
             f.numerator.add_metric([finess, row.indicator, name], row.numerator)
             f.denominator.add_metric([finess, row.indicator, name], row.denominator)
-    counts = est.unit_counts()
+    # Units of the exported periods only (a history of years has dozens of months)
+    shown = [row for row in rows if row.period in labels]
+    counts = establishment_unit_counts(finess, est.aggregates, shown, window, now, est.settings)
     for count in counts:
         name = labels.get(count.period)
         if name is not None:
@@ -309,11 +312,15 @@ def _collect_outlook(
 ) -> None:
     """What is still to come: pending units' deadlines, the window's projection."""
     finess = est.finess
-    pending = any(c.status == PENDING and c.indicator != "DS4.1" for c in counts)
-    deadlines = next_deadlines(est, window, now) if pending else {}  # else skip the scan
+    # the figures with pending units (DS 4.1's correspondents have no deadline of their own)
+    pending = {
+        (c.indicator, c.period) for c in counts if c.status == PENDING and c.indicator != "DS4.1"
+    }
+    scanned = set(window.months()) | labels.keys()
+    deadlines = next_deadlines(est, window, now, scanned) if pending else {}  # else no scan
     for (indicator, period), day in deadlines.items():
         name = labels.get(period)
-        if name is not None:
+        if name is not None and (indicator, period) in pending:
             f.pending_deadline.add_metric([finess, indicator, name], _day_start(day))
     by_period = tallies(counts)
     rated = {row.indicator for row in rows}  # DS 2.1 without a lab has no rate to project
@@ -330,12 +337,15 @@ def _collect_outlook(
         f.to_come.add_metric([finess, indicator], projection.to_come)
 
 
-def next_deadlines(est: Establishment, window: Window, now: date) -> dict[tuple[str, str], date]:
+def next_deadlines(
+    est: Establishment, window: Window, now: date, of_months: Container[str] | None = None
+) -> dict[tuple[str, str], date]:
     """(indicator, period) → the earliest deadline of its pending units, months and window,
-    read from the aggregates' uncounted units (DS 4.1's correspondents are not there)."""
+    read from the aggregates' uncounted units (DS 4.1's correspondents are not there); only
+    of `of_months` when given (which must hold the window's months for its date to be whole)."""
     months = set(window.months())
     earliest: dict[tuple[str, str], date] = {}
-    for key, _ in est.aggregates.uncounted():
+    for key, _ in est.aggregates.uncounted(of_months):
         day = date.fromisoformat(key.deadline)
         if status_of(key.reason, day, now) != PENDING:
             continue
