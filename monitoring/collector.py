@@ -10,7 +10,7 @@ worker showed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping
 from datetime import date, timedelta
 
 from prometheus_client import generate_latest
@@ -28,6 +28,10 @@ from processors.units import PENDING, UnitCount, status_of
 
 # (topic, partition) → messages not yet consumed
 LagSource = Callable[[], Mapping[tuple[str, int], int]]
+
+# The families of the collector that are not per establishment
+UNREGISTERED = "sunes_establishments_unregistered"
+LAG = "sunes_consumer_lag"
 
 PERIOD_LABELS = ["finess", "indicator", "period"]
 # The `reason` label of counted units (a label value cannot be missing).
@@ -180,17 +184,46 @@ class IndicatorCollector(Collector):
         yield from families.all()
         yield from self._pipeline(unregistered, self._lag)
 
-    def exposition(self, establishments: Iterable[Establishment] | None = None) -> bytes:
+    def exposition(
+        self,
+        establishments: Iterable[Establishment] | None = None,
+        names: Collection[str] | None = None,
+    ) -> bytes:
         """The text format of `collect()`, byte for byte (prometheus_client's
         `generate_latest` of a registry holding this collector). `establishments`: a scoped
-        caller's (then no lag series); None: all of them, and the ones gone are forgotten."""
+        caller's (then no lag series); None: all of them, and the ones gone are forgotten.
+        `names`: only the samples of those names, a family without any left out (what
+        prometheus_client's `name[]` gives, `restricted`); an establishment is computed only
+        when one of its families is named."""
         everyone = establishments is None
-        chosen = list(self._establishments() if establishments is None else establishments)
+        shown = [i for i, name in enumerate(_NAMES) if names is None or name in names]
+        counting = names is None or UNREGISTERED in names
         unregistered = 0
+        kept: list[tuple[bytes, ...]] = []
+        if shown or counting:
+            chosen = list(self._establishments() if establishments is None else establishments)
+            unregistered = sum(1 for est in chosen if est.registry is None)
+            if shown:
+                kept = self._kept(chosen, forget=everyone)
+        out: list[bytes] = []
+        for i in shown:
+            lines = [est_lines[i] for est_lines in kept]
+            if names is None or any(lines):  # restricted: a family without samples is left out
+                out.append(_HEADERS[i])
+                out.extend(lines)
+        lag = self._lag if everyone and (names is None or LAG in names) else None
+        pipeline = list(self._pipeline(unregistered, lag))
+        if names is not None:
+            pipeline = list(restricted(pipeline, names))
+        out.append(generate_latest(GivenFamilies(pipeline)))
+        return b"".join(out)
+
+    def _kept(self, chosen: list[Establishment], forget: bool) -> list[tuple[bytes, ...]]:
+        """The lines of each registered establishment, rendered again only when its figures
+        changed; `forget`: the kept text of the ones not chosen is dropped (they are gone)."""
         kept: list[tuple[bytes, ...]] = []
         for est in chosen:
             if est.registry is None:
-                unregistered += 1
                 continue
             version = est.figures_version()
             cached = self._rendered.get(est.finess)
@@ -198,29 +231,23 @@ class IndicatorCollector(Collector):
                 cached = (version, _render_establishment(est))
                 self._rendered[est.finess] = cached
             kept.append(cached[1])
-        if everyone and len(self._rendered) > len(kept):  # one gone (revoked): forgotten
-            shown = {est.finess for est in chosen if est.registry is not None}
-            for finess in self._rendered.keys() - shown:
+        if forget and len(self._rendered) > len(kept):  # one gone (revoked): forgotten
+            present = {est.finess for est in chosen if est.registry is not None}
+            for finess in self._rendered.keys() - present:
                 del self._rendered[finess]
-        out: list[bytes] = []
-        for i, header in enumerate(_HEADERS):
-            out.append(header)
-            out.extend(lines[i] for lines in kept)
-        lag = self._lag if everyone else None
-        out.append(generate_latest(_Fixed(list(self._pipeline(unregistered, lag)))))
-        return b"".join(out)
+        return kept
 
     @staticmethod
     def _pipeline(unregistered: int, lag_source: LagSource | None) -> Iterator[Metric]:
         yield GaugeMetricFamily(
-            "sunes_establishments_unregistered",
+            UNREGISTERED,
             "Establishments with events but no registry record (no window, no target): "
             "their figures are in /indicators, not in these metrics.",
             value=unregistered,
         )
         if lag_source is not None:
             lag = GaugeMetricFamily(
-                "sunes_consumer_lag",
+                LAG,
                 "Messages of an input partition not yet consumed by this worker.",
                 labels=["topic", "partition"],
             )
@@ -229,7 +256,19 @@ class IndicatorCollector(Collector):
             yield lag
 
 
-class _Fixed(Collector):
+def restricted(families: Iterable[Metric], names: Container[str]) -> Iterator[Metric]:
+    """prometheus_client's `name[]` (its RestrictedRegistry, whatever the collector): each
+    family with its samples of those names only (a counter's `x_total`, a histogram's
+    `x_count`...), a family with none left out."""
+    for family in families:
+        samples = [sample for sample in family.samples if sample.name in names]
+        if samples:
+            kept = Metric(family.name, family.documentation, family.type)
+            kept.samples = samples
+            yield kept
+
+
+class GivenFamilies(Collector):
     """Given families, for `generate_latest` (which formats what a collector yields)."""
 
     def __init__(self, families: list[Metric]) -> None:
@@ -241,11 +280,12 @@ class _Fixed(Collector):
 
 def _header(family: Metric) -> bytes:
     """The `# HELP` and `# TYPE` lines of a family, as generate_latest writes them."""
-    return generate_latest(_Fixed([family]))
+    return generate_latest(GivenFamilies([family]))
 
 
-# The per-establishment families' headers, in _FAMILIES order (the order of collect()).
+# The per-establishment families' headers and names, in _FAMILIES order (that of collect()).
 _HEADERS = tuple(_header(family) for family in _Families().all())
+_NAMES = tuple(name for name, _, _ in _FAMILIES.values())
 
 
 def _render_establishment(est: Establishment) -> tuple[bytes, ...]:
@@ -254,7 +294,7 @@ def _render_establishment(est: Establishment) -> tuple[bytes, ...]:
     families = _Families()
     _collect_establishment(est, families)
     return tuple(
-        generate_latest(_Fixed([family]))[len(header) :]
+        generate_latest(GivenFamilies([family]))[len(header) :]
         for family, header in zip(families.all(), _HEADERS, strict=True)
     )
 

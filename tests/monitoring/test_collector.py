@@ -518,3 +518,77 @@ def _fresh(
     registry = CollectorRegistry()
     registry.register(IndicatorCollector(establishments, lag))
     return registry
+
+
+# name[] lists of a scrape: indicator families only, the collector's own pipeline ones, both,
+# a family with no sample (no pending deadline in _two_establishments), nothing known.
+NAME_LISTS = [
+    {"sunes_indicator_numerator"},
+    {"sunes_indicator_units", "sunes_indicator_target_ratio"},
+    {"sunes_establishments_unregistered", "sunes_consumer_lag"},
+    {"sunes_consumer_lag", "sunes_indicator_period_info", "sunes_indicator_denominator"},
+    {"sunes_indicator_pending_deadline_timestamp_seconds", "sunes_indicator_numerator"},
+    {"no_such_family"},
+]
+
+
+def _restricted(
+    establishments: Callable[[], Iterable[Establishment]],
+    names: set[str],
+    lag: Callable[[], Mapping[tuple[str, int], int]] | None = None,
+) -> bytes:
+    """prometheus_client's own name[] filter (its RestrictedRegistry) of a fresh registry."""
+    registry = CollectorRegistry(support_collectors_without_names=True)
+    registry.register(IndicatorCollector(establishments, lag))
+    return generate_latest(registry.restricted_registry(names))
+
+
+@pytest.mark.promtool
+def test_named_families_only_as_prometheus_client_restricts_them(promtool: str) -> None:
+    """exposition(names=...) is prometheus_client's restricted registry byte for byte, before
+    and after a change, for everyone and for a scoped caller; promtool reads it."""
+    store = _two_establishments()
+    lag = {("sunes.stay.discharged.v1", 0): 3}
+    kept = IndicatorCollector(store.all, lambda: lag)
+    one = store.get(F1)
+    for names in NAME_LISTS:
+        assert kept.exposition(names=names) == _restricted(store.all, names, lambda: lag)
+        assert kept.exposition([one], names) == _restricted(lambda: [one], names)
+    late = parse(stay("S-MAR-9", "2023-03-08"))
+    assert isinstance(late, Event)
+    store.apply(late)
+    for names in NAME_LISTS:
+        assert kept.exposition(names=names) == _restricted(store.all, names, lambda: lag)
+    assert kept.exposition() == generate_latest(_fresh(store.all, lambda: lag))
+
+    text = kept.exposition(names=NAME_LISTS[3])
+    assert b"sunes_indicator_denominator{" in text and b"sunes_consumer_lag{" in text
+    assert b"sunes_indicator_numerator" not in text
+    assert kept.exposition(names={"no_such_family"}) == b""
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_scrape_naming_no_indicator_family_computes_no_establishment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _two_establishments()
+    lag_read: list[int] = []
+    collector = IndicatorCollector(store.all, lambda: lag_read.append(1) or {("t", 0): 3})
+    computed: list[str] = []
+    real = collector_module._collect_establishment
+
+    def counting(est: Establishment, families: Any) -> None:
+        computed.append(est.finess)
+        real(est, families)
+
+    monkeypatch.setattr(collector_module, "_collect_establishment", counting)
+    text = collector.exposition(names={"sunes_establishments_unregistered"})
+    assert text.splitlines()[-1] == b"sunes_establishments_unregistered 0.0"
+    assert computed == [] and lag_read == []  # neither the figures nor the lag were read
+    collector.exposition(names={"sunes_indicator_numerator"})
+    assert sorted(computed) == [F1, F2]
+    collector.exposition()  # the text rendered for the named family is kept whole
+    assert sorted(computed) == [F1, F2] and lag_read == [1]
