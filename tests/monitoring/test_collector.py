@@ -448,11 +448,8 @@ def _two_establishments() -> Establishments:
     return store
 
 
-def test_a_scrape_renders_only_the_establishments_that_changed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    store = _two_establishments()
-    collector = IndicatorCollector(store.all, lambda: {("t", 0): 3})
+def computed_establishments(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The FINESS of each establishment the collector computes from now on, in order."""
     computed: list[str] = []
     real = collector_module._collect_establishment
 
@@ -461,6 +458,15 @@ def test_a_scrape_renders_only_the_establishments_that_changed(
         real(est, families)
 
     monkeypatch.setattr(collector_module, "_collect_establishment", counting)
+    return computed
+
+
+def test_a_scrape_renders_only_the_establishments_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _two_establishments()
+    collector = IndicatorCollector(store.all, lambda: {("t", 0): 3})
+    computed = computed_establishments(monkeypatch)
     first = collector.exposition()
     assert sorted(computed) == [F1, F2]
     assert collector.exposition() == first  # nothing changed: the kept text
@@ -577,14 +583,7 @@ def test_a_scrape_naming_no_indicator_family_computes_no_establishment(
     store = _two_establishments()
     lag_read: list[int] = []
     collector = IndicatorCollector(store.all, lambda: lag_read.append(1) or {("t", 0): 3})
-    computed: list[str] = []
-    real = collector_module._collect_establishment
-
-    def counting(est: Establishment, families: Any) -> None:
-        computed.append(est.finess)
-        real(est, families)
-
-    monkeypatch.setattr(collector_module, "_collect_establishment", counting)
+    computed = computed_establishments(monkeypatch)
     text = collector.exposition(names={"sunes_establishments_unregistered"})
     assert text.splitlines()[-1] == b"sunes_establishments_unregistered 0.0"
     assert computed == [] and lag_read == []  # neither the figures nor the lag were read
