@@ -13,13 +13,16 @@ bytes and the time (median of `--runs`) of:
   - a steady scrape: `--changed` of them changed (live: national volume is a few events per
     second, so few establishments change between two scrapes);
   - a scrape where none changed.
-A scrape runs on the worker's event loop: its time is how long the apply loop waits.
-Never asserts.
+Then once more each (the same establishments changed again) as /metrics runs it on the
+worker's event loop (`IndicatorCollector.serve`, which gives the loop back between slices of
+rendering), beside a task that only ticks, as the apply loop would: the scrape's time and the
+longest the ticking task waited (the apply loop's longest stall). Never asserts.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import sys
@@ -103,6 +106,34 @@ def _scrape(collector: IndicatorCollector) -> tuple[float, bytes]:
     return time.perf_counter() - began, text
 
 
+def _served(collector: IndicatorCollector) -> tuple[float, float]:
+    """`serve()` (what /metrics awaits) on an event loop beside a task that only ticks, as
+    the apply loop would: (the scrape's seconds, the longest wait of the ticking task)."""
+
+    async def run() -> tuple[float, float]:
+        gaps: list[float] = []
+        serving = True
+
+        async def tick() -> None:
+            last = time.perf_counter()
+            while serving:
+                await asyncio.sleep(0)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        began = time.perf_counter()
+        await collector.serve()
+        seconds = time.perf_counter() - began
+        serving = False
+        await ticker
+        return seconds, max(gaps)
+
+    return asyncio.run(run())
+
+
 def _series(text: bytes) -> int:
     return sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
 
@@ -135,9 +166,12 @@ def main(argv: list[str] | None = None) -> int:
             _changed(changed)
             seconds, text = _scrape(collector)
             times.append(seconds)
+        _changed(changed)
+        served, stall = _served(collector)
         print(
             f"   {name:<24} {_series(text):>9,} series, {len(text) / 1e6:6.1f} MB, "
             f"scrape {sorted(times)[len(times) // 2] * 1000:8,.0f} ms (median of {len(times)}); "
+            f"served on a loop {served * 1000:8,.0f} ms, longest stall {stall * 1000:5.0f} ms; "
             f"load {os.getloadavg()[0]:.2f}"
         )
     return 0

@@ -10,7 +10,17 @@ worker showed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping
+import asyncio
+import time
+from collections.abc import (
+    Callable,
+    Collection,
+    Container,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from datetime import date, timedelta
 
 from prometheus_client import generate_latest
@@ -28,6 +38,9 @@ from processors.units import PENDING, UnitCount, status_of
 
 # (topic, partition) → messages not yet consumed
 LagSource = Callable[[], Mapping[tuple[str, int], int]]
+
+# Rendering time after which a scrape on the event loop gives the loop back (serve)
+SLICE_SECONDS = 0.01
 
 # The families of the collector that are not per establishment
 UNREGISTERED = "sunes_establishments_unregistered"
@@ -195,6 +208,30 @@ class IndicatorCollector(Collector):
         `names`: only the samples of those names, a family without any left out (what
         prometheus_client's `name[]` gives, `restricted`); an establishment is computed only
         when one of its families is named."""
+        steps = self._exposition(establishments, names)
+        while (text := _step(steps)) is None:
+            pass
+        return text
+
+    async def serve(
+        self,
+        establishments: Iterable[Establishment] | None = None,
+        names: Collection[str] | None = None,
+    ) -> bytes:
+        """`exposition()` on the worker's event loop: it gives the loop back (an await)
+        whenever it has rendered establishments for SLICE_SECONDS, so that a scrape after many
+        changes (a worker catching up, a restart) never stalls the apply loop for longer.
+        Each establishment's lines are still rendered from one state of its figures; an
+        establishment changed after its lines were rendered shows at the next scrape."""
+        steps = self._exposition(establishments, names)
+        while (text := _step(steps)) is None:
+            await asyncio.sleep(0)
+        return text
+
+    def _exposition(
+        self, establishments: Iterable[Establishment] | None, names: Collection[str] | None
+    ) -> Generator[None, None, bytes]:
+        """exposition(), yielding between slices of rendering (see serve)."""
         everyone = establishments is None
         shown = [i for i, name in enumerate(_NAMES) if names is None or name in names]
         counting = names is None or UNREGISTERED in names
@@ -204,7 +241,7 @@ class IndicatorCollector(Collector):
             chosen = list(self._establishments() if establishments is None else establishments)
             unregistered = sum(1 for est in chosen if est.registry is None)
             if shown:
-                kept = self._kept(chosen, forget=everyone)
+                kept = yield from self._kept(chosen, forget=everyone)
         out: list[bytes] = []
         for i in shown:
             lines = [est_lines[i] for est_lines in kept]
@@ -218,10 +255,14 @@ class IndicatorCollector(Collector):
         out.append(generate_latest(GivenFamilies(pipeline)))
         return b"".join(out)
 
-    def _kept(self, chosen: list[Establishment], forget: bool) -> list[tuple[bytes, ...]]:
+    def _kept(
+        self, chosen: list[Establishment], forget: bool
+    ) -> Generator[None, None, list[tuple[bytes, ...]]]:
         """The lines of each registered establishment, rendered again only when its figures
-        changed; `forget`: the kept text of the ones not chosen is dropped (they are gone)."""
+        changed, yielding after each SLICE_SECONDS of rendering; `forget`: the kept text of
+        the ones not chosen is dropped (they are gone)."""
         kept: list[tuple[bytes, ...]] = []
+        slice_end = time.perf_counter() + SLICE_SECONDS
         for est in chosen:
             if est.registry is None:
                 continue
@@ -230,6 +271,9 @@ class IndicatorCollector(Collector):
             if cached is None or cached[0] is not version:
                 cached = (version, _render_establishment(est))
                 self._rendered[est.finess] = cached
+                if time.perf_counter() > slice_end:
+                    yield
+                    slice_end = time.perf_counter() + SLICE_SECONDS
             kept.append(cached[1])
         if forget and len(self._rendered) > len(kept):  # one gone (revoked): forgotten
             present = {est.finess for est in chosen if est.registry is not None}
@@ -254,6 +298,16 @@ class IndicatorCollector(Collector):
             for (topic, partition), value in sorted(lag_source().items()):
                 lag.add_metric([topic, str(partition)], value)
             yield lag
+
+
+def _step(steps: Generator[None, None, bytes]) -> bytes | None:
+    """One slice of a scrape: None while there is more to render, then its text."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        text: bytes = done.value
+        return text
+    return None
 
 
 def restricted(families: Iterable[Metric], names: Container[str]) -> Iterator[Metric]:

@@ -157,12 +157,12 @@ class Metrics(web.View):
             pipeline: Collector = worker.metrics_registry
             if names is not None:
                 pipeline = GivenFamilies(list(restricted(pipeline.collect(), names)))
-            body = generate_latest(pipeline) + worker.indicators.exposition(names=names)
+            body = generate_latest(pipeline) + await worker.indicators.serve(names=names)
             used = {"national"} if caller is not None else set()
             shown = len(worker.establishments.by_finess)
         else:
             mine = [e for e in worker.stage.current() if caller.scope_for(e.finess, registry)]
-            body = worker.indicators.exposition(mine, names)
+            body = await worker.indicators.serve(mine, names)
             used = {str(caller.scope_for(e.finess, registry)) for e in mine}
             shown = len(mine)
         log_access(caller, used, "metrics", shown, _client(request), unit="establishment(s)")

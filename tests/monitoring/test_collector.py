@@ -4,6 +4,7 @@ Prometheus would read them."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
@@ -591,3 +592,62 @@ def test_a_scrape_naming_no_indicator_family_computes_no_establishment(
     assert sorted(computed) == [F1, F2]
     collector.exposition()  # the text rendered for the named family is kept whole
     assert sorted(computed) == [F1, F2] and lag_read == [1]
+
+
+def test_serve_is_exposition_given_back_to_the_loop_between_slices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _two_establishments()
+    lag = {("sunes.stay.discharged.v1", 0): 3}
+    monkeypatch.setattr(collector_module, "SLICE_SECONDS", 0.0)  # a slice per establishment
+    served = IndicatorCollector(store.all, lambda: lag)
+    kept = IndicatorCollector(store.all, lambda: lag)
+
+    async def both() -> tuple[bytes, bytes, list[int]]:
+        ticks: list[int] = []
+
+        async def ticking() -> None:  # what the apply loop would do meanwhile
+            for i in range(10):
+                ticks.append(i)
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(ticking())
+        text = await served.serve()
+        named = await served.serve([store.get(F1)], {"sunes_indicator_numerator"})
+        await ticker
+        return text, named, ticks
+
+    text, named, ticks = asyncio.run(both())
+    assert text == kept.exposition() == generate_latest(_fresh(store.all, lambda: lag))
+    assert named == kept.exposition([store.get(F1)], {"sunes_indicator_numerator"})
+    assert ticks  # the loop ran while the scrape rendered
+
+
+def _lines_of(text: bytes, finess: str) -> list[bytes]:
+    return [line for line in text.splitlines() if f'finess="{finess}"'.encode() in line]
+
+
+def test_an_establishment_changed_mid_scrape_shows_one_state_of_its_figures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between two slices the loop applies events: each establishment's lines come from one
+    state of its figures (before or after), the next scrape shows the change."""
+    store = _two_establishments()
+    monkeypatch.setattr(collector_module, "SLICE_SECONDS", 0.0)
+    before = IndicatorCollector(store.all).exposition()
+    collector = IndicatorCollector(store.all)
+    steps = collector._exposition(None, None)
+    next(steps)  # F1 rendered, the loop given back
+    for finess in (F1, F2):  # both gain a stay in their current month
+        late = parse(stay("S-MAR-9", "2023-03-08", finess=finess))
+        assert isinstance(late, Event)
+        store.apply(late)
+    next(steps)  # F2 rendered, the loop given back again
+    with pytest.raises(StopIteration) as done:
+        next(steps)
+    text: bytes = done.value.value
+    after = IndicatorCollector(store.all).exposition()
+    assert _lines_of(before, F1) != _lines_of(after, F1)
+    assert _lines_of(text, F1) == _lines_of(before, F1)  # rendered before the change
+    assert _lines_of(text, F2) == _lines_of(after, F2)  # after it
+    assert collector.exposition() == after  # F1 again, at the next scrape
