@@ -1,7 +1,7 @@
 """/metrics at national size: 1,000 establishments over three years, in process.
 
     .venv/bin/python -m bench.metrics_scale [--establishments 1000] [--days 1095]
-        [--stays-per-day 30] [--changed 0.05] [--runs 3]
+        [--stays-per-day 30] [--changed 0.05] [--runs 3] [--worker-gc]
 
 One establishment is simulated for `--days` days (seed 1) through the domain code over a
 memory store; its aggregates (every month, reason and deadline of three years) are then given
@@ -37,6 +37,7 @@ from processors.collection import Establishments
 from processors.establishment import Establishment
 from processors.settings import Settings
 from simulator.config import SimulationConfig
+from streams.worker import gc_tuning
 
 
 def source_establishment(days: int, stays_per_day: float, seed: int) -> Establishment:
@@ -146,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--changed", type=float, default=0.05, help="steady: fraction changed")
     parser.add_argument("--runs", type=int, default=3, help="scrapes per case (the median)")
+    parser.add_argument(
+        "--worker-gc",
+        action="store_true",
+        help="the garbage collector as `sunes worker` sets it (streams/worker/gc_tuning.py: "
+        "young threshold raised, the loaded heap frozen); default: Python's, whose full "
+        "collections walk every establishment's aggregates during a scrape",
+    )
     args = parser.parse_args(argv)
     print(
         f"/metrics at scale: {args.establishments:,} establishments × {args.days} days, "
@@ -153,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     source = source_establishment(args.days, args.stays_per_day, args.seed)
     establishments = clones(source, args.establishments)
+    if args.worker_gc:
+        gc_tuning.tune()
+        gc_tuning.after_recovery()  # as after the worker's recovery: the loaded heap frozen
+    print(f"   garbage collector: {'the worker' if args.worker_gc else 'Python'}'s settings")
     collector = IndicatorCollector(lambda: establishments)
     rng = random.Random(args.seed)
     some = rng.sample(establishments, max(1, int(len(establishments) * args.changed)))
