@@ -651,3 +651,19 @@ def test_an_establishment_changed_mid_scrape_shows_one_state_of_its_figures(
     assert _lines_of(text, F1) == _lines_of(before, F1)  # rendered before the change
     assert _lines_of(text, F2) == _lines_of(after, F2)  # after it
     assert collector.exposition() == after  # F1 again, at the next scrape
+
+
+@pytest.mark.promtool
+def test_label_values_are_escaped_as_prometheus_client_escapes_them(promtool: str) -> None:
+    """The kept lines are written by the collector itself (_sample_lines): byte for byte
+    generate_latest's, a registry name with a quote, a backslash and a newline included."""
+    record = parse(establishment(finess=F1, window="F2", name='CH "Saint-Jean" \\ Nord\nannexe'))
+    assert isinstance(record, EstablishmentRecord)
+    est = build(EVENTS, record)
+    text = IndicatorCollector(lambda: [est]).exposition()
+    assert text == generate_latest(_fresh(lambda: [est]))
+    assert b'name="CH \\"Saint-Jean\\" \\\\ Nord\\nannexe"' in text
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
