@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -104,7 +105,8 @@ class WorkerThroughput:
     cpu_seconds: float  # worker CPU while loading (spawn → done)
     steady_cpu_us: float | None  # worker CPU per event between 10 % and 90 % applied
     peak_rss: int
-    scrape_ms: float  # median time of one GET /metrics while loading
+    scrape_ms: float  # median time of one whole GET /metrics while loading
+    progress_ms: float  # median time of one GET of the progress counters (PROGRESS_PATH)
     samples: list[Sample] = field(default_factory=list)
 
     @property
@@ -129,6 +131,12 @@ class WorkerThroughput:
         return self.cpu_seconds / self.applied * 1e6 if self.applied else None
 
 
+# The progress counters, read with /metrics?name[]=... (only those samples: no indicator
+# computed by the worker for them, docs/monitoring.md)
+PROGRESS = ("sunes_events_consumed_total", "sunes_processing_latency_seconds_count")
+PROGRESS_PATH = "/metrics?" + urlencode([("name[]", name) for name in PROGRESS])
+
+
 def follow_worker(
     pid: int,
     port: int,
@@ -136,21 +144,28 @@ def follow_worker(
     ready_at: float,
     expected: int,
     poll: float = 1.0,
+    whole_every: float = 5.0,
     stall_seconds: float = 60.0,
     report: Callable[[str], None] = print,
 ) -> WorkerThroughput:
-    """Scrape /metrics every `poll` s until `expected` events are applied (or nothing moves
-    for `stall_seconds`): the applied count is the latency histogram's count."""
+    """Read the progress counters every `poll` s (PROGRESS_PATH) and scrape the whole
+    /metrics every `whole_every` s (timed: the scrape figure), until `expected` events are
+    applied (or nothing moves for `stall_seconds`): the applied count is the latency
+    histogram's count."""
     http = Http(port)
     samples: list[Sample] = []
-    scrape_times: list[float] = []
+    scrape_times: list[float] = []  # of the whole scrapes
+    progress_times: list[float] = []
     last_change = time.monotonic()
-    last_print = 0.0
+    last_print = last_whole = 0.0
     try:
         while True:
             began = time.monotonic()
-            body = http.get("/metrics")
-            scrape_times.append(time.monotonic() - began)
+            whole = began - last_whole >= whole_every
+            body = http.get("/metrics" if whole else PROGRESS_PATH)
+            (scrape_times if whole else progress_times).append(time.monotonic() - began)
+            if whole:
+                last_whole = began
             if body is not None:
                 m = parse_metrics(body.decode())
                 sample = Sample(
@@ -192,6 +207,7 @@ def follow_worker(
         steady_cpu_us=_steady_cpu_us(samples, expected),
         peak_rss=max((s.rss for s in samples), default=0),
         scrape_ms=percentile(scrape_times, 0.5) * 1000,
+        progress_ms=percentile(progress_times, 0.5) * 1000 if progress_times else 0.0,
         samples=samples,
     )
 

@@ -10,13 +10,25 @@ worker showed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import asyncio
+import time
+from collections.abc import (
+    Callable,
+    Collection,
+    Container,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from datetime import date, timedelta
 
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
+from processors.breakdown import establishment_unit_counts
 from processors.calendar import Window
 from processors.catalogue import RATE_INDICATORS
 from processors.establishment import Establishment
@@ -27,6 +39,13 @@ from processors.units import PENDING, UnitCount, status_of
 
 # (topic, partition) → messages not yet consumed
 LagSource = Callable[[], Mapping[tuple[str, int], int]]
+
+# Rendering time after which a scrape on the event loop gives the loop back (serve)
+SLICE_SECONDS = 0.01
+
+# The families of the collector that are not per establishment
+UNREGISTERED = "sunes_establishments_unregistered"
+LAG = "sunes_consumer_lag"
 
 PERIOD_LABELS = ["finess", "indicator", "period"]
 # The `reason` label of counted units (a label value cannot be missing).
@@ -179,47 +198,101 @@ class IndicatorCollector(Collector):
         yield from families.all()
         yield from self._pipeline(unregistered, self._lag)
 
-    def exposition(self, establishments: Iterable[Establishment] | None = None) -> bytes:
+    def exposition(
+        self,
+        establishments: Iterable[Establishment] | None = None,
+        names: Collection[str] | None = None,
+    ) -> bytes:
         """The text format of `collect()`, byte for byte (prometheus_client's
         `generate_latest` of a registry holding this collector). `establishments`: a scoped
-        caller's (then no lag series); None: all of them, and the ones gone are forgotten."""
+        caller's (then no lag series); None: all of them, and the ones gone are forgotten.
+        `names`: only the samples of those names, a family without any left out (what
+        prometheus_client's `name[]` gives, `restricted`); an establishment is computed only
+        when one of its families is named."""
+        steps = self._exposition(establishments, names)
+        while (text := _step(steps)) is None:
+            pass
+        return text
+
+    async def serve(
+        self,
+        establishments: Iterable[Establishment] | None = None,
+        names: Collection[str] | None = None,
+    ) -> bytes:
+        """`exposition()` on the worker's event loop: it gives the loop back (an await)
+        whenever it has rendered establishments for SLICE_SECONDS, so that a scrape after many
+        changes (a worker catching up, a restart) never stalls the apply loop for longer.
+        Each establishment's lines are still rendered from one state of its figures; an
+        establishment changed after its lines were rendered shows at the next scrape."""
+        steps = self._exposition(establishments, names)
+        while (text := _step(steps)) is None:
+            await asyncio.sleep(0)
+        return text
+
+    def _exposition(
+        self, establishments: Iterable[Establishment] | None, names: Collection[str] | None
+    ) -> Generator[None, None, bytes]:
+        """exposition(), yielding between slices of rendering (see serve)."""
         everyone = establishments is None
-        chosen = list(self._establishments() if establishments is None else establishments)
+        shown = [i for i, name in enumerate(_NAMES) if names is None or name in names]
+        counting = names is None or UNREGISTERED in names
         unregistered = 0
         kept: list[tuple[bytes, ...]] = []
+        if shown or counting:
+            chosen = list(self._establishments() if establishments is None else establishments)
+            unregistered = sum(1 for est in chosen if est.registry is None)
+            if shown:
+                kept = yield from self._kept(chosen, forget=everyone)
+        out: list[bytes] = []
+        for i in shown:
+            lines = [est_lines[i] for est_lines in kept]
+            if names is None or any(lines):  # restricted: a family without samples is left out
+                out.append(_HEADERS[i])
+                out.extend(lines)
+        lag = self._lag if everyone and (names is None or LAG in names) else None
+        pipeline = list(self._pipeline(unregistered, lag))
+        if names is not None:
+            pipeline = list(restricted(pipeline, names))
+        out.append(generate_latest(GivenFamilies(pipeline)))
+        return b"".join(out)
+
+    def _kept(
+        self, chosen: list[Establishment], forget: bool
+    ) -> Generator[None, None, list[tuple[bytes, ...]]]:
+        """The lines of each registered establishment, rendered again only when its figures
+        changed, yielding after each SLICE_SECONDS of rendering; `forget`: the kept text of
+        the ones not chosen is dropped (they are gone)."""
+        kept: list[tuple[bytes, ...]] = []
+        slice_end = time.perf_counter() + SLICE_SECONDS
         for est in chosen:
             if est.registry is None:
-                unregistered += 1
                 continue
             version = est.figures_version()
             cached = self._rendered.get(est.finess)
             if cached is None or cached[0] is not version:
                 cached = (version, _render_establishment(est))
                 self._rendered[est.finess] = cached
+                if time.perf_counter() > slice_end:
+                    yield
+                    slice_end = time.perf_counter() + SLICE_SECONDS
             kept.append(cached[1])
-        if everyone and len(self._rendered) > len(kept):  # one gone (revoked): forgotten
-            shown = {est.finess for est in chosen if est.registry is not None}
-            for finess in self._rendered.keys() - shown:
+        if forget and len(self._rendered) > len(kept):  # one gone (revoked): forgotten
+            present = {est.finess for est in chosen if est.registry is not None}
+            for finess in self._rendered.keys() - present:
                 del self._rendered[finess]
-        out: list[bytes] = []
-        for i, header in enumerate(_HEADERS):
-            out.append(header)
-            out.extend(lines[i] for lines in kept)
-        lag = self._lag if everyone else None
-        out.append(generate_latest(_Fixed(list(self._pipeline(unregistered, lag)))))
-        return b"".join(out)
+        return kept
 
     @staticmethod
     def _pipeline(unregistered: int, lag_source: LagSource | None) -> Iterator[Metric]:
         yield GaugeMetricFamily(
-            "sunes_establishments_unregistered",
+            UNREGISTERED,
             "Establishments with events but no registry record (no window, no target): "
             "their figures are in /indicators, not in these metrics.",
             value=unregistered,
         )
         if lag_source is not None:
             lag = GaugeMetricFamily(
-                "sunes_consumer_lag",
+                LAG,
                 "Messages of an input partition not yet consumed by this worker.",
                 labels=["topic", "partition"],
             )
@@ -228,7 +301,29 @@ class IndicatorCollector(Collector):
             yield lag
 
 
-class _Fixed(Collector):
+def _step(steps: Generator[None, None, bytes]) -> bytes | None:
+    """One slice of a scrape: None while there is more to render, then its text."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        text: bytes = done.value
+        return text
+    return None
+
+
+def restricted(families: Iterable[Metric], names: Container[str]) -> Iterator[Metric]:
+    """prometheus_client's `name[]` (its RestrictedRegistry, whatever the collector): each
+    family with its samples of those names only (a counter's `x_total`, a histogram's
+    `x_count`...), a family with none left out."""
+    for family in families:
+        samples = [sample for sample in family.samples if sample.name in names]
+        if samples:
+            kept = Metric(family.name, family.documentation, family.type)
+            kept.samples = samples
+            yield kept
+
+
+class GivenFamilies(Collector):
     """Given families, for `generate_latest` (which formats what a collector yields)."""
 
     def __init__(self, families: list[Metric]) -> None:
@@ -240,22 +335,48 @@ class _Fixed(Collector):
 
 def _header(family: Metric) -> bytes:
     """The `# HELP` and `# TYPE` lines of a family, as generate_latest writes them."""
-    return generate_latest(_Fixed([family]))
+    return generate_latest(GivenFamilies([family]))
 
 
-# The per-establishment families' headers, in _FAMILIES order (the order of collect()).
+# The per-establishment families' headers and names, in _FAMILIES order (that of collect()).
 _HEADERS = tuple(_header(family) for family in _Families().all())
+_NAMES = tuple(name for name, _, _ in _FAMILIES.values())
 
 
 def _render_establishment(est: Establishment) -> tuple[bytes, ...]:
-    """An establishment's sample lines, one bytes per family of _FAMILIES (in its order),
-    formatted by prometheus_client itself: the family's headers are cut off."""
+    """An establishment's sample lines, one bytes per family of _FAMILIES (in its order)."""
     families = _Families()
     _collect_establishment(est, families)
-    return tuple(
-        generate_latest(_Fixed([family]))[len(header) :]
-        for family, header in zip(families.all(), _HEADERS, strict=True)
-    )
+    return tuple(_sample_lines(family) for family in families.all())
+
+
+def _sample_lines(family: Metric) -> bytes:
+    """The sample lines generate_latest writes for a gauge family of ours, written here at
+    half its cost (it validates and escapes every label name of every sample): labels
+    sorted by name, values escaped as it escapes them, no timestamp. Ours are all gauges with
+    legacy label names (the tests compare both outputs byte for byte, and promtool reads it)."""
+    lines = []
+    for sample in family.samples:
+        value = _go_float(sample.value)
+        if sample.labels:
+            labels = ",".join(
+                f'{name}="{_escaped(text)}"' for name, text in sorted(sample.labels.items())
+            )
+            lines.append(f"{sample.name}{{{labels}}} {value}\n")
+        else:
+            lines.append(f"{sample.name} {value}\n")
+    return "".join(lines).encode()
+
+
+# prometheus_client's float format (its own text writer's; untyped there)
+_go_float: Callable[[float], str] = floatToGoString
+
+
+def _escaped(value: str) -> str:
+    """A label value as prometheus_client escapes it."""
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
 
 
 def _collect_establishment(est: Establishment, f: _Families) -> None:
@@ -288,7 +409,9 @@ def _collect_establishment(est: Establishment, f: _Families) -> None:
         if name is not None:
             f.numerator.add_metric([finess, row.indicator, name], row.numerator)
             f.denominator.add_metric([finess, row.indicator, name], row.denominator)
-    counts = est.unit_counts()
+    # Units of the exported periods only (a history of years has dozens of months)
+    shown = [row for row in rows if row.period in labels]
+    counts = establishment_unit_counts(finess, est.aggregates, shown, window, now, est.settings)
     for count in counts:
         name = labels.get(count.period)
         if name is not None:
@@ -309,11 +432,15 @@ def _collect_outlook(
 ) -> None:
     """What is still to come: pending units' deadlines, the window's projection."""
     finess = est.finess
-    pending = any(c.status == PENDING and c.indicator != "DS4.1" for c in counts)
-    deadlines = next_deadlines(est, window, now) if pending else {}  # else skip the scan
+    # the figures with pending units (DS 4.1's correspondents have no deadline of their own)
+    pending = {
+        (c.indicator, c.period) for c in counts if c.status == PENDING and c.indicator != "DS4.1"
+    }
+    scanned = set(window.months()) | labels.keys()
+    deadlines = next_deadlines(est, window, now, scanned) if pending else {}  # else no scan
     for (indicator, period), day in deadlines.items():
         name = labels.get(period)
-        if name is not None:
+        if name is not None and (indicator, period) in pending:
             f.pending_deadline.add_metric([finess, indicator, name], _day_start(day))
     by_period = tallies(counts)
     rated = {row.indicator for row in rows}  # DS 2.1 without a lab has no rate to project
@@ -330,12 +457,15 @@ def _collect_outlook(
         f.to_come.add_metric([finess, indicator], projection.to_come)
 
 
-def next_deadlines(est: Establishment, window: Window, now: date) -> dict[tuple[str, str], date]:
+def next_deadlines(
+    est: Establishment, window: Window, now: date, of_months: Container[str] | None = None
+) -> dict[tuple[str, str], date]:
     """(indicator, period) → the earliest deadline of its pending units, months and window,
-    read from the aggregates' uncounted units (DS 4.1's correspondents are not there)."""
+    read from the aggregates' uncounted units (DS 4.1's correspondents are not there); only
+    of `of_months` when given (which must hold the window's months for its date to be whole)."""
     months = set(window.months())
     earliest: dict[tuple[str, str], date] = {}
-    for key, _ in est.aggregates.uncounted():
+    for key, _ in est.aggregates.uncounted(of_months):
         day = date.fromisoformat(key.deadline)
         if status_of(key.reason, day, now) != PENDING:
             continue

@@ -9,7 +9,7 @@ boundaries), so a registry change never has to recompute a contribution.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from sys import intern
 from typing import NamedTuple
 
@@ -255,10 +255,19 @@ class Aggregates:
         left out)."""
         out: dict[str, set[str]] = {}
         for month, people in self._people.get(role, {}).items():
-            present = {rpps for rpps, value in people.items() if value > 0}
+            present = _present(people)
             if present:
                 out[month] = present
         return out
+
+    def people_of(self, role: str, month: str) -> set[str]:
+        """The RPPS of the correspondents with that role in one month."""
+        people = self._people.get(role, {}).get(month)
+        return _present(people) if people else set()
+
+    def people_months(self, role: str) -> list[str]:
+        """The months that held a correspondent with that role (some may hold none now)."""
+        return list(self._people.get(role, {}))
 
     def latest_discharge_day(self) -> str | None:
         return self._discharges.latest()
@@ -270,11 +279,21 @@ class Aggregates:
         """Reason → deadlines of a month's uncounted units of an indicator (read only)."""
         return self._uncounted.get((indicator, month), {})
 
-    def uncounted(self) -> Iterator[tuple[UnitKey, int]]:
+    def uncounted(self, months: Container[str] | None = None) -> Iterator[tuple[UnitKey, int]]:
+        """Every uncounted unit's key and count; of `months` only when given."""
         for (indicator, month), reasons in self._uncounted.items():
+            if months is not None and month not in months:
+                continue
             for reason, days in reasons.items():
                 for day, value in days.positive():
                     yield UnitKey(indicator, month, reason, day), value
+
+
+def _present(people: dict[str, int]) -> set[str]:
+    """The RPPS counted above 0: mostly all of them, which `set()` copies at C speed."""
+    if min(people.values(), default=1) > 0:
+        return set(people)
+    return {rpps for rpps, value in people.items() if value > 0}
 
 
 def total_of(contributions: Iterable[Contribution]) -> Aggregates:

@@ -38,12 +38,28 @@ from processors.units import (
     status_of,
 )
 
-People = dict[str, dict[str, set[str]]]  # role → month → RPPS
 
+class People:
+    """DS 4.1's correspondents by role and month, each month read from the aggregates when
+    first asked: a scrape reads three periods of a history of years, not every month."""
 
-def people_by_month(aggregates: Aggregates) -> People:
-    roles = (NAMED, SENT, SENT_IN_GRACE, OTHER_SENT, OTHER_IN_GRACE)
-    return {role: aggregates.people_by_month(role) for role in roles}
+    __slots__ = ("_aggregates", "_sets")
+
+    def __init__(self, aggregates: Aggregates) -> None:
+        self._aggregates = aggregates
+        self._sets: dict[tuple[str, str], set[str]] = {}
+
+    def of(self, role: str, month: str) -> set[str]:
+        """The RPPS with that role in that month (read only)."""
+        key = (role, month)
+        found = self._sets.get(key)
+        if found is None:
+            found = self._sets[key] = self._aggregates.people_of(role, month)
+        return found
+
+    def months(self, role: str) -> list[str]:
+        """The months that may hold a correspondent with that role."""
+        return self._aggregates.people_months(role)
 
 
 def period_months(period: str, window: Window | None) -> list[str]:
@@ -63,10 +79,10 @@ def correspondents(people: People, months: list[str]) -> Correspondents:
     """Rule 8 over a period's months (the window's tail: its last month's)."""
 
     def union(role: str, within: Iterable[str]) -> set[str]:
-        return set().union(*(people[role].get(m, set()) for m in within))
+        return set().union(*(people.of(role, m) for m in within))
 
     last = max(months)
-    after = [m for m in people[SENT] if m > last]
+    after = [m for m in people.months(SENT) if m > last]
     return Correspondents(
         named=union(NAMED, months),
         sent=union(SENT, months),
@@ -93,7 +109,7 @@ def establishment_unit_counts(
     reason; they add up to the denominator."""
     # (indicator, month) → (status, reason) → units: each month read once, months and window
     uncounted: dict[tuple[str, str], Counter[tuple[str, str]]] = {}
-    people = people_by_month(aggregates) if any(r.indicator == "DS4.1" for r in rows) else {}
+    people = People(aggregates)
     counts: list[UnitCount] = []
     for row in rows:
         months = period_months(row.period, window)

@@ -74,12 +74,17 @@ def establishment_rows(
     if registry is not None:
         window = calendar.window_for(registry.window, registry.postponed)
         counts.update(_window_counts(window, counts, people))
+    targets = {  # read once per indicator, not per row (a history of years has hundreds)
+        i: None if registry is None else calendar.target(i, registry.window)
+        for i in RATE_INDICATORS
+    }
     rows = []
     for (indicator, period), (numerator, denominator) in counts.items():
         if denominator <= 0 or not _has_rate(indicator, registry):
             continue
-        target = None if registry is None else calendar.target(indicator, registry.window)
-        rows.append(IndicatorRow(finess, indicator, period, numerator, denominator, target))
+        rows.append(
+            IndicatorRow(finess, indicator, period, numerator, denominator, targets[indicator])
+        )
     rows.sort(key=row_order)
     return rows
 

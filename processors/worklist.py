@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from processors import state as kinds
 from processors.breakdown import (
+    People,
     correspondent_deadline,
     correspondents,
-    people_by_month,
     period_months,
 )
 from processors.catalogue import REPORT_INDICATORS
@@ -131,7 +131,7 @@ def _report_units(
 def _correspondent_units(
     est: Establishment, indicator: str, period: str, months: list[str]
 ) -> Iterator[Unit]:
-    group = correspondents(people_by_month(est.aggregates), months)
+    group = correspondents(People(est.aggregates), months)
     start = month_bounds(min(months))[0]
     deadline = correspondent_deadline(months, est.settings)
     for rpps in sorted(group.named):

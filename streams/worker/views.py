@@ -6,14 +6,16 @@ they would serve the table's stays unauthenticated.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from weakref import WeakKeyDictionary
 
 import orjson
 from faust import web
 from faust.types import AppT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
+from monitoring.collector import GivenFamilies, restricted
 from processors.formatting import units_to_csv
 from streams.access.errors import AccessDenied
 from streams.access.log import access_log, log_access, printable
@@ -135,7 +137,9 @@ class Units(web.View):
 class Metrics(web.View):
     """All the worker's series when open or to a national caller; to another caller with
     SUNES_FIGURES_ACCESS=token, only the per-establishment series of its scopes (no pipeline
-    series: they are the operator's)."""
+    series: they are the operator's). `?name[]=x&name[]=y`: only the samples of those names,
+    as prometheus_client's own handler (an establishment's figures are computed only when
+    one of their families is named: a cheap scrape of the pipeline's counters)."""
 
     async def get(self, request: web.Request) -> web.Response:
         # aiohttp wants the charset apart from the content type
@@ -146,14 +150,19 @@ class Metrics(web.View):
         except AccessDenied as refused:
             return _refusal(self, refused, "metrics", _client(request))
         registry = worker.establishments.registry
+        # aiohttp's MultiDict under Faust's Mapping type: every name[] given
+        names = set(cast(Any, request.query).getall("name[]", [])) or None
         if caller is None or Scope("national", None) in caller.scopes:
             # the pipeline's series, then the indicators' kept text (monitoring.collector)
-            body = generate_latest(worker.metrics_registry) + worker.indicators.exposition()
+            pipeline: Collector = worker.metrics_registry
+            if names is not None:
+                pipeline = GivenFamilies(list(restricted(pipeline.collect(), names)))
+            body = generate_latest(pipeline) + await worker.indicators.serve(names=names)
             used = {"national"} if caller is not None else set()
             shown = len(worker.establishments.by_finess)
         else:
             mine = [e for e in worker.stage.current() if caller.scope_for(e.finess, registry)]
-            body = worker.indicators.exposition(mine)
+            body = await worker.indicators.serve(mine, names)
             used = {str(caller.scope_for(e.finess, registry)) for e in mine}
             shown = len(mine)
         log_access(caller, used, "metrics", shown, _client(request), unit="establishment(s)")

@@ -4,6 +4,7 @@ Prometheus would read them."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
@@ -448,11 +449,8 @@ def _two_establishments() -> Establishments:
     return store
 
 
-def test_a_scrape_renders_only_the_establishments_that_changed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    store = _two_establishments()
-    collector = IndicatorCollector(store.all, lambda: {("t", 0): 3})
+def computed_establishments(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The FINESS of each establishment the collector computes from now on, in order."""
     computed: list[str] = []
     real = collector_module._collect_establishment
 
@@ -461,6 +459,15 @@ def test_a_scrape_renders_only_the_establishments_that_changed(
         real(est, families)
 
     monkeypatch.setattr(collector_module, "_collect_establishment", counting)
+    return computed
+
+
+def test_a_scrape_renders_only_the_establishments_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _two_establishments()
+    collector = IndicatorCollector(store.all, lambda: {("t", 0): 3})
+    computed = computed_establishments(monkeypatch)
     first = collector.exposition()
     assert sorted(computed) == [F1, F2]
     assert collector.exposition() == first  # nothing changed: the kept text
@@ -518,3 +525,145 @@ def _fresh(
     registry = CollectorRegistry()
     registry.register(IndicatorCollector(establishments, lag))
     return registry
+
+
+# name[] lists of a scrape: indicator families only, the collector's own pipeline ones, both,
+# a family with no sample (no pending deadline in _two_establishments), nothing known.
+NAME_LISTS = [
+    {"sunes_indicator_numerator"},
+    {"sunes_indicator_units", "sunes_indicator_target_ratio"},
+    {"sunes_establishments_unregistered", "sunes_consumer_lag"},
+    {"sunes_consumer_lag", "sunes_indicator_period_info", "sunes_indicator_denominator"},
+    {"sunes_indicator_pending_deadline_timestamp_seconds", "sunes_indicator_numerator"},
+    {"no_such_family"},
+]
+
+
+def _restricted(
+    establishments: Callable[[], Iterable[Establishment]],
+    names: set[str],
+    lag: Callable[[], Mapping[tuple[str, int], int]] | None = None,
+) -> bytes:
+    """prometheus_client's own name[] filter (its RestrictedRegistry) of a fresh registry."""
+    registry = CollectorRegistry(support_collectors_without_names=True)
+    registry.register(IndicatorCollector(establishments, lag))
+    return generate_latest(registry.restricted_registry(names))
+
+
+@pytest.mark.promtool
+def test_named_families_only_as_prometheus_client_restricts_them(promtool: str) -> None:
+    """exposition(names=...) is prometheus_client's restricted registry byte for byte, before
+    and after a change, for everyone and for a scoped caller; promtool reads it."""
+    store = _two_establishments()
+    lag = {("sunes.stay.discharged.v1", 0): 3}
+    kept = IndicatorCollector(store.all, lambda: lag)
+    one = store.get(F1)
+    for names in NAME_LISTS:
+        assert kept.exposition(names=names) == _restricted(store.all, names, lambda: lag)
+        assert kept.exposition([one], names) == _restricted(lambda: [one], names)
+    late = parse(stay("S-MAR-9", "2023-03-08"))
+    assert isinstance(late, Event)
+    store.apply(late)
+    for names in NAME_LISTS:
+        assert kept.exposition(names=names) == _restricted(store.all, names, lambda: lag)
+    assert kept.exposition() == generate_latest(_fresh(store.all, lambda: lag))
+
+    text = kept.exposition(names=NAME_LISTS[3])
+    assert b"sunes_indicator_denominator{" in text and b"sunes_consumer_lag{" in text
+    assert b"sunes_indicator_numerator" not in text
+    assert kept.exposition(names={"no_such_family"}) == b""
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_scrape_naming_no_indicator_family_computes_no_establishment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _two_establishments()
+    lag_read: list[int] = []
+    collector = IndicatorCollector(store.all, lambda: lag_read.append(1) or {("t", 0): 3})
+    computed = computed_establishments(monkeypatch)
+    text = collector.exposition(names={"sunes_establishments_unregistered"})
+    assert text.splitlines()[-1] == b"sunes_establishments_unregistered 0.0"
+    assert computed == [] and lag_read == []  # neither the figures nor the lag were read
+    collector.exposition(names={"sunes_indicator_numerator"})
+    assert sorted(computed) == [F1, F2]
+    collector.exposition()  # the text rendered for the named family is kept whole
+    assert sorted(computed) == [F1, F2] and lag_read == [1]
+
+
+def test_serve_is_exposition_given_back_to_the_loop_between_slices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _two_establishments()
+    lag = {("sunes.stay.discharged.v1", 0): 3}
+    monkeypatch.setattr(collector_module, "SLICE_SECONDS", 0.0)  # a slice per establishment
+    served = IndicatorCollector(store.all, lambda: lag)
+    kept = IndicatorCollector(store.all, lambda: lag)
+
+    async def both() -> tuple[bytes, bytes, list[int]]:
+        ticks: list[int] = []
+
+        async def ticking() -> None:  # what the apply loop would do meanwhile
+            for i in range(10):
+                ticks.append(i)
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(ticking())
+        text = await served.serve()
+        named = await served.serve([store.get(F1)], {"sunes_indicator_numerator"})
+        await ticker
+        return text, named, ticks
+
+    text, named, ticks = asyncio.run(both())
+    assert text == kept.exposition() == generate_latest(_fresh(store.all, lambda: lag))
+    assert named == kept.exposition([store.get(F1)], {"sunes_indicator_numerator"})
+    assert ticks  # the loop ran while the scrape rendered
+
+
+def _lines_of(text: bytes, finess: str) -> list[bytes]:
+    return [line for line in text.splitlines() if f'finess="{finess}"'.encode() in line]
+
+
+def test_an_establishment_changed_mid_scrape_shows_one_state_of_its_figures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between two slices the loop applies events: each establishment's lines come from one
+    state of its figures (before or after), the next scrape shows the change."""
+    store = _two_establishments()
+    monkeypatch.setattr(collector_module, "SLICE_SECONDS", 0.0)
+    before = IndicatorCollector(store.all).exposition()
+    collector = IndicatorCollector(store.all)
+    steps = collector._exposition(None, None)
+    next(steps)  # F1 rendered, the loop given back
+    for finess in (F1, F2):  # both gain a stay in their current month
+        late = parse(stay("S-MAR-9", "2023-03-08", finess=finess))
+        assert isinstance(late, Event)
+        store.apply(late)
+    next(steps)  # F2 rendered, the loop given back again
+    with pytest.raises(StopIteration) as done:
+        next(steps)
+    text: bytes = done.value.value
+    after = IndicatorCollector(store.all).exposition()
+    assert _lines_of(before, F1) != _lines_of(after, F1)
+    assert _lines_of(text, F1) == _lines_of(before, F1)  # rendered before the change
+    assert _lines_of(text, F2) == _lines_of(after, F2)  # after it
+    assert collector.exposition() == after  # F1 again, at the next scrape
+
+
+@pytest.mark.promtool
+def test_label_values_are_escaped_as_prometheus_client_escapes_them(promtool: str) -> None:
+    """The kept lines are written by the collector itself (_sample_lines): byte for byte
+    generate_latest's, a registry name with a quote, a backslash and a newline included."""
+    record = parse(establishment(finess=F1, window="F2", name='CH "Saint-Jean" \\ Nord\nannexe'))
+    assert isinstance(record, EstablishmentRecord)
+    est = build(EVENTS, record)
+    text = IndicatorCollector(lambda: [est]).exposition()
+    assert text == generate_latest(_fresh(lambda: [est]))
+    assert b'name="CH \\"Saint-Jean\\" \\\\ Nord\\nannexe"' in text
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
