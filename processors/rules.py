@@ -103,7 +103,14 @@ def _in_time(outcome: Outcome, deadline: date, late: str = DEPOSITED_LATE) -> Ou
 
 def grace_end(day: date, settings: Settings) -> date:
     """The last day a document or message still counts for a unit of that reference day."""
-    return day + timedelta(days=settings.grace_days)
+    key = (day, settings.grace_days)
+    end = _GRACE_ENDS.get(key)
+    if end is None:  # once per day and grace setting (a few hundred a year)
+        end = _GRACE_ENDS[key] = day + timedelta(days=settings.grace_days)
+    return end
+
+
+_GRACE_ENDS: dict[tuple[date, int], date] = {}
 
 
 def _excluded(version: StayVersion, settings: Settings) -> bool:
@@ -235,6 +242,33 @@ def _event_day(day: str) -> EventDay:
     return key
 
 
+# The same keys by date, and each day's month: no isoformat() or format per unit.
+_EVENT_DATES: dict[date, EventDay] = {}
+_DISCHARGE_DATES: dict[date, DischargeDay] = {}
+_MONTHS: dict[date, str] = {}
+
+
+def _event_date(day: date) -> EventDay:
+    key = _EVENT_DATES.get(day)
+    if key is None:
+        key = _EVENT_DATES[day] = _event_day(day.isoformat())
+    return key
+
+
+def _discharge_date(day: date) -> DischargeDay:
+    key = _DISCHARGE_DATES.get(day)
+    if key is None:
+        key = _DISCHARGE_DATES[day] = DischargeDay(day.isoformat())
+    return key
+
+
+def _month(day: date) -> str:
+    month = _MONTHS.get(day)
+    if month is None:
+        month = _MONTHS[day] = month_key(day)
+    return month
+
+
 # (indicator, month) → its denominator and numerator keys: made once, not on every unit.
 _RATE_PAIRS: dict[tuple[str, str], tuple[RateKey, RateKey]] = {}
 
@@ -253,12 +287,12 @@ def _rate_keys(
         contribution[UnitKey(indicator, month, outcome.reason, deadline)] = 1
 
 
-def _latest_day(stay: StayFacts, version: StayVersion) -> str:
+def _latest_day(stay: StayFacts, version: StayVersion) -> date:
     """The Paris day of the stay's latest fact: its discharge or a citizen message."""
     if not stay.citizen_messages:
-        return version.discharge_day.isoformat()
+        return version.discharge_day
     latest = max([version.discharged_at, *stay.citizen_messages.values()])
-    return paris_date(latest).isoformat()
+    return paris_date(latest)
 
 
 def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
@@ -268,13 +302,13 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
         return {}
     # The watermark counts every current version (SPEC); `now` every fact's day.
     contribution: Contribution = {
-        DischargeDay(version.discharge_day.isoformat()): 1,
-        _event_day(_latest_day(stay, version)): 1,
+        _discharge_date(version.discharge_day): 1,
+        _event_date(_latest_day(stay, version)): 1,
     }
     outcomes = stay_outcomes(stay, facts)
     if not outcomes:
         return contribution
-    month = month_key(version.discharge_day)
+    month = _month(version.discharge_day)
     deadline = grace_end(version.discharge_day, facts.settings).isoformat()
     for indicator, outcome in outcomes.items():
         _rate_keys(contribution, indicator, month, outcome, deadline)
@@ -304,7 +338,7 @@ def stay_contribution_update(
         return stay_contribution(stay, facts)  # nothing stored to keep: derive it all
     settings = facts.settings
     in_scope = _in_scope(stay, settings) is not None
-    month = month_key(version.discharge_day)
+    month = _month(version.discharge_day)
     indicators: set[str] = set()
     outcomes: dict[str, Outcome] = {}
     if in_scope and not _excluded(version, settings):  # in the DS 1.x denominators
@@ -331,7 +365,7 @@ def stay_contribution_update(
         outcomes["DS4.2"] = _citizen_outcome(stay, version, settings)
     if not indicators and not messages:
         return stored
-    latest = _event_day(_latest_day(stay, version)) if messages else None
+    latest = _event_date(_latest_day(stay, version)) if messages else None
     # The keys in stay_contribution's order (its bytes are the same): the new indicators'
     # keys where theirs were, among the stored ones kept; the people keys last.
     deadline = grace_end(version.discharge_day, settings).isoformat()
@@ -411,6 +445,20 @@ def report_outcome(chain: list[DocumentFacts], facts: Facts) -> ReportOutcome | 
     )
 
 
+def _latest_document_day(chain: list[DocumentFacts]) -> date | None:
+    """The latest of the chain's `DocumentFacts.days()`, without listing them."""
+    latest: date | None = None
+    for doc in chain:
+        production, deposit = doc.production, doc.deposit
+        if production is not None and (latest is None or production.produced_day > latest):
+            latest = production.produced_day
+        if deposit is not None:
+            day = max(deposit.produced_day, deposit.deposited_day)
+            if latest is None or day > latest:
+                latest = day
+    return latest
+
+
 def _produced_day(doc: DocumentFacts) -> date:
     """The Paris day of a dated document's `produced_at` (report_outcome keeps only those)."""
     day = doc.produced_day
@@ -420,8 +468,8 @@ def _produced_day(doc: DocumentFacts) -> date:
 
 def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contribution:
     """A document chain's days (for `now`), and rule 7's counts when it is a report."""
-    days = [day for doc in chain for day in doc.days()]
-    contribution: Contribution = {_event_day(max(days).isoformat()): 1} if days else {}
+    latest = _latest_document_day(chain)
+    contribution: Contribution = {} if latest is None else {_event_date(latest): 1}
     report = report_outcome(chain, facts)
     if report is not None:
         month = month_key(report.produced_day)
