@@ -68,6 +68,21 @@ class Facts(Protocol):
     def replacements(self, document_id: str) -> Iterable[str]: ...
 
 
+# Outcomes are immutable: the reason-only ones are shared, the counted ones made once a day.
+_NOT_DEPOSITED = Outcome(NOT_DEPOSITED)
+_NO_DOCUMENT = Outcome(NO_DOCUMENT)
+_NO_HISTORY_DEPOSIT = Outcome(NO_HISTORY_DEPOSIT)
+_NO_MESSAGE = Outcome(NO_MESSAGE)
+_COUNTED: dict[date, Outcome] = {}
+
+
+def _counted(day: date) -> Outcome:
+    outcome = _COUNTED.get(day)
+    if outcome is None:
+        outcome = _COUNTED[day] = Outcome(None, None, day)
+    return outcome
+
+
 def standing(doc: DocumentFacts, facts: Facts) -> Outcome:
     """Rules 4, 5: is the document in the DMP, qualified, not deleted, not replaced? Counted
     (with its deposit day), or why not."""
@@ -75,7 +90,7 @@ def standing(doc: DocumentFacts, facts: Facts) -> Outcome:
     if deposit is None:
         if doc.failure is not None:
             return Outcome(DEPOSIT_FAILED, doc.failure.reason)
-        return Outcome(NOT_DEPOSITED)
+        return _NOT_DEPOSITED
     day = deposit.deposited_day
     if deposit.ins_status != QUALIFIED_INS:
         return Outcome(INS_NOT_QUALIFIED, f"INS {deposit.ins_status} when sent", day)
@@ -86,7 +101,7 @@ def standing(doc: DocumentFacts, facts: Facts) -> Outcome:
     replacements = sorted(facts.replacements(doc.document_id))
     if replacements:
         return Outcome(REPLACED_BY_NON_QUALIFYING, f"replaced by {', '.join(replacements)}", day)
-    return Outcome(None, None, day)
+    return _counted(day)
 
 
 def counts_for_stay(doc: DocumentFacts, facts: Facts) -> bool:
@@ -177,7 +192,7 @@ def history_outcome(version: StayVersion, facts: Facts) -> Outcome:
             and history_candidate(deposit, version)
         ):
             candidates.append((_in_time(standing(doc, facts), deadline), doc.document_id))
-    return best(candidates) or Outcome(NO_HISTORY_DEPOSIT)
+    return best(candidates) or _NO_HISTORY_DEPOSIT
 
 
 def history_candidate(deposit: Deposit, version: StayVersion) -> bool:
@@ -194,10 +209,10 @@ def _citizen_outcome(stay: StayFacts, version: StayVersion, settings: Settings) 
     """Rule 9: an MSS citoyenne message naming the stay, sent by discharge + grace (the
     earliest message decides: counted, or late)."""
     if not stay.citizen_messages:
-        return Outcome(NO_MESSAGE)
+        return _NO_MESSAGE
     first = paris_date(min(stay.citizen_messages.values()))
     deadline = grace_end(version.discharge_day, settings)
-    return _in_time(Outcome(None, None, first), deadline, MESSAGE_LATE)
+    return _in_time(_counted(first), deadline, MESSAGE_LATE)
 
 
 def _in_scope(stay: StayFacts, settings: Settings) -> StayVersion | None:
@@ -225,7 +240,7 @@ def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
         for indicator, type_code in STAY_DOCUMENT_INDICATORS.items():
             if indicator == "DS1.3" and not version.surgical:
                 continue
-            outcomes[indicator] = documents.get(type_code) or Outcome(NO_DOCUMENT)
+            outcomes[indicator] = documents.get(type_code) or _NO_DOCUMENT
         if is_returning(stay, version, facts):
             outcomes["DS1.4"] = history_outcome(version, facts)
     outcomes["DS4.2"] = _citizen_outcome(stay, version, settings)
@@ -359,7 +374,7 @@ def stay_contribution_update(
             documents = _stay_document_outcomes(stay, version, facts, codes)
             for indicator in indicators - {"DS1.4"}:
                 type_code = STAY_DOCUMENT_INDICATORS[indicator]
-                outcomes[indicator] = documents.get(type_code) or Outcome(NO_DOCUMENT)
+                outcomes[indicator] = documents.get(type_code) or _NO_DOCUMENT
     if messages and in_scope:
         indicators.add("DS4.2")
         outcomes["DS4.2"] = _citizen_outcome(stay, version, settings)
@@ -435,7 +450,7 @@ def report_outcome(chain: list[DocumentFacts], facts: Facts) -> ReportOutcome | 
             outcome = _in_time(standing(doc, facts), grace_end(reference, facts.settings))
         candidates.append((outcome, document_id))
     latest = max(_produced_day(doc) for _, _, doc in dated)
-    outcome = best(candidates) or Outcome(NO_DOCUMENT)
+    outcome = best(candidates) or _NO_DOCUMENT
     return ReportOutcome(
         indicator,
         first,
@@ -470,9 +485,19 @@ def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contributio
     """A document chain's days (for `now`), and rule 7's counts when it is a report."""
     latest = _latest_document_day(chain)
     contribution: Contribution = {} if latest is None else {_event_date(latest): 1}
+    if len(chain) == 1:  # the usual case: report_outcome of one version, written out
+        doc = chain[0]
+        indicator = REPORT_INDICATORS.get(doc.type_code or "")
+        day = doc.produced_day
+        if indicator is not None and day is not None:
+            # Its deposit, if any, has its type: a single version is its own first.
+            end = grace_end(day, facts.settings)
+            outcome = _in_time(standing(doc, facts), end)
+            _rate_keys(contribution, indicator, _month(day), outcome, end.isoformat())
+        return contribution
     report = report_outcome(chain, facts)
     if report is not None:
-        month = month_key(report.produced_day)
+        month = _month(report.produced_day)
         deadline = report.deadline.isoformat()
         _rate_keys(contribution, report.indicator, month, report.outcome, deadline)
     return contribution
