@@ -300,8 +300,11 @@ class Establishment:
         for patient in {reach.history.patient_id for reach in history if reach.history}:
             for stay in self.stays_of_patient(patient):
                 version = stay.version
-                if version is not None and any(r.reaches_by_history(version) for r in history):
-                    by_history[stay.stay_id] = stay
+                if version is not None:
+                    for reach in history:  # a loop, not any(): one or two, per stay
+                        if reach.reaches_by_history(version):
+                            by_history[stay.stay_id] = stay
+                            break
         for stay_id, codes in types.items():
             found = by_history.pop(stay_id, None)
             target = found or self.state.stay(stay_id)
