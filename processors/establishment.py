@@ -198,9 +198,12 @@ class Establishment:
         chains = self._refresh_reports({document_id, before[2], after[2]})
         if changed:
             # Its standing changed, and that of the documents it replaces (before, after).
-            replaced = {before[2], after[2]} - {None}
-            reaches = {reach_before, document_reach(doc)}
-            reaches |= {document_reach(self.state.document(r)) for r in replaced if r}
+            # A list, not a set: hashing a reach hashes its deposit's every field, and a
+            # reach read twice only recomputes the same units twice over (same result).
+            reaches = [reach_before, document_reach(doc)]
+            for replaced in {before[2], after[2]}:
+                if replaced:
+                    reaches.append(document_reach(self.state.document(replaced)))
             self._refresh_reached_by_documents(reaches)
         else:
             stays, patients = set(), set()
@@ -285,7 +288,7 @@ class Establishment:
                     done.add(other.stay_id)
                     self._update_stay(other, returning=True)
 
-    def _refresh_reached_by_documents(self, reaches: set[DocumentReach]) -> None:
+    def _refresh_reached_by_documents(self, reaches: list[DocumentReach]) -> None:
         """The stays these documents count for, or counted for before the change: of those,
         the indicators of the documents' types, and DS 1.4's outcome where they are history."""
         types: dict[str, set[str]] = {}  # stay → the type codes it reads that changed
@@ -297,8 +300,11 @@ class Establishment:
         for patient in {reach.history.patient_id for reach in history if reach.history}:
             for stay in self.stays_of_patient(patient):
                 version = stay.version
-                if version is not None and any(r.reaches_by_history(version) for r in history):
-                    by_history[stay.stay_id] = stay
+                if version is not None:
+                    for reach in history:  # a loop, not any(): one or two, per stay
+                        if reach.reaches_by_history(version):
+                            by_history[stay.stay_id] = stay
+                            break
         for stay_id, codes in types.items():
             found = by_history.pop(stay_id, None)
             target = found or self.state.stay(stay_id)
@@ -352,6 +358,12 @@ class Establishment:
 
     def _refresh_report(self, chain: set[str]) -> None:
         # A chain is one unit, keyed by its smallest id; that key may change as it grows.
+        if len(chain) == 1:  # the usual case: one version, its own unit, no other to empty
+            (unit,) = chain
+            doc = self.state.document(unit)
+            new = {} if doc is None else report_contribution([doc], self)
+            self._set_contribution(kinds.REPORT_UNIT, unit, new)
+            return
         docs = [doc for doc in map(self.state.document, sorted(chain)) if doc is not None]
         new = report_contribution(docs, self)
         unit = min(chain)

@@ -68,6 +68,21 @@ class Facts(Protocol):
     def replacements(self, document_id: str) -> Iterable[str]: ...
 
 
+# Outcomes are immutable: the reason-only ones are shared, the counted ones made once a day.
+_NOT_DEPOSITED = Outcome(NOT_DEPOSITED)
+_NO_DOCUMENT = Outcome(NO_DOCUMENT)
+_NO_HISTORY_DEPOSIT = Outcome(NO_HISTORY_DEPOSIT)
+_NO_MESSAGE = Outcome(NO_MESSAGE)
+_COUNTED: dict[date, Outcome] = {}
+
+
+def _counted(day: date) -> Outcome:
+    outcome = _COUNTED.get(day)
+    if outcome is None:
+        outcome = _COUNTED[day] = Outcome(None, None, day)
+    return outcome
+
+
 def standing(doc: DocumentFacts, facts: Facts) -> Outcome:
     """Rules 4, 5: is the document in the DMP, qualified, not deleted, not replaced? Counted
     (with its deposit day), or why not."""
@@ -75,7 +90,7 @@ def standing(doc: DocumentFacts, facts: Facts) -> Outcome:
     if deposit is None:
         if doc.failure is not None:
             return Outcome(DEPOSIT_FAILED, doc.failure.reason)
-        return Outcome(NOT_DEPOSITED)
+        return _NOT_DEPOSITED
     day = deposit.deposited_day
     if deposit.ins_status != QUALIFIED_INS:
         return Outcome(INS_NOT_QUALIFIED, f"INS {deposit.ins_status} when sent", day)
@@ -86,7 +101,7 @@ def standing(doc: DocumentFacts, facts: Facts) -> Outcome:
     replacements = sorted(facts.replacements(doc.document_id))
     if replacements:
         return Outcome(REPLACED_BY_NON_QUALIFYING, f"replaced by {', '.join(replacements)}", day)
-    return Outcome(None, None, day)
+    return _counted(day)
 
 
 def counts_for_stay(doc: DocumentFacts, facts: Facts) -> bool:
@@ -103,7 +118,14 @@ def _in_time(outcome: Outcome, deadline: date, late: str = DEPOSITED_LATE) -> Ou
 
 def grace_end(day: date, settings: Settings) -> date:
     """The last day a document or message still counts for a unit of that reference day."""
-    return day + timedelta(days=settings.grace_days)
+    key = (day, settings.grace_days)
+    end = _GRACE_ENDS.get(key)
+    if end is None:  # once per day and grace setting (a few hundred a year)
+        end = _GRACE_ENDS[key] = day + timedelta(days=settings.grace_days)
+    return end
+
+
+_GRACE_ENDS: dict[tuple[date, int], date] = {}
 
 
 def _excluded(version: StayVersion, settings: Settings) -> bool:
@@ -170,7 +192,7 @@ def history_outcome(version: StayVersion, facts: Facts) -> Outcome:
             and history_candidate(deposit, version)
         ):
             candidates.append((_in_time(standing(doc, facts), deadline), doc.document_id))
-    return best(candidates) or Outcome(NO_HISTORY_DEPOSIT)
+    return best(candidates) or _NO_HISTORY_DEPOSIT
 
 
 def history_candidate(deposit: Deposit, version: StayVersion) -> bool:
@@ -187,10 +209,10 @@ def _citizen_outcome(stay: StayFacts, version: StayVersion, settings: Settings) 
     """Rule 9: an MSS citoyenne message naming the stay, sent by discharge + grace (the
     earliest message decides: counted, or late)."""
     if not stay.citizen_messages:
-        return Outcome(NO_MESSAGE)
+        return _NO_MESSAGE
     first = paris_date(min(stay.citizen_messages.values()))
     deadline = grace_end(version.discharge_day, settings)
-    return _in_time(Outcome(None, None, first), deadline, MESSAGE_LATE)
+    return _in_time(_counted(first), deadline, MESSAGE_LATE)
 
 
 def _in_scope(stay: StayFacts, settings: Settings) -> StayVersion | None:
@@ -218,7 +240,7 @@ def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
         for indicator, type_code in STAY_DOCUMENT_INDICATORS.items():
             if indicator == "DS1.3" and not version.surgical:
                 continue
-            outcomes[indicator] = documents.get(type_code) or Outcome(NO_DOCUMENT)
+            outcomes[indicator] = documents.get(type_code) or _NO_DOCUMENT
         if is_returning(stay, version, facts):
             outcomes["DS1.4"] = history_outcome(version, facts)
     outcomes["DS4.2"] = _citizen_outcome(stay, version, settings)
@@ -233,6 +255,33 @@ def _event_day(day: str) -> EventDay:
     if key is None:
         key = _EVENT_DAYS[day] = EventDay(day)
     return key
+
+
+# The same keys by date, and each day's month: no isoformat() or format per unit.
+_EVENT_DATES: dict[date, EventDay] = {}
+_DISCHARGE_DATES: dict[date, DischargeDay] = {}
+_MONTHS: dict[date, str] = {}
+
+
+def _event_date(day: date) -> EventDay:
+    key = _EVENT_DATES.get(day)
+    if key is None:
+        key = _EVENT_DATES[day] = _event_day(day.isoformat())
+    return key
+
+
+def _discharge_date(day: date) -> DischargeDay:
+    key = _DISCHARGE_DATES.get(day)
+    if key is None:
+        key = _DISCHARGE_DATES[day] = DischargeDay(day.isoformat())
+    return key
+
+
+def _month(day: date) -> str:
+    month = _MONTHS.get(day)
+    if month is None:
+        month = _MONTHS[day] = month_key(day)
+    return month
 
 
 # (indicator, month) → its denominator and numerator keys: made once, not on every unit.
@@ -253,12 +302,12 @@ def _rate_keys(
         contribution[UnitKey(indicator, month, outcome.reason, deadline)] = 1
 
 
-def _latest_day(stay: StayFacts, version: StayVersion) -> str:
+def _latest_day(stay: StayFacts, version: StayVersion) -> date:
     """The Paris day of the stay's latest fact: its discharge or a citizen message."""
     if not stay.citizen_messages:
-        return version.discharge_day.isoformat()
+        return version.discharge_day
     latest = max([version.discharged_at, *stay.citizen_messages.values()])
-    return paris_date(latest).isoformat()
+    return paris_date(latest)
 
 
 def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
@@ -268,13 +317,13 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
         return {}
     # The watermark counts every current version (SPEC); `now` every fact's day.
     contribution: Contribution = {
-        DischargeDay(version.discharge_day.isoformat()): 1,
-        _event_day(_latest_day(stay, version)): 1,
+        _discharge_date(version.discharge_day): 1,
+        _event_date(_latest_day(stay, version)): 1,
     }
     outcomes = stay_outcomes(stay, facts)
     if not outcomes:
         return contribution
-    month = month_key(version.discharge_day)
+    month = _month(version.discharge_day)
     deadline = grace_end(version.discharge_day, facts.settings).isoformat()
     for indicator, outcome in outcomes.items():
         _rate_keys(contribution, indicator, month, outcome, deadline)
@@ -304,7 +353,7 @@ def stay_contribution_update(
         return stay_contribution(stay, facts)  # nothing stored to keep: derive it all
     settings = facts.settings
     in_scope = _in_scope(stay, settings) is not None
-    month = month_key(version.discharge_day)
+    month = _month(version.discharge_day)
     indicators: set[str] = set()
     outcomes: dict[str, Outcome] = {}
     if in_scope and not _excluded(version, settings):  # in the DS 1.x denominators
@@ -325,13 +374,13 @@ def stay_contribution_update(
             documents = _stay_document_outcomes(stay, version, facts, codes)
             for indicator in indicators - {"DS1.4"}:
                 type_code = STAY_DOCUMENT_INDICATORS[indicator]
-                outcomes[indicator] = documents.get(type_code) or Outcome(NO_DOCUMENT)
+                outcomes[indicator] = documents.get(type_code) or _NO_DOCUMENT
     if messages and in_scope:
         indicators.add("DS4.2")
         outcomes["DS4.2"] = _citizen_outcome(stay, version, settings)
     if not indicators and not messages:
         return stored
-    latest = _event_day(_latest_day(stay, version)) if messages else None
+    latest = _event_date(_latest_day(stay, version)) if messages else None
     # The keys in stay_contribution's order (its bytes are the same): the new indicators'
     # keys where theirs were, among the stored ones kept; the people keys last.
     deadline = grace_end(version.discharge_day, settings).isoformat()
@@ -401,7 +450,7 @@ def report_outcome(chain: list[DocumentFacts], facts: Facts) -> ReportOutcome | 
             outcome = _in_time(standing(doc, facts), grace_end(reference, facts.settings))
         candidates.append((outcome, document_id))
     latest = max(_produced_day(doc) for _, _, doc in dated)
-    outcome = best(candidates) or Outcome(NO_DOCUMENT)
+    outcome = best(candidates) or _NO_DOCUMENT
     return ReportOutcome(
         indicator,
         first,
@@ -409,6 +458,20 @@ def report_outcome(chain: list[DocumentFacts], facts: Facts) -> ReportOutcome | 
         grace_end(latest, facts.settings),
         outcome,
     )
+
+
+def _latest_document_day(chain: list[DocumentFacts]) -> date | None:
+    """The latest of the chain's `DocumentFacts.days()`, without listing them."""
+    latest: date | None = None
+    for doc in chain:
+        production, deposit = doc.production, doc.deposit
+        if production is not None and (latest is None or production.produced_day > latest):
+            latest = production.produced_day
+        if deposit is not None:
+            day = max(deposit.produced_day, deposit.deposited_day)
+            if latest is None or day > latest:
+                latest = day
+    return latest
 
 
 def _produced_day(doc: DocumentFacts) -> date:
@@ -420,11 +483,21 @@ def _produced_day(doc: DocumentFacts) -> date:
 
 def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contribution:
     """A document chain's days (for `now`), and rule 7's counts when it is a report."""
-    days = [day for doc in chain for day in doc.days()]
-    contribution: Contribution = {_event_day(max(days).isoformat()): 1} if days else {}
+    latest = _latest_document_day(chain)
+    contribution: Contribution = {} if latest is None else {_event_date(latest): 1}
+    if len(chain) == 1:  # the usual case: report_outcome of one version, written out
+        doc = chain[0]
+        indicator = REPORT_INDICATORS.get(doc.type_code or "")
+        day = doc.produced_day
+        if indicator is not None and day is not None:
+            # Its deposit, if any, has its type: a single version is its own first.
+            end = grace_end(day, facts.settings)
+            outcome = _in_time(standing(doc, facts), end)
+            _rate_keys(contribution, indicator, _month(day), outcome, end.isoformat())
+        return contribution
     report = report_outcome(chain, facts)
     if report is not None:
-        month = month_key(report.produced_day)
+        month = _month(report.produced_day)
         deadline = report.deadline.isoformat()
         _rate_keys(contribution, report.indicator, month, report.outcome, deadline)
     return contribution

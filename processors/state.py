@@ -166,7 +166,9 @@ class EstablishmentState:
         return self.cache.load(key) if value is _ABSENT else value
 
     def put(self, kind: str, ident: str, value: Any) -> None:
-        self.cache.put((self.finess, kind, ident), value)
+        key = (self.finess, kind, ident)  # StateCache.put, written out: ~3 a event
+        self._entries[key] = value if value else None
+        self.cache.dirty.add(key)
 
     # The join's hottest reads: `get` written out, one look-up on a hit.
 

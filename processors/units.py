@@ -71,6 +71,8 @@ def best(outcomes: list[tuple[Outcome, str]]) -> Outcome | None:
     (the earliest day), else the most actionable reason. Independent of the input order."""
     if not outcomes:
         return None
+    if len(outcomes) == 1:  # the usual case: one document of the type, one version
+        return outcomes[0][0]
     return min(outcomes, key=lambda item: (item[0].rank(), item[0].day or date.min, item[1]))[0]
 
 

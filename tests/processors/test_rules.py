@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from processors.aggregates import DENOMINATOR, NUMERATOR, Contribution, EventDay, RateKey, UnitKey
+from processors.collection import Establishments
+from processors.facts import DocumentFacts
+from processors.periods import month_key
+from processors.rules import Facts, report_contribution, report_outcome
 from processors.settings import Settings
+from processors.state import DOCUMENT
 from tests.builders import (
     F1,
     cancelled,
@@ -13,9 +24,11 @@ from tests.builders import (
     discharged,
     establishment,
     mss_sent,
+    parse,
     produced,
 )
 from tests.processors.reports import figures_of
+from tests.processors.test_reach import any_event
 
 LETTER, PRESCRIPTION, OPERATIVE, BIOLOGY, IMAGING = (
     "11490-0",
@@ -248,3 +261,41 @@ def test_rule_10_rows_for_months_and_window_with_a_denominator() -> None:
     assert (F1, "DS2.1", "F3") not in got  # no report
     original = figures_of(events, Settings(calendar_version="2021"))  # F3 ended 2023-06-30
     assert (F1, "DS1.1", "F3") not in original
+
+
+# --- a report's contribution: its one-version path against report_outcome ----------------------
+
+
+def _general_report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contribution:
+    """What report_contribution gave before its one-version path: every day listed, then
+    report_outcome (the path of multi-version chains and of the worklist)."""
+    days = [day for doc in chain for day in doc.days()]
+    contribution: Contribution = {EventDay(max(days).isoformat()): 1} if days else {}
+    report = report_outcome(chain, facts)
+    if report is not None:
+        month = month_key(report.produced_day)
+        contribution[RateKey(DENOMINATOR, report.indicator, month)] = 1
+        reason = report.outcome.reason
+        if reason is None:
+            contribution[RateKey(NUMERATOR, report.indicator, month)] = 1
+        else:
+            deadline = report.deadline.isoformat()
+            contribution[UnitKey(report.indicator, month, reason, deadline)] = 1
+    return contribution
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=st.lists(any_event(), min_size=1, max_size=30), grace=st.sampled_from([0, 30]))
+def test_a_report_contribution_is_that_of_report_outcome(
+    events: list[dict[str, Any]], grace: int
+) -> None:
+    """Every chain a feed leaves (one version or more; produced, deposited, failed, deleted,
+    replaced): the same keys in the same order as the general path."""
+    collection = Establishments(Settings(grace_days=grace))
+    for obj in events:
+        collection.apply(parse(obj))
+    for est in collection.all():
+        for document_id in est.state.idents(DOCUMENT):
+            chain = [doc for doc in map(est.state.document, sorted(est.chain(document_id))) if doc]
+            expected = _general_report_contribution(chain, est)
+            assert list(report_contribution(chain, est).items()) == list(expected.items())
