@@ -14,7 +14,7 @@ RocksDB is not the cost.  Each changelog record is handed over by
   ``Recovery._slurp_changelogs`` takes each record with ``asyncio.wait_for(queue.get(),
   timeout=5.0)``: a Task and a timer per record, even when the queue holds records.
 
-The fix, three narrow patches that change what runs, not what happens:
+The fix, four narrow patches that change what runs, not what happens:
   a. ``Consumer.wait_first`` (the consumer only; its one call with two coroutines is the
      drain's): the callback's first step is run at once; when it completes there (the
      usual case: the record is queued without waiting), its result is returned without a
@@ -31,11 +31,14 @@ The fix, three narrow patches that change what runs, not what happens:
      queue's ``get()`` and the queue is not empty, the ``get()`` is awaited directly (it
      returns at once); otherwise (an empty queue: the 5 s timeout ends a recovery) the real
      ``asyncio.wait_for``.
+  d. ``Recovery.need_recovery``, called after each record: the same answer without
+     building ``active_remaining()``'s ``Counter`` of every partition (11 % of the
+     samples once a-c were in).
 Every record still goes through Faust's own code (the conductor, the recovery's offsets,
 buffers, ``apply_changelog_batch`` and persisted offsets, standbys), in the same order.
 
 ``apply()`` checks the versions and raises ``RuntimeError`` for any other, like
-streams/worker/faust_patch.py: re-check the three places above on upgrade.
+streams/worker/faust_patch.py: re-check the four places above on upgrade.
 
 Tests: tests/streams/worker/test_faust_replay.py (each patch against the original, on
 Faust's real classes), and the worker's recovery tests over Apache Kafka.
@@ -51,6 +54,7 @@ from typing import Any
 
 from faust.tables import recovery as faust_recovery
 from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from mode.services import Service, WaitResults
 from mode.utils.queues import ThrowableQueue
@@ -76,15 +80,17 @@ def apply() -> None:
         raise RuntimeError(
             f"streams.worker.faust_replay was written for {faust_patch.PINNED_VERSIONS}, "
             f"found {installed}: re-check Consumer._drain_messages' wait_first, "
-            "TableManager.changelog_queue and Recovery._slurp_changelogs' wait_for against "
-            "the installed Faust before changing the pins"
+            "TableManager.changelog_queue, Recovery._slurp_changelogs' wait_for and "
+            "Recovery.need_recovery against the installed Faust before changing the pins"
         )
     _originals["wait_first"] = Consumer.__dict__.get("wait_first")
     _originals["changelog_queue"] = TableManager.__dict__["changelog_queue"]
     _originals["asyncio"] = vars(faust_recovery)["asyncio"]
+    _originals["need_recovery"] = Recovery.need_recovery
     Consumer.wait_first = _wait_first  # type: ignore[method-assign]
     TableManager.changelog_queue = property(_changelog_queue)  # type: ignore[assignment,method-assign]
     setattr(faust_recovery, "asyncio", _RecoveryAsyncio())  # noqa: B010 (not exported)
+    Recovery.need_recovery = _need_recovery  # type: ignore[method-assign]
 
 
 def revert() -> None:
@@ -97,6 +103,7 @@ def revert() -> None:
         Consumer.wait_first = _originals["wait_first"]  # type: ignore[method-assign]
     TableManager.changelog_queue = _originals["changelog_queue"]  # type: ignore[method-assign]
     setattr(faust_recovery, "asyncio", _originals["asyncio"])  # noqa: B010
+    Recovery.need_recovery = _originals["need_recovery"]  # type: ignore[method-assign]
     _originals.clear()
 
 
@@ -193,3 +200,19 @@ class _RecoveryAsyncio:
             if not queue.empty():
                 return await aw  # returns at once: no Task, no timer
         return await asyncio.wait_for(aw, timeout)
+
+
+# --- d. need_recovery ----------------------------------------------------------------------
+
+
+def _need_recovery(self: Any) -> bool:
+    """Whether an active partition has records left: ``any(v > 0 for v in
+    self.active_remaining().values())`` without the Counter (``active_offsets`` is a
+    Counter: a partition missing from it reads 0, as there)."""
+    offsets = self.active_offsets
+    for tp, highwater in self.active_highwaters.items():
+        if highwater is not None:
+            offset = offsets[tp]
+            if offset is not None and highwater - offset > 0:
+                return True
+    return False

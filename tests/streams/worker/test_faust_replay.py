@@ -14,12 +14,18 @@ import asyncio
 import gc
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Coroutine, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import faust
 import pytest
 from faust.tables import recovery as faust_recovery
+from faust.tables.recovery import Recovery
+from faust.types import TP
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.worker import faust_patch, faust_replay
 
@@ -248,6 +254,40 @@ async def test_an_error_thrown_into_the_queue_still_reaches_the_recovery(
         await faust_recovery.asyncio.wait_for(queue.get(), timeout=5.0)
 
 
+# --- d. need_recovery ----------------------------------------------------------------------
+
+_offsets = st.one_of(st.none(), st.integers(-1, 6))
+
+
+@given(
+    highwaters=st.dictionaries(st.integers(0, 5), _offsets, max_size=6),
+    offsets=st.dictionaries(st.integers(0, 7), _offsets, max_size=8),
+)
+def test_need_recovery_answers_as_faust_does(
+    highwaters: dict[int, int | None], offsets: dict[int, int | None]
+) -> None:
+    """Any partitions, highwaters and offsets (None, -1, missing from the Counter)."""
+    recovery = SimpleNamespace(
+        active_highwaters=Counter({TP("t-changelog", p): h for p, h in highwaters.items()}),
+        active_offsets=Counter({TP("t-changelog", p): o for p, o in offsets.items()}),
+    )
+    recovery.active_remaining = lambda: Recovery.active_remaining(recovery)  # type: ignore[attr-defined]
+    original = faust_replay._originals.get("need_recovery", Recovery.need_recovery)
+    assert faust_replay._need_recovery(recovery) == original(recovery)
+
+
+def test_need_recovery_builds_no_counter_per_record(mode: str) -> None:
+    recovery = SimpleNamespace(
+        active_highwaters={TP("t-changelog", 0): 10}, active_offsets=Counter()
+    )
+    recovery.active_remaining = lambda: pytest.fail("active_remaining() called")  # type: ignore[attr-defined]
+    if mode == "patched":
+        assert Recovery.need_recovery(recovery) is True  # type: ignore[arg-type]
+    else:
+        with pytest.raises(pytest.fail.Exception):
+            Recovery.need_recovery(recovery)  # type: ignore[arg-type]
+
+
 # --- apply / revert ------------------------------------------------------------------------
 
 
@@ -260,11 +300,13 @@ def test_apply_is_idempotent_and_revert_restores_the_originals() -> None:
         consumer_cls.wait_first,
         manager_cls.__dict__["changelog_queue"],
         faust_recovery.asyncio,
+        Recovery.need_recovery,
     )
     try:
         faust_replay.apply()
         patched = (consumer_cls.wait_first, manager_cls.__dict__["changelog_queue"])
         assert patched[0] is not originals[0] and faust_recovery.asyncio is not asyncio
+        assert Recovery.need_recovery is not originals[3]
         faust_replay.apply()
         assert (consumer_cls.wait_first, manager_cls.__dict__["changelog_queue"]) == patched
         faust_replay.revert()
@@ -272,6 +314,7 @@ def test_apply_is_idempotent_and_revert_restores_the_originals() -> None:
             consumer_cls.wait_first,
             manager_cls.__dict__["changelog_queue"],
             faust_recovery.asyncio,
+            Recovery.need_recovery,
         ) == originals
         assert "wait_first" not in consumer_cls.__dict__  # mode's Service.wait_first again
     finally:
