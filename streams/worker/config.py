@@ -74,11 +74,11 @@ class WorkerConfig:
     # together: ~1 KB each.
     cache_entries: int = 100_000
     # Input messages per ingest poll at most (streams/worker/ingest.py): one bundle per FINESS
-    # per poll, so one flush of its changed entries. 10,000 rather than 5,000 (bench/README.md,
-    # the ingest's poll): catching up, steady rate up in 5 of 7 pairs for ~20 MiB more peak RSS
-    # and a poll holding the event loop ~165 ms instead of ~60; 20,000 gave no more CPU per
-    # event and held it ~380 ms. Caught up, polls are far smaller than either.
-    ingest_batch: int = 10_000
+    # per poll, so one flush of its changed entries. 5,000, measured against 10,000 and 20,000
+    # (bench/README.md, the ingest's poll): no CPU per event gained any more (9 pairs), the
+    # steady rate the same within the noise, while a poll holds the event loop ~60 ms at
+    # 5,000, ~165 at 10,000, ~380 at 20,000 and peak RSS grows ~20 / ~50 MiB.
+    ingest_batch: int = 5000
     security: Security = field(default_factory=Security)
     # Faust settings a broker needs (Tansu: one record per batch), from streams.brokers.
     faust_overrides: Mapping[str, Any] = field(default_factory=dict)

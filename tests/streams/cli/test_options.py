@@ -81,7 +81,7 @@ def test_an_ingest_batch_out_of_bounds_stops_the_worker_naming_it(
 
 def test_the_ingest_batch_reaches_the_worker_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SUNES_INGEST_BATCH", raising=False)
-    assert config_from_args(build_parser().parse_args(["worker"])).ingest_batch == 10_000
+    assert config_from_args(build_parser().parse_args(["worker"])).ingest_batch == 5000
     monkeypatch.setenv("SUNES_INGEST_BATCH", "12000")
     assert config_from_args(build_parser().parse_args(["worker"])).ingest_batch == 12000
     args = build_parser().parse_args(["worker", "--ingest-batch", "7000"])
