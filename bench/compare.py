@@ -123,14 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{dataset.events:,} events, {os.cpu_count()} CPUs, worker store {args.store}")
     print(
         f"{'variant':<24} {'steady ev/s':>12} {'1st→last':>10} {'CPU µs/ev':>10} "
-        f"{'peak RSS':>10} {'load1':>6}"
+        f"{'peak RSS':>10} {'progress p50/max ms':>20} {'load1':>6}"
     )
     for name, t, peak, load in results:
         steady = f"{t.steady_rate:,.0f}" if t.steady_rate else "n/a"
         after = f"{t.rate_after_first:,.0f}" if t.rate_after_first else "n/a"
         cpu = f"{t.steady_cpu_us:,.0f}" if t.steady_cpu_us else "n/a"
         print(
-            f"{name:<24} {steady:>12} {after:>10} {cpu:>10} {peak / 2**20:>7.0f} MiB {load:>6.2f}"
+            f"{name:<24} {steady:>12} {after:>10} {cpu:>10} {peak / 2**20:>7.0f} MiB "
+            f"{f'{t.progress_ms:.0f} / {t.progress_max_ms:.0f}':>20} {load:>6.2f}"
         )
     return 0
 

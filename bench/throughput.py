@@ -107,6 +107,9 @@ class WorkerThroughput:
     peak_rss: int
     scrape_ms: float  # median time of one whole GET /metrics while loading
     progress_ms: float  # median time of one GET of the progress counters (PROGRESS_PATH)
+    # the longest: a progress read renders nothing, so it waits for what holds the event loop
+    # (an ingest poll, a bundle's apply and flush)
+    progress_max_ms: float = 0.0
     samples: list[Sample] = field(default_factory=list)
 
     @property
@@ -208,6 +211,7 @@ def follow_worker(
         peak_rss=max((s.rss for s in samples), default=0),
         scrape_ms=percentile(scrape_times, 0.5) * 1000,
         progress_ms=percentile(progress_times, 0.5) * 1000 if progress_times else 0.0,
+        progress_max_ms=max(progress_times) * 1000 if progress_times else 0.0,
         samples=samples,
     )
 

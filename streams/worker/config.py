@@ -52,6 +52,11 @@ WEB_URL_ENV = "SUNES_WEB_URL"
 STORES = ("rocksdb://", "memory://")
 
 
+# Above this a poll would hold the event loop for seconds while the worker catches up, and
+# its bundles in memory all at once (bench/README.md, the ingest poll).
+MAX_INGEST_BATCH = 100_000
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     brokers: tuple[str, ...] = (LOCAL_BOOTSTRAP,)
@@ -68,6 +73,12 @@ class WorkerConfig:
     # Decoded state entries kept in RAM above the store (processors.state), all establishments
     # together: ~1 KB each.
     cache_entries: int = 100_000
+    # Input messages per ingest poll at most (streams/worker/ingest.py): one bundle per FINESS
+    # per poll, so one flush of its changed entries. 5,000, measured against 10,000 and 20,000
+    # (bench/README.md, the ingest's poll): no CPU per event gained any more (9 pairs), the
+    # steady rate the same within the noise, while a poll holds the event loop ~60 ms at
+    # 5,000, ~165 at 10,000, ~380 at 20,000 and peak RSS grows ~20 / ~50 MiB.
+    ingest_batch: int = 5000
     security: Security = field(default_factory=Security)
     # Faust settings a broker needs (Tansu: one record per batch), from streams.brokers.
     faust_overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -97,6 +108,11 @@ class WorkerConfig:
         ):
             if value < 1:
                 raise ConfigError(f"{name} must be a positive whole number, got {value}")
+        if not 1 <= self.ingest_batch <= MAX_INGEST_BATCH:
+            raise ConfigError(
+                f"SUNES_INGEST_BATCH / --ingest-batch must be between 1 and {MAX_INGEST_BATCH} "
+                f"messages per poll, got {self.ingest_batch}"
+            )
 
     @property
     def internal_topic(self) -> str:
@@ -185,6 +201,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         faust_overrides=faust_overrides_for(profile),
         client_overrides=client_overrides_for(profile),
         cache_entries=args.cache_entries,
+        ingest_batch=args.ingest_batch,
         access=access_config_from(args, env),
         pages=page_config_from(env),
         web_url=web_url_from(env),

@@ -2,7 +2,7 @@
 
 A plain aiokafka consumer group (`<app id>-ingest`) rather than a Faust agent: Faust's
 per-message machinery cost ~130 µs an event, more than validation and the indicators
-together. Each poll of up to INGEST_BATCH messages becomes one bundle per FINESS on the
+together. Each poll of up to `config.ingest_batch` messages becomes one bundle per FINESS on the
 internal topic (key = FINESS); offsets are committed only once the bundles and dead letters
 are acknowledged by Kafka, so a crash replays, never loses (at-least-once; the establishment
 stage merges idempotently).
@@ -60,7 +60,6 @@ from topics.validation import InvalidRecord, parse_for_topic
 
 log = logging.getLogger(__name__)
 
-INGEST_BATCH = 5000  # messages per poll at most: one bundle per FINESS per poll
 # Events of one FINESS per bundle, at most (an event bigger than this travels alone, up to
 # streams.worker.bundles.MAX_EVENT_BYTES): Kafka refuses messages over 1 MB by default.
 MAX_BUNDLE_BYTES = 256 * 1024
@@ -234,7 +233,7 @@ class Ingestor:
             # group joins in seconds, not 30 s (6 s is Kafka's minimum session timeout)
             session_timeout_ms=6000,
             heartbeat_interval_ms=1000,
-            max_poll_records=INGEST_BATCH,
+            max_poll_records=self.config.ingest_batch,
             **security,
         )
         producer = AIOKafkaProducer(
@@ -249,7 +248,9 @@ class Ingestor:
         probe = asyncio.create_task(self._probe_broker(consumer))
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=INGEST_BATCH)
+                batches = await consumer.getmany(
+                    timeout_ms=500, max_records=self.config.ingest_batch
+                )
                 if not batches:
                     continue
                 await self._process(batches, producer)

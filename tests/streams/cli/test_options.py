@@ -31,6 +31,7 @@ NUMERIC_SETTINGS = [
     "SUNES_REPLICATION_FACTOR",
     "SUNES_WEB_PORT",
     "SUNES_CACHE_ENTRIES",
+    "SUNES_INGEST_BATCH",
     "SUNES_GRACE_DAYS",
     "SUNES_LOOKBACK_DAYS",
     "SUNES_RETENTION_DAYS",
@@ -64,6 +65,27 @@ def test_a_bad_partitions_stops_the_worker_with_one_line_naming_it() -> None:
         "sunes worker: error: argument --partitions: SUNES_PARTITIONS / --partitions must be "
         "a whole number, got 'abc'"
     ]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "100001"])
+def test_an_ingest_batch_out_of_bounds_stops_the_worker_naming_it(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SUNES_INGEST_BATCH", value)
+    assert main(["worker", "--brokers", "127.0.0.1:1"]) == Exit.USAGE
+    assert (
+        f"SUNES_INGEST_BATCH / --ingest-batch must be between 1 and 100000 messages per poll, "
+        f"got {value}" in capsys.readouterr().err
+    )
+
+
+def test_the_ingest_batch_reaches_the_worker_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUNES_INGEST_BATCH", raising=False)
+    assert config_from_args(build_parser().parse_args(["worker"])).ingest_batch == 5000
+    monkeypatch.setenv("SUNES_INGEST_BATCH", "12000")
+    assert config_from_args(build_parser().parse_args(["worker"])).ingest_batch == 12000
+    args = build_parser().parse_args(["worker", "--ingest-batch", "7000"])
+    assert config_from_args(args).ingest_batch == 7000
 
 
 def test_a_bad_worker_setting_does_not_stop_report(registry_only: Path) -> None:

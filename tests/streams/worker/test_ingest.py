@@ -39,7 +39,7 @@ from streams.worker.bundles import (
 )
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import VALUE_PREFIX_BYTES, describe
-from streams.worker.ingest import Ingestor
+from streams.worker.ingest import MAX_BUNDLE_BYTES, Ingestor
 from tests import builders, strategies
 from tests.builders import F1, F2
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
@@ -193,6 +193,22 @@ def test_valid_events_are_bundled_per_finess() -> None:
         assert sorted(objs, key=orjson.dumps) == sorted(wanted, key=orjson.dumps)
     assert consumed(registry, STAYS, "valid") == 2
     assert consumed(registry, ESTABLISHMENTS, "valid") == 1  # counted, not bundled
+
+
+def test_the_largest_poll_of_one_finess_is_cut_into_bundles_kafka_takes() -> None:
+    """A poll is bundled whole (one bundle per FINESS), however many messages --ingest-batch
+    lets it hold: its events still travel in bundles of at most MAX_BUNDLE_BYTES of rows, each
+    under the internal topic's message size (bundles() checks it), every event once, in order."""
+    stays = [f"S{i}" for i in range(20_000)]  # bench/README.md's largest poll measured
+    values = [orjson.dumps(builders.discharged(stay)) for stay in stays]
+    producer, _, registry = run_ingest([(STAYS, v) for v in values])
+    bundles = producer.bundles()
+    assert {key for key, _ in bundles} == {F1}
+    assert len(bundles) > 1
+    assert [o["stay_id"] for _, objs in bundles for o in objs] == stays
+    rows_per_bundle = [len(sent.value) for sent in producer.sent if sent.topic == INTERNAL]
+    assert max(rows_per_bundle) <= MAX_BUNDLE_BYTES + 64 * 1024  # rows + their timestamps
+    assert consumed(registry, STAYS, "valid") == len(stays)
 
 
 def test_an_event_of_the_largest_size_travels_alone() -> None:
