@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.aggregates import Contribution, DischargeDay, EventDay, PeopleKey, RateKey, UnitKey
 from processors.codec import (
+    _dumps,
     decode_contribution,
     decode_document,
     decode_recipient,
@@ -68,3 +70,12 @@ def test_a_timestamp_is_written_as_its_isoformat(moment: datetime, minutes: int)
     assert raw.count(f'"{aware.isoformat()}"'.encode()) == 4
     assert decode_document(raw) == DocumentFacts("D1", deposit=deposit, deleted_at=aware)
     assert encode_moment(aware) == f'"{aware.isoformat()}"'.encode()
+
+
+@given(
+    st.recursive(st.none() | st.integers(-(2**63), 2**63 - 1) | st.text(), st.lists, max_leaves=20)
+)
+def test_the_stored_bytes_are_orjsons_whatever_the_text(data: object) -> None:
+    # _dumps copies orjson's result (see its comment): any text, non-ASCII included, must
+    # come back as the very same bytes (hypothesis' text() has no lone surrogates).
+    assert _dumps(data) == orjson.dumps(data)
