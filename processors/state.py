@@ -20,6 +20,7 @@ from processors.fingerprint import StateMeta
 from processors.store import Change, KeyValueStore
 
 SEPARATOR = b"|"
+_JOIN = SEPARATOR.decode().join  # the key's parts joined as store_key does, in hot paths
 # kinds of entries
 STAY = "s"
 DOCUMENT = "d"
@@ -75,7 +76,7 @@ _NO_IDS: frozenset[str] = frozenset()
 
 
 def store_key(finess: str, kind: str, ident: str) -> bytes:
-    return f"{finess}|{kind}|{ident}".encode()
+    return _JOIN((finess, kind, ident)).encode()
 
 
 def parse_store_key(key: bytes) -> tuple[str, str, str]:
@@ -102,7 +103,7 @@ class StateCache:
 
     def load(self, key: CacheKey) -> Any:
         """Read a key that is not cached from the store."""
-        raw = self.store.get("|".join(key).encode())  # store_key(*key), without a call
+        raw = self.store.get(_JOIN(key).encode())  # store_key(*key), without a call
         value = None if raw is None else CODECS[key[1]][1](raw)
         self.entries[key] = value
         return value
@@ -122,7 +123,7 @@ class StateCache:
             append = changes.append
             for key in self.dirty:  # ~2.6 an event: store_key and CODECS written out
                 value = entries[key]
-                append(("|".join(key).encode(), None if value is None else encoders[key[1]](value)))
+                append((_JOIN(key).encode(), None if value is None else encoders[key[1]](value)))
             self.store.write(changes)  # one transaction: see KeyValueStore.write
             self.dirty.clear()
         if self.capacity is not None:
