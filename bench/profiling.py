@@ -126,7 +126,7 @@ def py_spy_path() -> str | None:
 class PySpy:
     """`py-spy record --format raw` (collapsed stacks) on a pid until stop()."""
 
-    def __init__(self, pid: int, output: Path, rate: int = 100) -> None:
+    def __init__(self, pid: int, output: Path, rate: int = 100, native: bool = False) -> None:
         exe = py_spy_path()
         if exe is None:
             raise FileNotFoundError("py-spy is not installed (`.venv/bin/pip install py-spy`)")
@@ -145,6 +145,9 @@ class PySpy:
                 str(output),
                 "--idle",
                 "--threads",
+                # C frames too (uvloop, orjson, RocksDB): without them their time lands on
+                # the innermost Python frame, e.g. the event loop's on the worker's run call
+                *(["--native"] if native else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -140,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         help="cProfile the domain code, and py-spy a second worker run",
     )
     parser.add_argument(
+        "--native",
+        action="store_true",
+        help="with --profile: py-spy samples C frames too (slower sampling, bigger stacks)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=RESULTS / "latest.json",
@@ -329,7 +334,7 @@ def _with_broker(
         worker.stop()
 
     if args.profile:
-        _profile_worker(run, bootstrap, log_dir, expected, args.store)
+        _profile_worker(run, bootstrap, log_dir, expected, args.store, args.native)
 
 
 def _follow(worker: WorkerProcess, expected: int) -> WorkerThroughput:
@@ -382,6 +387,13 @@ def _throughput_rows(
     steady_cpu = f"{t.steady_cpu_us:.0f} µs" if t.steady_cpu_us else "n/a"
     run.row("worker CPU per event (steady)", steady_cpu, note)
     run.row("worker CPU per event (incl. start-up)", f"{t.cpu_us_per_event or 0:.0f} µs")
+    if t.steady_main_cpu_us is not None and t.steady_main_busy is not None:
+        run.row(
+            "  of which its main thread (steady)",
+            f"{t.steady_main_cpu_us:.0f} µs",
+            f"the event loop (ingest, apply, flush, /metrics) busy {t.steady_main_busy * 100:.0f} "
+            "% of the wall time, 10→90 %: under 100 % it waits",
+        )
     run.row(
         "GET /metrics while loading",
         _ms(t.scrape_ms),
@@ -451,7 +463,9 @@ def _latency_rows(run: Run, lat: Latency) -> None:
     )
 
 
-def _profile_worker(run: Run, bootstrap: str, log_dir: Path, expected: int, store: str) -> None:
+def _profile_worker(
+    run: Run, bootstrap: str, log_dir: Path, expected: int, store: str, native: bool = False
+) -> None:
     if py_spy_path() is None:
         print("\n(py-spy is not installed: `.venv/bin/pip install py-spy` for the worker profile)")
         return
@@ -462,7 +476,7 @@ def _profile_worker(run: Run, bootstrap: str, log_dir: Path, expected: int, stor
             spawned = time.monotonic()
             worker.start()
             assert worker.process is not None
-            spy = PySpy(worker.process.pid, output)
+            spy = PySpy(worker.process.pid, output, native=native)
             tput = follow_worker(
                 worker.process.pid, worker.port, spawned, time.monotonic(), expected
             )

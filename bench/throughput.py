@@ -91,6 +91,7 @@ class Sample:
     applied: float  # sunes_processing_latency_seconds_count
     rss: int
     cpu: float  # CPU seconds of the worker so far
+    main_cpu: float = 0.0  # of its main thread (the event loop: ingest, apply, flush, /metrics)
 
 
 @dataclass
@@ -110,6 +111,10 @@ class WorkerThroughput:
     # the longest: a progress read renders nothing, so it waits for what holds the event loop
     # (an ingest poll, a bundle's apply and flush)
     progress_max_ms: float = 0.0
+    # the main thread's CPU per event and its busy share of the wall time, same window: a
+    # main thread under 100 % busy waits (for Kafka, for the other stage) rather than works
+    steady_main_cpu_us: float | None = None
+    steady_main_busy: float | None = None
     samples: list[Sample] = field(default_factory=list)
 
     @property
@@ -177,6 +182,7 @@ def follow_worker(
                     m.applied,
                     rss_bytes(pid),
                     process_cpu_seconds(pid),
+                    process_cpu_seconds(pid, thread=pid),
                 )
                 if not samples or sample.applied != samples[-1].applied:
                     last_change = began
@@ -208,6 +214,8 @@ def follow_worker(
         ingest_rate=_steady([(s.t, s.consumed) for s in samples], consumed),
         cpu_seconds=samples[-1].cpu if samples else 0.0,
         steady_cpu_us=_steady_cpu_us(samples, expected),
+        steady_main_cpu_us=_steady_cpu_us(samples, expected, main=True),
+        steady_main_busy=_steady_main_busy(samples, expected),
         peak_rss=max((s.rss for s in samples), default=0),
         scrape_ms=percentile(scrape_times, 0.5) * 1000,
         progress_ms=percentile(progress_times, 0.5) * 1000 if progress_times else 0.0,
@@ -224,14 +232,31 @@ def _steady(series: list[tuple[float, float]], total: float) -> float | None:
     return 0.8 * total / (at90 - at10)
 
 
-def _steady_cpu_us(samples: list[Sample], total: float) -> float | None:
-    """Worker CPU per event while it goes from 10 % to 90 % of `total` applied."""
+def _steady_window(samples: list[Sample], total: float) -> tuple[float, float] | None:
+    """When the worker has applied 10 % and 90 % of `total`."""
     series = [(s.t, s.applied) for s in samples]
     at10, at90 = crossing_time(series, 0.1 * total), crossing_time(series, 0.9 * total)
     if at10 is None or at90 is None or at90 <= at10:
         return None
-    cpu = [(s.t, s.cpu) for s in samples]
-    return (_at(cpu, at90) - _at(cpu, at10)) / (0.8 * total) * 1e6
+    return at10, at90
+
+
+def _steady_cpu_us(samples: list[Sample], total: float, main: bool = False) -> float | None:
+    """Worker CPU (or its main thread's) per event from 10 % to 90 % of `total` applied."""
+    window = _steady_window(samples, total)
+    if window is None:
+        return None
+    cpu = [(s.t, s.main_cpu if main else s.cpu) for s in samples]
+    return (_at(cpu, window[1]) - _at(cpu, window[0])) / (0.8 * total) * 1e6
+
+
+def _steady_main_busy(samples: list[Sample], total: float) -> float | None:
+    """The main thread's CPU time / wall time from 10 % to 90 % applied."""
+    window = _steady_window(samples, total)
+    if window is None:
+        return None
+    cpu = [(s.t, s.main_cpu) for s in samples]
+    return (_at(cpu, window[1]) - _at(cpu, window[0])) / (window[1] - window[0])
 
 
 def _at(series: list[tuple[float, float]], t: float) -> float:
