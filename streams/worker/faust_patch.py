@@ -49,7 +49,7 @@ fetched before the seek moved that offset past the hole (``_reopen_read_offset``
 patch copies nothing from Faust, but its reasoning holds for these versions
 only, so it must be re-checked (and removed if upstream fixed it) on upgrade.
 
-Tests: tests/streams/test_faust_patch.py runs Faust's real ``Consumer.getmany``
+Tests: tests/streams/worker/test_faust_patch.py runs Faust's real ``Consumer.getmany``
 and its aiokafka driver over a real aiokafka ``Fetcher`` and
 ``SubscriptionState`` holding buffered records (no broker), with the patch
 reverted -- records lost, positions advanced -- and applied: every record
@@ -58,6 +58,7 @@ delivered.
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,7 +69,9 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 from faust.types.tuples import ack_lock
 
-PINNED_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+# pyproject.toml pins the same versions exactly; mode-streaming too, because faust_replay's
+# patch a. stands in for mode's Service.wait_first (mode's own __version__ is not its release)
+PINNED_VERSIONS = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0.14.0"}
 
 _FetchRecords = Callable[..., Awaitable[RecordMap]]
 
@@ -76,7 +79,11 @@ _original: _FetchRecords | None = None
 
 
 def _installed_versions() -> dict[str, str]:
-    return {"faust-streaming": faust.__version__, "aiokafka": aiokafka.__version__}
+    return {
+        "faust-streaming": faust.__version__,
+        "mode-streaming": importlib.metadata.version("mode-streaming"),
+        "aiokafka": aiokafka.__version__,
+    }
 
 
 def is_applied() -> bool:

@@ -23,9 +23,12 @@ records of S are never delivered (and S's position is past them); with it all ar
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import struct
+import tomllib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiokafka
@@ -40,6 +43,8 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 from streams.worker import faust_patch
+
+ROOT = Path(__file__).resolve().parents[3]
 
 # Faust's TP for the Faust calls; aiokafka gets its own TopicPartition (equal tuples).
 S = TP("sunes-events-by-finess", 0)  # stream partition
@@ -242,6 +247,33 @@ def test_apply_refuses_unpinned_versions(
     with pytest.raises(RuntimeError, match="re-check the patch"):
         faust_patch.apply()
     assert not faust_patch.is_applied()
+
+
+def test_apply_refuses_an_unpinned_mode(unpatched: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata,
+        "version",
+        lambda name: "9.9.9" if name == "mode-streaming" else real(name),
+    )
+    with pytest.raises(RuntimeError, match="re-check the patch"):
+        faust_patch.apply()
+    assert not faust_patch.is_applied()
+
+
+def test_pyproject_pins_the_patched_versions_exactly() -> None:
+    """pip installs what pyproject.toml allows; the patches refuse any other version at
+    start, so a looser bound there would give a worker that installs and cannot start."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = dict(
+        requirement.split("==", 1)
+        for requirement in project["project"]["dependencies"]
+        if "==" in requirement
+    )
+    assert {name: pins.get(name) for name in faust_patch.PINNED_VERSIONS} == (
+        faust_patch.PINNED_VERSIONS
+    )
+    assert faust_patch._installed_versions() == faust_patch.PINNED_VERSIONS
 
 
 # --- rewind: the establishment agent's hole must not be committed past ------------------
