@@ -26,10 +26,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import cast
 
 import orjson
-from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
+from faust.stores.rocksdb import RocksDBOptions
+from rocksdict import WriteBatch
 
 from bench.common import (
     dir_bytes,
@@ -44,6 +44,7 @@ from processors.settings import Settings
 from processors.state import STAY, UNIT_KINDS
 from simulator.config import SimulationConfig
 from simulator.generator import generate
+from streams.worker.rocksdb_memory import shared_options
 from streams.worker.table_store import ROCKSDB_OPTIONS
 from topics import names
 from topics.records import EstablishmentRecord, Event
@@ -53,25 +54,17 @@ DEFAULT_SIZES = "100000,500000,2000000"
 CHUNK = 1000  # valid messages per transfer from the simulator
 
 
-def _option(name: str) -> int:
-    return cast(int, ROCKSDB_OPTIONS[name])
-
-
 class RocksStore:
-    """A processors.store.KeyValueStore over one rocksdict.Rdict (raw bytes), opened with the
-    worker's RocksDB options (streams.worker.table_store.ROCKSDB_OPTIONS, as Faust applies them)."""
+    """A processors.store.KeyValueStore over one rocksdict.Rdict (raw bytes), opened as the
+    worker opens each partition's: Faust's RocksDBOptions from the table's options
+    (streams.worker.table_store.ROCKSDB_OPTIONS), with the worker's shared cache, memtable cap
+    and index/filter layout over them (streams.worker.rocksdb_memory.shared_options)."""
 
     def __init__(self, path: Path) -> None:
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        options.set_write_buffer_size(_option("write_buffer_size"))
-        options.set_max_write_buffer_number(_option("max_write_buffer_number"))
-        table = BlockBasedOptions()
-        table.set_bloom_filter(3, block_based=True)  # Faust's default
-        table.set_block_cache(Cache(_option("block_cache_size")))
-        options.set_block_based_table_factory(table)
+        table_options = {k: v for k, v in ROCKSDB_OPTIONS.items() if k != "driver"}
+        self.options = shared_options(RocksDBOptions(**table_options, use_rocksdict=True))
         self.path = path
-        self.db = Rdict(str(path), options=options)
+        self.db = self.options.open(path)
 
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self.db.get(key)

@@ -1,5 +1,6 @@
 """Every partition's RocksDB of the worker's table shares one block cache (index and filter
-blocks in it) and one memtable cap: real Faust table, real rocksdict databases."""
+blocks in it, partitioned) and one memtable cap: real Faust table, real rocksdict databases;
+a store written with the former layout still reads back whole."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.stores.rocksdb import RocksDBOptions
 from prometheus_client import CollectorRegistry
 
 from streams.worker.rocksdb_memory import (
     BLOCK_CACHE_BYTES,
     MEMTABLE_BYTES,
+    METADATA_BLOCK_BYTES,
     RocksDBMemoryCollector,
     SharedRocksDBOptions,
     memory_of,
     share_memory,
+    shared_options,
 )
 from streams.worker.table_store import ROCKSDB_OPTIONS
 
@@ -71,3 +75,88 @@ def test_every_partition_db_shares_one_cache_and_one_memtable_cap(tmp_path: Path
 def test_a_memory_store_is_left_alone(tmp_path: Path) -> None:
     table = _table(tmp_path, "memory://", None)
     assert share_memory(table) is None
+
+
+def _table_options(path: Path) -> dict[str, str]:
+    """The block-based table options RocksDB recorded for a DB (its newest OPTIONS file)."""
+    newest = sorted(path.glob("OPTIONS-*"))[-1]
+    options: dict[str, str] = {}
+    section = ""
+    for line in newest.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif "=" in line and section.startswith("[TableOptions/BlockBasedTable"):
+            name, value = line.split("=", 1)
+            options[name] = value
+    return options
+
+
+def _faust_options() -> RocksDBOptions:
+    table_options = {k: v for k, v in ROCKSDB_OPTIONS.items() if k != "driver"}
+    return RocksDBOptions(**table_options, use_rocksdict=True)
+
+
+def test_index_and_filters_are_partitioned_with_full_bloom_filters(tmp_path: Path) -> None:
+    db = shared_options(_faust_options()).open(tmp_path / "db")
+    db[b"k"] = b"v"
+    db.close()
+    options = _table_options(tmp_path / "db")
+    assert options["index_type"] == "kTwoLevelIndexSearch"
+    assert options["partition_filters"] == "true"
+    assert options["metadata_block_size"] == str(METADATA_BLOCK_BYTES)
+    assert options["cache_index_and_filter_blocks"] == "true"
+    assert options["pin_top_level_index_and_filter"] == "true"
+    assert options["filter_policy"] == "bloomfilter"
+
+
+def _keys(n: int) -> list[bytes]:
+    return [f"750000001|d|D{i:06d}".encode() for i in range(n)]
+
+
+def test_a_store_written_by_an_older_worker_reads_back_whole(tmp_path: Path) -> None:
+    """Table files keep the index and filter format they were written with: a store written
+    with Faust's own options (block-based 3-bit filters, one index block per file, as the
+    worker before this layout) is read by the new options, then written and compacted by them,
+    without losing or inventing a key."""
+    path = tmp_path / "db"
+    old = _faust_options().open(path)
+    keys = _keys(20_000)
+    for i, key in enumerate(keys[:10_000]):
+        old[key] = f"old{i}".encode()
+    old.flush()
+    old.close()
+
+    new = shared_options(_faust_options()).open(path)
+    assert all(new[key] == f"old{i}".encode() for i, key in enumerate(keys[:10_000]))
+    assert all(new.get(key) is None for key in keys[10_000:])  # absent: none invented
+    for i, key in enumerate(keys[10_000:], start=10_000):
+        new[key] = f"new{i}".encode()
+    new.flush()
+    assert all(new[key] == (f"old{i}" if i < 10_000 else f"new{i}").encode()
+               for i, key in enumerate(keys))  # fmt: skip
+    new.compact_range(None, None)  # every file rewritten in the new layout
+    assert [k for k, _ in new.items()] == keys
+    assert new.get(b"750000001|d|absent") is None
+    new.close()
+    assert _table_options(path)["index_type"] == "kTwoLevelIndexSearch"
+
+
+def test_a_reopened_store_gets_the_shared_cache_and_layout(tmp_path: Path) -> None:
+    """A restart on an intact store: rocksdict would take the existing DB's options from its
+    OPTIONS file (an 8 MiB cache of its own, the layout it was created with)."""
+    path = tmp_path / "db"
+    old = _faust_options().open(path)  # created by an older worker, Faust's own options
+    old[b"k"] = b"v"
+    old.close()
+    shared = shared_options(_faust_options())
+    for _ in range(2):  # the upgrade, then a plain restart
+        db = shared.open(path)
+        assert db[b"k"] == b"v"
+        assert db.property_int_value("rocksdb.block-cache-capacity") == BLOCK_CACHE_BYTES
+        db[b"k2"] = b"v2"
+        db.flush()
+        assert db[b"k2"] == b"v2"
+        assert shared.cache.get_usage() > 0  # its blocks are in the shared cache
+        db.close()
+        assert _table_options(path)["index_type"] == "kTwoLevelIndexSearch"
