@@ -197,14 +197,8 @@ class Establishment:
         after = _links(doc)
         if before != after and known is not None:  # a new document was indexed by nothing
             self._index_document(document_id, before, state.discard_id)
-        stay_id, patient_id, replaces = after  # _index_document(after, add_id), written out
-        add_id = state.add_id  # idempotent
-        if stay_id is not None:
-            add_id(kinds.DOCS_OF_STAY, stay_id, document_id)
-        if patient_id is not None:
-            add_id(kinds.DOCS_OF_PATIENT, patient_id, document_id)
-        if replaces is not None:
-            add_id(kinds.REPLACED_BY, replaces, document_id)
+        self._index_document(document_id, after, state.add_id)  # idempotent
+        replaces = after[2]
         if before[2] is None and replaces is None and not state.ids(kinds.REPLACED_BY, document_id):
             # The usual case: one version, linked to none (`chain` is itself alone), whose
             # unit `_refresh_report` derives from the facts in hand.

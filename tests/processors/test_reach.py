@@ -96,19 +96,25 @@ FEW_DOCS = DOCS[:3]
 
 
 @st.composite
+def production(draw: st.DrawFn) -> dict[str, Any]:
+    """A document.produced of F1 on the few stays and documents, for one of two patients."""
+    day = draw(st.sampled_from(["2022-12-20", "2023-01-05", "2023-01-31", "2023-03-31"]))
+    return produced(
+        draw(st.sampled_from(FEW_DOCS)), draw(st.sampled_from(TYPES)),
+        produced_at=ts(day, draw(st.integers(0, 23))),
+        patient=draw(st.sampled_from(PATIENTS[:2])),
+        stay_id=draw(st.sampled_from([None, *STAYS])),
+        finess=F1,
+    )  # fmt: skip
+
+
+@st.composite
 def any_event(draw: st.DrawFn) -> dict[str, Any]:
     """The property tests' events on fewer stays (more neighbours), plus productions and
     deposit failures."""
     kind = draw(st.integers(0, 7))
     if kind == 6:
-        day = draw(st.sampled_from(["2022-12-20", "2023-01-05", "2023-01-31", "2023-03-31"]))
-        return produced(
-            draw(st.sampled_from(FEW_DOCS)), draw(st.sampled_from(TYPES)),
-            produced_at=ts(day, draw(st.integers(0, 23))),
-            patient=draw(st.sampled_from(PATIENTS[:2])),
-            stay_id=draw(st.sampled_from([None, *STAYS])),
-            finess=F1,
-        )  # fmt: skip
+        return draw(production())
     if kind == 7:
         return deposit_failed(draw(st.sampled_from(FEW_DOCS)), finess=F1)
     found: dict[str, Any] = draw(event(stays=STAYS, docs=FEW_DOCS))
@@ -254,14 +260,7 @@ def single_version_event(draw: st.DrawFn) -> dict[str, Any]:
     production is no history deposit, so a document produced again for another stay reaches
     its old and its new stay by the fast path."""
     if draw(st.booleans()):
-        day = draw(st.sampled_from(["2022-12-20", "2023-01-05", "2023-01-31", "2023-03-31"]))
-        return produced(
-            draw(st.sampled_from(FEW_DOCS)), draw(st.sampled_from(TYPES)),
-            produced_at=ts(day, draw(st.integers(0, 23))),
-            patient=draw(st.sampled_from(PATIENTS[:2])),
-            stay_id=draw(st.sampled_from([None, *STAYS])),
-            finess=F1,
-        )  # fmt: skip
+        return draw(production())
     found: dict[str, Any] = draw(any_event())
     if "replaces" in found:
         found["replaces"] = draw(st.sampled_from([None, None, None, None, *FEW_DOCS]))
