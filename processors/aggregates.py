@@ -139,7 +139,12 @@ class Aggregates:
         rates = self._rates
         for key, value in contribution.items():
             delta = sign * value
-            if isinstance(key, RateKey):
+            kind = type(key)  # the day keys (one or two a unit) by identity: no isinstance
+            if kind is EventDay:
+                self._events.add(key[0], delta)
+            elif kind is DischargeDay:
+                self._discharges.add(key[0], delta)
+            elif isinstance(key, RateKey):
                 held = rates.get(key)
                 if held is None:
                     if not delta:

@@ -77,7 +77,9 @@ class Establishment:
     # Lists rather than generators: most are empty or short, read on every event.
 
     def documents_of_stay(self, stay_id: str) -> list[DocumentFacts]:
-        return [d for d in self._documents(kinds.DOCS_OF_STAY, stay_id) if d.stay_id == stay_id]
+        ids = self.state.ids(kinds.DOCS_OF_STAY, stay_id)
+        document = self.state.document
+        return [d for d in map(document, ids) if d is not None and d.stay_id == stay_id]
 
     def documents_of_patient(self, patient_id: str) -> list[DocumentFacts]:
         docs = self._documents(kinds.DOCS_OF_PATIENT, patient_id)
@@ -116,19 +118,19 @@ class Establishment:
         them (the changelog got part of the bundle's writes), and this puts them right."""
         if event.finess != self.finess:
             raise ValueError(f"event for FINESS {event.finess} applied to {self.finess}")
-        match event:
-            case StayDischarged():
-                changed = self._change_stay(event.stay_id, lambda s: s.merge_discharge(event))
-            case StayDischargeCancelled():
-                changed = self._change_stay(
-                    event.stay_id, lambda s: s.merge_cancellation(event.occurred_at, event.event_id)
-                )
+        match event:  # the most frequent first (each case is an isinstance)
             case DocumentProduced():
                 changed = self._change_document(
                     event.document_id, lambda d: d.merge_production(event)
                 )
             case DocumentDeposited():
                 changed = self._change_document(event.document_id, lambda d: d.merge_deposit(event))
+            case StayDischarged():
+                changed = self._change_stay(event.stay_id, lambda s: s.merge_discharge(event))
+            case StayDischargeCancelled():
+                changed = self._change_stay(
+                    event.stay_id, lambda s: s.merge_cancellation(event.occurred_at, event.event_id)
+                )
             case DocumentDeleted():
                 changed = self._change_document(
                     event.document_id, lambda d: d.merge_deletion(event.occurred_at)
@@ -176,26 +178,34 @@ class Establishment:
         if changed and messages:
             self._update_stay(stay, messages=True)
         elif changed:
-            self._refresh_reached_by_stay(stay_id, reach_before, stay_reach(stay))
+            self._refresh_reached_by_stay(stay, reach_before, stay_reach(stay))
         else:
             self._refresh_stays({stay_id}, {before, after})
         return changed
 
     def _change_document(self, document_id: str, merge: Callable[[DocumentFacts], bool]) -> bool:
-        known = self.state.document(document_id)
+        state = self.state
+        known = state.document(document_id)
         doc = known or DocumentFacts(document_id)
-        before = _links(doc)
+        before = _NO_LINKS if known is None else _links(doc)
         reach_before = document_reach(known)
         changed = merge(doc)
         if not changed and known is None:
             return False
         if changed:
-            self.state.put(kinds.DOCUMENT, document_id, doc)
+            state.put(kinds.DOCUMENT, document_id, doc)
         after = _links(doc)
-        if before != after:
-            self._index_document(document_id, before, self.state.discard_id)
-        self._index_document(document_id, after, self.state.add_id)  # idempotent
-        chains = self._refresh_reports({document_id, before[2], after[2]})
+        if before != after and known is not None:  # a new document was indexed by nothing
+            self._index_document(document_id, before, state.discard_id)
+        self._index_document(document_id, after, state.add_id)  # idempotent
+        replaces = after[2]
+        if before[2] is None and replaces is None and not state.ids(kinds.REPLACED_BY, document_id):
+            # The usual case: one version, linked to none (`chain` is itself alone), whose
+            # unit `_refresh_report` derives from the facts in hand.
+            chains = {document_id}
+            self._set_contribution(kinds.REPORT_UNIT, document_id, report_contribution([doc], self))
+        else:
+            chains = self._refresh_reports({document_id, before[2], replaces})
         if changed:
             # Its standing changed, and that of the documents it replaces (before, after).
             # A list, not a set: hashing a reach hashes its deposit's every field, and a
@@ -266,11 +276,12 @@ class Establishment:
         return done
 
     def _refresh_reached_by_stay(
-        self, stay_id: str, before: StayVersion | None, after: StayVersion | None
+        self, stay: StayFacts, before: StayVersion | None, after: StayVersion | None
     ) -> None:
-        """The stay, and the patient's stays that read it as an earlier stay (rule 6): of
-        those, only whether they are in DS 1.4."""
-        self._refresh_stays({stay_id}, set())
+        """The stay (stored: changed, it was just put), and the patient's stays that read it
+        as an earlier stay (rule 6): of those, only whether they are in DS 1.4."""
+        stay_id = stay.stay_id
+        self._set_contribution(kinds.STAY_UNIT, stay_id, stay_contribution(stay, self))
         if before == after:  # the other stays read the same of it
             return
         lookback_days = self.settings.lookback_days
@@ -292,11 +303,19 @@ class Establishment:
         """The stays these documents count for, or counted for before the change: of those,
         the indicators of the documents' types, and DS 1.4's outcome where they are history."""
         types: dict[str, set[str]] = {}  # stay → the type codes it reads that changed
+        history: list[DocumentReach] = []
         for reach in reaches:
             if reach.stay_id is not None and reach.type_code is not None:
                 types.setdefault(reach.stay_id, set()).add(reach.type_code)
+            if reach.history is not None:
+                history.append(reach)
+        if not history:  # the usual case: no history deposit before or after
+            for stay_id, codes in types.items():
+                target = self.state.stay(stay_id)
+                if target is not None:
+                    self._update_stay(target, frozenset(codes))
+            return
         by_history: dict[str, StayFacts] = {}
-        history = [reach for reach in reaches if reach.history is not None]
         for patient in {reach.history.patient_id for reach in history if reach.history}:
             for stay in self.stays_of_patient(patient):
                 version = stay.version
@@ -324,7 +343,7 @@ class Establishment:
         """Derive again the part of a stay's contribution that a change reaches."""
         stored = self.state.contribution(kinds.STAY_UNIT, stay.stay_id)
         new = stay_contribution_update(stay, stored, self, type_codes, history, returning, messages)
-        self._set_contribution(kinds.STAY_UNIT, stay.stay_id, new)
+        self._set_contribution(kinds.STAY_UNIT, stay.stay_id, new, stored)
 
     def _refresh_stays(self, stay_ids: set[str | None], patients: set[str | None]) -> None:
         targets = {stay_id for stay_id in stay_ids if stay_id is not None}
@@ -372,8 +391,12 @@ class Establishment:
                 self._set_contribution(kinds.REPORT_UNIT, document_id, {})
         self._set_contribution(kinds.REPORT_UNIT, unit, new)
 
-    def _set_contribution(self, unit_kind: str, ident: str, new: Contribution) -> None:
-        old = self.state.contribution(unit_kind, ident)
+    def _set_contribution(
+        self, unit_kind: str, ident: str, new: Contribution, old: Contribution | None = None
+    ) -> None:
+        """`old`: the unit's stored contribution, when the caller read it already."""
+        if old is None:
+            old = self.state.contribution(unit_kind, ident)
         if old == new:
             return  # the usual case when a neighbour's event is recomputed: nothing moves
         self._derived = None
@@ -538,7 +561,16 @@ def _day(day: str | None) -> date | None:
     return None if day is None else date.fromisoformat(day)
 
 
+_NO_LINKS: Links = (None, None, None)  # what a document not yet stored is indexed by
+
+
 def _links(doc: DocumentFacts) -> Links:
-    """What a document is indexed by: its stay, its patient, the id it replaces."""
-    replaces = doc.deposit.replaces if doc.deposit is not None else None
-    return doc.stay_id, doc.patient_id, replaces
+    """What a document is indexed by: its stay, its patient, the id it replaces (its
+    deposit's when deposited, else its production's: DocumentFacts' properties, read once)."""
+    deposit = doc.deposit
+    if deposit is not None:
+        return deposit.stay_id, deposit.patient_id, deposit.replaces
+    production = doc.production
+    if production is not None:
+        return production.stay_id, production.patient_id, None
+    return _NO_LINKS

@@ -50,9 +50,12 @@ def document_reach(doc: DocumentFacts | None) -> DocumentReach:
     """What this state of a document reaches (a copy: the facts merge in place)."""
     if doc is None:
         return NOWHERE
-    type_code = doc.type_code
-    stay_id = doc.stay_id if type_code in STAY_DOCUMENT_TYPES else None
     deposit = doc.deposit
+    source = deposit or doc.production  # DocumentFacts.type_code and stay_id, read once
+    if source is None:
+        return NOWHERE
+    type_code = source.type_code
+    stay_id = source.stay_id if type_code in STAY_DOCUMENT_TYPES else None
     history = deposit if deposit is not None and deposit.type_code in HISTORY_TYPE_CODES else None
     if stay_id is None and history is None:
         return NOWHERE

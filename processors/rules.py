@@ -509,13 +509,32 @@ def _reached_months(
 ) -> None:  # fmt: skip
     """A message sent on day d: d's month (roles[0]), and every earlier month whose end +
     grace is on or after d (roles[1])."""
+    grace_days = settings.grace_days
     for day in days:
-        month = month_key(day)
+        month, earlier_months = _months_reached(day, grace_days)
         contribution[PeopleKey(roles[0], month, rpps)] = 1
-        earlier = month_key(day - timedelta(days=settings.grace_days))
-        while earlier < month:
+        for earlier in earlier_months:
             contribution[PeopleKey(roles[1], earlier, rpps)] = 1
+
+
+# (day, grace) → the day's month and the earlier months it reaches: a correspondent's every
+# message is read again on each new one, so each day's months are worked out once.
+_MONTHS_REACHED: dict[tuple[date, int], tuple[str, tuple[str, ...]]] = {}
+
+
+def _months_reached(day: date, grace_days: int) -> tuple[str, tuple[str, ...]]:
+    """Day d's month, and every earlier month whose end + grace is on or after d."""
+    key = (day, grace_days)
+    found = _MONTHS_REACHED.get(key)
+    if found is None:  # once per day and grace setting (a few hundred a year)
+        month = month_key(day)
+        earlier = month_key(day - timedelta(days=grace_days))
+        earlier_months = []
+        while earlier < month:
+            earlier_months.append(earlier)
             earlier = month_key(month_bounds(earlier)[1] + timedelta(days=1))
+        found = _MONTHS_REACHED[key] = (month, tuple(earlier_months))
+    return found
 
 
 def recipient_contribution(recipient: RecipientFacts, settings: Settings) -> Contribution:
@@ -531,7 +550,7 @@ def recipient_contribution(recipient: RecipientFacts, settings: Settings) -> Con
     _reached_months(contribution, others, rpps, (OTHER_SENT, OTHER_IN_GRACE), settings)
     days = [*qualifying, *others]
     if days:
-        contribution[EventDay(max(days).isoformat())] = 1
+        contribution[_event_date(max(days))] = 1
     return contribution
 
 

@@ -96,19 +96,25 @@ FEW_DOCS = DOCS[:3]
 
 
 @st.composite
+def production(draw: st.DrawFn) -> dict[str, Any]:
+    """A document.produced of F1 on the few stays and documents, for one of two patients."""
+    day = draw(st.sampled_from(["2022-12-20", "2023-01-05", "2023-01-31", "2023-03-31"]))
+    return produced(
+        draw(st.sampled_from(FEW_DOCS)), draw(st.sampled_from(TYPES)),
+        produced_at=ts(day, draw(st.integers(0, 23))),
+        patient=draw(st.sampled_from(PATIENTS[:2])),
+        stay_id=draw(st.sampled_from([None, *STAYS])),
+        finess=F1,
+    )  # fmt: skip
+
+
+@st.composite
 def any_event(draw: st.DrawFn) -> dict[str, Any]:
     """The property tests' events on fewer stays (more neighbours), plus productions and
     deposit failures."""
     kind = draw(st.integers(0, 7))
     if kind == 6:
-        day = draw(st.sampled_from(["2022-12-20", "2023-01-05", "2023-01-31", "2023-03-31"]))
-        return produced(
-            draw(st.sampled_from(FEW_DOCS)), draw(st.sampled_from(TYPES)),
-            produced_at=ts(day, draw(st.integers(0, 23))),
-            patient=draw(st.sampled_from(PATIENTS[:2])),
-            stay_id=draw(st.sampled_from([None, *STAYS])),
-            finess=F1,
-        )  # fmt: skip
+        return draw(production())
     if kind == 7:
         return deposit_failed(draw(st.sampled_from(FEW_DOCS)), finess=F1)
     found: dict[str, Any] = draw(event(stays=STAYS, docs=FEW_DOCS))
@@ -238,4 +244,64 @@ def test_a_citizen_message_derives_again_only_the_stay_s_ds42_and_latest_day() -
         mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S2", sent=ts("2023-01-13", 8)),
         discharged("S2", patient="P2", ins_status="validee", correspondents=doctor),
         mss_sent("citoyenne", "p@patient.mssante.fr", stay_id="S2", sent=ts("2023-01-14", 8)),
+    ])  # fmt: skip
+
+
+# --- the fast paths of a document's change (Establishment._change_document) -------------------
+
+
+@st.composite
+def single_version_event(draw: st.DrawFn) -> dict[str, Any]:
+    """`any_event`, its deposits mostly replacing none: the usual case, which derives the
+    document's report unit from the facts in hand (its chain is itself alone when none
+    replaces it) and, when neither its old nor its new state is a history deposit, reaches
+    only its stay. Now and then a replacement, so that a document replaced by one that came
+    first (its chain is not itself alone) is found too. Half of them productions: a
+    production is no history deposit, so a document produced again for another stay reaches
+    its old and its new stay by the fast path."""
+    if draw(st.booleans()):
+        return draw(production())
+    found: dict[str, Any] = draw(any_event())
+    if "replaces" in found:
+        found["replaces"] = draw(st.sampled_from([None, None, None, None, *FEW_DOCS]))
+    return found
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.lists(single_version_event(), min_size=5, max_size=30),
+    data=st.data(),
+    grace=st.sampled_from([0, 30]),
+)
+def test_a_document_s_fast_paths_equal_a_full_recomputation_after_every_event(
+    events: list[dict[str, Any]], data: st.DataObject, grace: int
+) -> None:
+    duplicates = data.draw(st.lists(st.sampled_from(events), max_size=5))
+    feed = data.draw(st.permutations(events + duplicates))
+    s = Settings(grace_days=grace)
+    store = MemoryStore()
+    pruned = Establishments(s, store, 0)
+    pruned.apply(parse(REGISTRY[0]))
+    for obj in feed:
+        pruned.apply(parse(obj))
+        pruned.flush()
+        assert_same_as_a_full_recomputation(store, pruned, s)
+
+
+def test_a_production_moved_to_another_stay_leaves_the_first() -> None:
+    """No deposit, so no history deposit: the fast path reaches both stays."""
+    feed_and_compare([
+        discharged("S1", patient="P1"), discharged("S2", patient="P1"),
+        produced("D1", DISCHARGE_LETTER, produced_at=ts("2023-01-12", 9), stay_id="S1"),
+        produced("D1", DISCHARGE_LETTER, produced_at=ts("2023-01-12", 10), stay_id="S2"),
+    ])  # fmt: skip
+
+
+def test_a_document_replaced_before_it_came_is_one_unit_with_its_replacement() -> None:
+    """The replacement first: the replaced document replaces none, yet its chain is two."""
+    feed_and_compare([
+        discharged("S1", patient="P1"),
+        deposited("D2", BIOLOGY, stay_id="S1", deposited_at=ts("2023-01-13", 11), replaces="D1"),
+        produced("D1", BIOLOGY, produced_at=ts("2023-01-05", 8), stay_id="S1", finess=F1),
+        deposited("D1", BIOLOGY, stay_id="S1", deposited_at=ts("2023-01-12", 11)),
     ])  # fmt: skip

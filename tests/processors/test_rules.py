@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -10,8 +11,8 @@ from hypothesis import strategies as st
 from processors.aggregates import DENOMINATOR, NUMERATOR, Contribution, EventDay, RateKey, UnitKey
 from processors.collection import Establishments
 from processors.facts import DocumentFacts
-from processors.periods import month_key
-from processors.rules import Facts, report_contribution, report_outcome
+from processors.periods import month_bounds, month_key
+from processors.rules import Facts, _months_reached, report_contribution, report_outcome
 from processors.settings import Settings
 from processors.state import DOCUMENT
 from tests.builders import (
@@ -299,3 +300,24 @@ def test_a_report_contribution_is_that_of_report_outcome(
             chain = [doc for doc in map(est.state.document, sorted(est.chain(document_id))) if doc]
             expected = _general_report_contribution(chain, est)
             assert list(report_contribution(chain, est).items()) == list(expected.items())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    day=st.dates(min_value=date(2022, 1, 1), max_value=date(2026, 12, 31)),
+    grace_days=st.sampled_from([0, 1, 15, 30, 31, 45, 90, 400]),
+)
+def test_the_months_a_message_reaches_are_its_month_and_those_whose_end_plus_grace_reach_it(
+    day: date, grace_days: int
+) -> None:
+    """rules._months_reached (kept by day) against rule 8 read month by month: every month
+    before the day's whose last day + grace is on or after the day, oldest first."""
+    month = month_key(day)
+    earlier, first = [], date(day.year - 2, day.month, 1)
+    while month_key(first) < month:
+        last = month_bounds(month_key(first))[1]
+        if last + timedelta(days=grace_days) >= day:
+            earlier.append(month_key(first))
+        first = last + timedelta(days=1)
+    assert _months_reached(day, grace_days) == (month, tuple(earlier))
+    assert _months_reached(day, grace_days) == (month, tuple(earlier))  # kept: the same
