@@ -60,6 +60,34 @@ def within_bounds(values: Sequence[datetime], received: datetime, settings: Sett
     return min(values) >= received - kept and max(values) <= received + ahead
 
 
+class Bounds:
+    """`within_bounds` for one reception time, its bounds computed once (the worker's ingest
+    asks it of every event of a poll, most received at a few distinct times).
+
+    An aware datetime's comparison calls its offset's methods on both sides; its
+    `timestamp()` once. That float is the exact microseconds since the epoch divided by 10**6,
+    correctly rounded, so it never decreases as the time grows: a strict inequality between
+    two such floats proves the same between their datetimes. Only when the floats do not
+    prove it (equal, or out) are the datetimes compared."""
+
+    __slots__ = ("earliest", "earliest_s", "latest", "latest_s")
+
+    def __init__(self, received: datetime, settings: Settings) -> None:
+        ahead, kept = _margins(settings.future_skew_hours, settings.retention_days)
+        self.earliest = received - kept
+        self.latest = received + ahead
+        self.earliest_s = self.earliest.timestamp()
+        self.latest_s = self.latest.timestamp()
+
+    def admit(self, values: Sequence[datetime]) -> bool:
+        """`within_bounds(values, received, settings)`, exactly."""
+        earliest, latest = self.earliest_s, self.latest_s
+        for value in values:
+            if not earliest < value.timestamp() < latest:
+                return min(values) >= self.earliest and max(values) <= self.latest
+        return bool(values) or min(values) >= self.earliest  # none: raises as within_bounds
+
+
 def time_bounds_error(event: Event, received: datetime, settings: Settings) -> InvalidRecord | None:
     """Why this event, received at `received`, must not be counted; None when it may."""
     # the values alone first: the worker asks this of every event, nearly all in bounds
