@@ -98,8 +98,9 @@ def _struct(cls: type, tag: str | None = None) -> Any:
 
 
 class _Layout:
-    """How a decoded struct is checked and becomes its record: the names of its fields to
-    check after decoding, timestamps parsed, nested lists built."""
+    """How a decoded struct is checked and becomes its record: the positions (in the struct's
+    fields) to check after decoding, of its timestamps (with their names, to set them parsed),
+    of its nested lists."""
 
     __slots__ = ("cls", "finesses", "lists", "order", "prefix", "stamps", "texts")
 
@@ -107,18 +108,19 @@ class _Layout:
         specs = field_specs(cls)
         if tag is not None and specs[0].name != "type":
             raise TypeError(f"{cls.__name__}: the union's tag must be the first field")
-        kinds = {s.name: s.kind for s in specs if not (tag is not None and s.name == "type")}
+        kinds = [(s.name, s.kind) for s in specs if not (tag is not None and s.name == "type")]
         self.cls = cls
         self.prefix = () if tag is None else (tag,)  # the tag is not among the struct's fields
-        self.stamps = tuple(n for n, k in kinds.items() if isinstance(k, Timestamp))
-        self.lists = tuple(n for n, k in kinds.items() if isinstance(k, ListOf))
-        self.texts = tuple(n for n, k in kinds.items() if isinstance(k, Text))
-        self.finesses = tuple(n for n, k in kinds.items() if isinstance(k, Finess))
+        self.stamps = tuple((i, n) for i, (n, k) in enumerate(kinds) if isinstance(k, Timestamp))
+        self.lists = tuple(i for i, (_, k) in enumerate(kinds) if isinstance(k, ListOf))
+        self.texts = tuple(i for i, (_, k) in enumerate(kinds) if isinstance(k, Text))
+        self.finesses = tuple(i for i, (_, k) in enumerate(kinds) if isinstance(k, Finess))
         # a discharge before its admission is refused (`StayDischarged`'s own check)
         self.order = ("admitted_at", "discharged_at") if cls is StayDischarged else None
 
 
 _LAYOUTS: dict[type, _Layout] = {}
+_astuple = msgspec.structs.astuple
 
 
 def _prepared(struct: Any) -> list[datetime]:
@@ -126,12 +128,13 @@ def _prepared(struct: Any) -> list[datetime]:
     fields then hold the record's datetimes); its own timestamps (not the nested records'),
     in field order. Raises on what the contract refuses."""
     layout = _LAYOUTS[type(struct)]
-    for name in layout.texts:
-        value = getattr(struct, name)
+    values = _astuple(struct)
+    for index in layout.texts:
+        value = values[index]
         if value is not None and value.isspace():  # blank: `Text.parse` refuses it
             raise ValueError("blank")
-    for name in layout.finesses:
-        value = getattr(struct, name)
+    for index in layout.finesses:
+        value = values[index]
         if value not in _KNOWN_FINESS:
             if not is_finess(value):
                 raise ValueError("not a FINESS")
@@ -141,8 +144,8 @@ def _prepared(struct: Any) -> list[datetime]:
     # as Timestamp.parse, without its replace(): fromisoformat takes any separator, and a
     # lowercase z fails here (then the authority decides)
     stamps = []
-    for name in layout.stamps:
-        value = getattr(struct, name)
+    for index, name in layout.stamps:
+        value = values[index]
         if value is not None:
             moment = datetime.fromisoformat(value)
             setattr(struct, name, moment)
@@ -151,8 +154,8 @@ def _prepared(struct: Any) -> list[datetime]:
         admitted, discharged = (getattr(struct, name) for name in layout.order)
         if admitted is not None and discharged is not None and discharged < admitted:
             raise ValueError("discharged before admitted")
-    for name in layout.lists:
-        for item in getattr(struct, name):
+    for index in layout.lists:
+        for item in values[index]:
             _prepared(item)
     return stamps
 
@@ -160,12 +163,9 @@ def _prepared(struct: Any) -> list[datetime]:
 def _build(struct: Any) -> Any:
     """The record of a prepared struct."""
     layout = _LAYOUTS[type(struct)]
-    values = msgspec.structs.astuple(struct)
-    if layout.lists:
-        named = dict(zip(struct.__struct_fields__, values, strict=True))
-        for name in layout.lists:
-            named[name] = tuple(_build(item) for item in named[name])
-        values = tuple(named.values())
+    values = list(_astuple(struct))
+    for index in layout.lists:
+        values[index] = tuple(_build(item) for item in values[index])
     return layout.cls(*layout.prefix, *values)
 
 
@@ -192,7 +192,7 @@ def fast_event(raw: bytes | None, registry_topic: bool) -> Event | None:
     return record
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: its __init__ would set each field through object.__setattr__
 class FastStruct:
     """A valid event without its record built: its type name, its FINESS, its own
     timestamps (not the nested records'; those `processors.retention.timestamps_of` gives of

@@ -181,7 +181,11 @@ def near_bounds(draw: st.DrawFn) -> tuple[list[datetime], datetime, Settings]:
         if edge is None:
             moment = draw(anywhere).replace(tzinfo=UTC)
         else:
-            moment = edge + timedelta(microseconds=draw(st.integers(-3, 3)))
+            moment = edge + timedelta(
+                days=draw(st.sampled_from([0, 0, -3, -2, -1, 1, 2, 3])),
+                hours=draw(st.sampled_from([0, 0, -13, -1, 1, 13])),
+                microseconds=draw(st.integers(-3, 3)),
+            )
         values.append(moment.astimezone(draw(st.sampled_from(OFFSETS))))
     return values, received, settings
 
