@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from bench.common import build_dataset
 from streams.worker import bundles
-from topics.fast import fast_event, fast_row
+from topics.fast import fast_event, fast_struct
 from topics.names import ESTABLISHMENTS
 from topics.validation import parse_for_topic
 
@@ -56,15 +54,18 @@ def main() -> None:
         for topic, key, value in messages:
             fast_event(value, False) or parse_for_topic(value, topic, key)
 
-    def fast_rows() -> None:  # the worker's ingest: a valid event straight to its bundle row
+    def fast_items() -> None:  # the worker's ingest: a valid event straight to its bundle item
         for topic, key, value in messages:
-            row = fast_row(value, False)
-            orjson.dumps(row.row) if row else bundles.event_row(parse_for_topic(value, topic, key))
+            fast = fast_struct(value, False)
+            if fast is not None:
+                bundles.event_item(fast.struct)
+            else:
+                bundles.event_item(parse_for_topic(value, topic, key))
 
     rows: list[tuple[str, float]] = [
         ("ingest: parse_for_topic", _best(count, validate)),
         ("ingest: fast_event, else parse_for_topic", _best(count, fast)),
-        ("ingest: fast_row + its row, else parse + event_row", _best(count, fast_rows)),
+        ("ingest: fast_struct + its item, else parse + item", _best(count, fast_items)),
     ]
     rows.extend(_bundle_rows(count, groups, raws, records, stamps))
     print(f"decode path, {count:,} events, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -72,17 +73,24 @@ def main() -> None:
         if name.startswith("bundle bytes"):
             print(f"  {name:<52} {value:6.0f}", end="")
         elif not name:
-            print(f" / {value:.0f}")
+            print(f" / {value:.0f}", end="")
         else:
             print(f"  {name:<52} {value:6.2f} µs/event")
+    print()
 
 
 def _bundle_rows(
     count: int, groups: list[range], raws: list[bytes], records: list[Any], stamps: list[float]
 ) -> list[tuple[str, float]]:
     v1 = [bundles.encode_bundle_v1([raws[i] for i in g], [stamps[i] for i in g]) for g in groups]
-    rows = [bundles.event_row(record) for record in records]
-    v2 = [bundles.encode_bundle([rows[i] for i in g], [stamps[i] for i in g]) for g in groups]
+    rows = [bundles.event_row_v2(record) for record in records]
+    v2 = [bundles.encode_bundle_v2([rows[i] for i in g], [stamps[i] for i in g]) for g in groups]
+    types = [record.type for record in records]
+    items = [bundles.event_item(record) for record in records]
+    v3 = [
+        bundles.encode_bundle([types[i] for i in g], [items[i] for i in g], [stamps[i] for i in g])
+        for g in groups
+    ]
 
     def encode_v1() -> None:
         for g in groups:
@@ -90,8 +98,16 @@ def _bundle_rows(
 
     def encode_v2() -> None:
         for g in groups:
+            bundles.encode_bundle_v2(
+                [bundles.event_row_v2(records[i]) for i in g], [stamps[i] for i in g]
+            )
+
+    def encode_v3() -> None:
+        for g in groups:
             bundles.encode_bundle(
-                [bundles.event_row(records[i]) for i in g], [stamps[i] for i in g]
+                [types[i] for i in g],
+                [bundles.event_item(records[i]) for i in g],
+                [stamps[i] for i in g],
             )
 
     def decode(encoded: list[bytes]) -> Callable[[], None]:
@@ -104,11 +120,14 @@ def _bundle_rows(
 
     return [
         ("ingest: bundle v1 (original JSON)", _best(count, encode_v1)),
-        ("ingest: bundle v2 (event_row + encode_bundle)", _best(count, encode_v2)),
+        ("ingest: bundle v2 (event_row_v2 + encode_bundle_v2)", _best(count, encode_v2)),
+        ("ingest: bundle v3 (event_item + encode_bundle)", _best(count, encode_v3)),
         ("agent: decode v1 (decode_bundle + trusted_record)", _best(count, decode(v1))),
         ("agent: decode v2 (decode_bundle + bundle_record)", _best(count, decode(v2))),
-        ("bundle bytes per event v1 / v2", sum(map(len, v1)) / count),
+        ("agent: decode v3 (decode_bundle + bundle_record)", _best(count, decode(v3))),
+        ("bundle bytes per event v1 / v2 / v3", sum(map(len, v1)) / count),
         ("", sum(map(len, v2)) / count),
+        ("", sum(map(len, v3)) / count),
     ]
 
 

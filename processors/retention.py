@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import get_args, get_type_hints
 
 from processors.periods import month_key, paris_date
@@ -58,6 +58,50 @@ def within_bounds(values: Sequence[datetime], received: datetime, settings: Sett
     `received`, is in the retention's bounds: exactly when `time_bounds_error` gives None."""
     ahead, kept = _margins(settings.future_skew_hours, settings.retention_days)
     return min(values) >= received - kept and max(values) <= received + ahead
+
+
+class Bounds:
+    """`within_bounds` for one reception time, its bounds computed once (the worker's ingest
+    asks it of every event of a poll, most received at a few distinct times), for aware
+    datetimes (timestamps with their offsets, as `topics.validation` gives them).
+
+    An aware datetime's comparison with one of another offset calls both offsets' methods
+    and subtracts; its `timestamp()` builds a timedelta. Its local date's ordinal is a plain
+    read: an offset is under 24 h, so a timestamp whose local date is two days or more inside
+    the bounds' UTC dates is inside the bounds (an event received days after it happened:
+    a replay, a catch-up). Otherwise (a live event, hours old: the upper bound is 24 h after
+    its reception) its `timestamp()`: the exact microseconds since the epoch divided by 10**6,
+    correctly rounded, so it never decreases as the time grows, and a strict inequality
+    between two such floats proves the same between their datetimes. Only when the floats
+    do not prove it (equal, or out) are the datetimes compared."""
+
+    __slots__ = ("earliest", "earliest_s", "first_day", "last_day", "latest", "latest_s")
+
+    def __init__(self, received: datetime, settings: Settings) -> None:
+        ahead, kept = _margins(settings.future_skew_hours, settings.retention_days)
+        self.earliest = received - kept
+        self.latest = received + ahead
+        self.earliest_s = self.earliest.timestamp()
+        self.latest_s = self.latest.timestamp()
+        # local dates strictly between these are inside (the UTC instant of a local date d is
+        # after midnight of d - 1 and before midnight of d + 2)
+        self.first_day = self.earliest.astimezone(UTC).toordinal() + 1
+        self.last_day = self.latest.astimezone(UTC).toordinal() - 1
+
+    def admit(self, values: Sequence[datetime]) -> bool:
+        """`within_bounds(values, received, settings)`, exactly."""
+        first, last = self.first_day, self.last_day
+        for value in values:
+            if not first < value.toordinal() < last:
+                return self._near(values)
+        return bool(values) or min(values) >= self.earliest  # none: raises as within_bounds
+
+    def _near(self, values: Sequence[datetime]) -> bool:
+        earliest, latest = self.earliest_s, self.latest_s
+        for value in values:
+            if not earliest < value.timestamp() < latest:
+                return min(values) >= self.earliest and max(values) <= self.latest
+        return True
 
 
 def time_bounds_error(event: Event, received: datetime, settings: Settings) -> InvalidRecord | None:

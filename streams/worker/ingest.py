@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import orjson
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -41,9 +40,16 @@ from aiokafka.errors import (
 )
 
 from monitoring.pipeline import PipelineMetrics
-from processors.retention import time_bounds_error, within_bounds
+from processors.retention import Bounds, time_bounds_error
+from processors.settings import Settings
 from streams.kafka_clients import aiokafka_security
-from streams.worker.bundles import MAX_EVENT_BYTES, encode_bundle, event_row
+from streams.worker.bundles import (
+    MAX_EVENT_BYTES,
+    encode_bundle,
+    encode_bundle_v2,
+    event_item,
+    item_as_row,
+)
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import (
     VALUE_PREFIX_BYTES,
@@ -54,7 +60,7 @@ from streams.worker.deadletter import (
 )
 from streams.worker.expired import ExpiredRecordsCheck
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
-from topics.fast import fast_row
+from topics.fast import fast_struct
 from topics.records import EstablishmentRecord, RegistryTombstone
 from topics.validation import InvalidRecord, parse_for_topic
 
@@ -84,9 +90,11 @@ OnTooLarge = Callable[[], Awaitable[None]]
 
 @dataclass(slots=True)
 class _Pending:
-    """A valid event on its way to a bundle (its bundle row), with the record it came from."""
+    """A valid event on its way to a bundle (its type and bundle item; no type for a version
+    2 row, see bundles.item_as_row), with the record it came from."""
 
     raw: bytes
+    type: str | None
     row: bytes
     stamp: float | None
     record: ConsumerRecord[Any, Any]
@@ -161,14 +169,16 @@ def chunks(events: list[bytes], limit: int) -> list[tuple[int, int]]:
 class _ReceivedAt:
     """The retention clock (processors.retention) of the records of one poll: a record's
     Kafka timestamp, never later than this worker's clock (a producer's clock may be wrong
-    too). One clock reading per poll; each distinct record timestamp's datetime built once
-    (a producer stamps many records alike)."""
+    too). One clock reading per poll; each distinct record timestamp's datetime and bounds
+    built once (a producer stamps many records alike)."""
 
-    __slots__ = ("known", "now")
+    __slots__ = ("bounds", "known", "now", "settings")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, settings: Settings) -> None:
         self.now = now
+        self.settings = settings
         self.known: dict[int | None, datetime] = {}
+        self.bounds: dict[int | None, Bounds] = {}
 
     def __call__(self, timestamp: int | None) -> datetime:
         moment = self.known.get(timestamp)
@@ -176,6 +186,13 @@ class _ReceivedAt:
             stamp = timestamp / 1000 if timestamp and timestamp > 0 else self.now
             moment = self.known[timestamp] = datetime.fromtimestamp(min(stamp, self.now), UTC)
         return moment
+
+    def bounds_of(self, timestamp: int | None) -> Bounds:
+        """The retention's bounds of a record with this Kafka timestamp."""
+        bounds = self.bounds.get(timestamp)
+        if bounds is None:
+            bounds = self.bounds[timestamp] = Bounds(self(timestamp), self.settings)
+        return bounds
 
 
 BROKER_PROBE_SECONDS = 5.0
@@ -300,7 +317,7 @@ class Ingestor:
         bundles: dict[str, list[_Pending]] = {}
         refused: list[tuple[ConsumerRecord[Any, Any], bytes, InvalidRecord]] = []
         now = time.time()
-        received = _ReceivedAt(now)
+        received = _ReceivedAt(now, self.rules)
         for tp, records in batches.items():
             for record in records:
                 # synchronous: a coroutine per record cost more than the record's own checks
@@ -338,14 +355,11 @@ class Ingestor:
         try:
             stamp = record.timestamp / 1000 if record.timestamp else None
             # A valid event in the retention's bounds takes the fast path, straight to its
-            # bundle row (topics.fast: the very record the contract gives, not built here).
+            # bundle item (topics.fast: the very record the contract gives, not built here).
             # Anything else, and every refusal's reason, comes from the contract's validation.
-            fast = fast_row(record.value, record.topic == self.config.topics.establishments)
-            if fast is not None and within_bounds(
-                fast.stamps, received(record.timestamp), self.rules
-            ):
-                row = orjson.dumps(fast.row)
-                pending = (fast.finess, _Pending(raw, row, stamp, record))
+            fast = fast_struct(record.value, record.topic == self.config.topics.establishments)
+            if fast is not None and received.bounds_of(record.timestamp).admit(fast.stamps):
+                finess, kind, item = fast.finess, fast.type, event_item(fast.struct)
             else:
                 parsed = parse_for_topic(record.value, record.topic, record.key, self.config.topics)
                 if isinstance(parsed, EstablishmentRecord | RegistryTombstone):
@@ -354,7 +368,11 @@ class Ingestor:
                 error = time_bounds_error(parsed, received(record.timestamp), self.rules)
                 if error is not None:
                     raise error
-                pending = (parsed.finess, _Pending(raw, event_row(parsed), stamp, record))
+                finess, kind, item = parsed.finess, parsed.type, event_item(parsed)
+            if len(item) > MAX_EVENT_BYTES:  # its fields' names and defaults: as a row
+                pending = (finess, _Pending(raw, None, item_as_row(kind, item), stamp, record))
+            else:
+                pending = (finess, _Pending(raw, kind, item, stamp, record))
         except InvalidRecord as exc:
             refused.append((record, raw, exc))
             return None
@@ -370,8 +388,22 @@ class Ingestor:
         return pending
 
     async def _send_bundle(self, batch: _Batch, finess: str, items: list[_Pending]) -> None:
-        value = encode_bundle([item.row for item in items], [item.stamp for item in items])
+        if any(item.type is None for item in items):  # rows of events too big as items
+            for item in items:
+                if item.type is None:
+                    await self._send_row(batch, finess, item)
+            items = [item for item in items if item.type is not None]
+            if not items:
+                return
+        types: list[str] = [item.type for item in items]  # type: ignore[misc]
+        value = encode_bundle(types, [item.row for item in items], [i.stamp for i in items])
         refused = functools.partial(self._bundle_refused, batch, finess, items)
+        await batch.send(self.internal_topic, value, finess.encode(), None, refused)
+
+    async def _send_row(self, batch: _Batch, finess: str, item: _Pending) -> None:
+        """An event as a row, alone in a version 2 bundle (bundles.item_as_row)."""
+        value = encode_bundle_v2([item.row], [item.stamp])
+        refused = functools.partial(self._bundle_refused, batch, finess, [item])
         await batch.send(self.internal_topic, value, finess.encode(), None, refused)
 
     async def _bundle_refused(self, batch: _Batch, finess: str, items: list[_Pending]) -> None:

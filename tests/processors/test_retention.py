@@ -3,16 +3,18 @@ refused with a reason, judged against the time they were received."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processors.collection import Establishments
 from processors.report import checked_record, read_ndjson
-from processors.retention import time_bounds_error
+from processors.retention import Bounds, time_bounds_error, within_bounds
 from processors.settings import Settings
 from processors.store import MemoryStore
 from tests.builders import F1, cancelled, deposited, discharged, establishment, parse
@@ -153,3 +155,46 @@ def test_recover_reads_the_aggregates_from_stored_contributions_only() -> None:
     second.apply(parse(establishment()))
     assert second.recover() > 0
     assert [r.as_json() for r in second.rows()] == [r.as_json() for r in first.rows()]
+
+
+OFFSETS = [UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12)),
+           timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(minutes=-1))]  # fmt: skip
+
+
+@st.composite
+def near_bounds(draw: st.DrawFn) -> tuple[list[datetime], datetime, Settings]:
+    """Timestamps on, just inside and just outside the bounds (to the microsecond, in any
+    offset), and anywhere in 0001–9999; received at any Kafka timestamp (milliseconds, as
+    the ingest reads it) since 1970."""
+    millis = draw(st.integers(1, 4_102_444_800_000))
+    received = datetime.fromtimestamp(millis / 1000, UTC)
+    settings = Settings(
+        retention_days=draw(st.sampled_from([400, 3653, 100_000])),
+        future_skew_hours=draw(st.sampled_from([0, 1, 24])),
+    )
+    earliest = received - timedelta(days=settings.retention_days)
+    latest = received + timedelta(hours=settings.future_skew_hours)
+    anywhere = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31))
+    values = []
+    for _ in range(draw(st.integers(1, 4))):
+        edge = draw(st.sampled_from([earliest, latest, None]))
+        if edge is None:
+            moment = draw(anywhere).replace(tzinfo=UTC)
+        else:
+            moment = edge + timedelta(
+                days=draw(st.sampled_from([0, 0, -3, -2, -1, 1, 2, 3])),
+                hours=draw(st.sampled_from([0, 0, -13, -1, 1, 13])),
+                microseconds=draw(st.integers(-3, 3)),
+            )
+        values.append(moment.astimezone(draw(st.sampled_from(OFFSETS))))
+    return values, received, settings
+
+
+@given(near_bounds())
+def test_bounds_admit_exactly_what_within_bounds_admits(
+    case: tuple[list[datetime], datetime, Settings],
+) -> None:
+    """The ingest's per-poll bounds (epoch floats, then datetimes when the floats cannot
+    tell) against the datetime comparison they replace."""
+    values, received, settings = case
+    assert Bounds(received, settings).admit(values) == within_bounds(values, received, settings)

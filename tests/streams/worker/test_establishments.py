@@ -11,7 +11,13 @@ import orjson
 import pytest
 
 from streams.worker.app import SunesWorker
-from streams.worker.bundles import encode_bundle, encode_bundle_v1, event_row
+from streams.worker.bundles import (
+    encode_bundle,
+    encode_bundle_v1,
+    encode_bundle_v2,
+    event_item,
+    event_row_v2,
+)
 from streams.worker.config import WorkerConfig
 from tests import builders
 from tests.builders import F1
@@ -28,9 +34,17 @@ class Stage:
         self.deadletters: list[tuple[bytes, InvalidRecord]] = []
 
     async def put(self, *events: dict[str, Any]) -> None:
-        """A bundle as the ingest stage writes it (version 2: typed rows)."""
-        rows = [event_row(builders.parse(event)) for event in events]  # type: ignore[arg-type]
-        await self.put_value(encode_bundle(rows, [None] * len(rows)))
+        """A bundle as the ingest stage writes it (version 3: the records by type)."""
+        records = [builders.parse(event) for event in events]
+        items = [event_item(record) for record in records]
+        types = [record.type for record in records]  # type: ignore[union-attr]
+        await self.put_value(encode_bundle(types, items, [None] * len(items)))
+
+    async def put_v2(self, *events: dict[str, Any]) -> None:
+        """A bundle of the previous format (version 2: typed rows), as a worker before the
+        upgrade left it on the internal topic."""
+        rows = [event_row_v2(builders.parse(event)) for event in events]  # type: ignore[arg-type]
+        await self.put_value(encode_bundle_v2(rows, [None] * len(rows)))
 
     async def put_v1(self, *events: dict[str, Any]) -> None:
         """A bundle of the previous format (version 1: the original JSON objects), as a worker
@@ -98,14 +112,18 @@ async def test_an_event_that_fails_is_dead_lettered_alone(
 
 
 async def test_an_old_format_bundle_is_still_applied(stage: Stage) -> None:
-    """Bundles of version 1 left on the internal topic by the previous release count the
-    same as those of version 2, and a replay of one as the other counts once."""
+    """Bundles of versions 1 and 2 left on the internal topic by previous releases count the
+    same as those of version 3, and a replay of one as another counts once."""
     events = (builders.discharged("S1"), builders.deposited("D1", LETTER, stay_id="S1"))
     await stage.put_v1(*events)
     assert stage.figures()[("DS1.1", "2023-01")] == (1, 1)
     await stage.put(*events)
+    await stage.put_v2(*events)
     await stage.put_v1(builders.discharged("S2", patient="P2"))
     assert stage.figures()[("DS1.1", "2023-01")] == (1, 2)
+    await stage.put_v2(builders.discharged("S3", patient="P3"))
+    await stage.put(builders.deposited("D3", LETTER, patient="P3", stay_id="S3"))
+    assert stage.figures()[("DS1.1", "2023-01")] == (2, 3)
     assert stage.deadletters == []
 
 
@@ -113,9 +131,9 @@ async def test_a_foreign_version_2_bundle_is_dead_lettered(stage: Stage) -> None
     """A writer on our internal topic that is not our ingest stage: a malformed bundle is
     dead-lettered whole, a malformed row alone; the rest of the bundle counts."""
     await stage.put_value(b"\x02[[null],[1]")
-    good = event_row(builders.parse(builders.discharged("S1")))  # type: ignore[arg-type]
+    good = event_row_v2(builders.parse(builders.discharged("S1")))  # type: ignore[arg-type]
     rows = [b'["stay.discharged","e"]', b'["establishment"]', b"[]", b'"x"', good]
-    await stage.put_value(encode_bundle(rows, [None] * len(rows)))
+    await stage.put_value(encode_bundle_v2(rows, [None] * len(rows)))
     assert stage.figures()[("DS1.1", "2023-01")] == (0, 1)
     codes = [(error.code, error.reason) for _, error in stage.deadletters]
     assert codes == [
@@ -126,6 +144,17 @@ async def test_a_foreign_version_2_bundle_is_dead_lettered(stage: Stage) -> None
         (INVALID_FIELD, "not a validated event: TypeError"),  # not a row
     ]
     assert codes[0][1].startswith("not a bundle of events")
+
+
+async def test_a_foreign_version_3_bundle_is_dead_lettered_whole(stage: Stage) -> None:
+    """Version 3 is decoded whole, straight into the records: a malformed one is refused
+    whole (only a foreign writer on our internal topic), the next bundle counts."""
+    await stage.put_value(b'\x03[[null],"0",[{"type":"stay.discharged"}],[],[],[],[],[],[]]')
+    await stage.put_value(b'\x03[[null],"7",[],[],[],[],[],[],[]]')
+    await stage.put(builders.discharged("S1"))
+    assert stage.figures()[("DS1.1", "2023-01")] == (0, 1)
+    reasons = [(error.code, error.reason[:22]) for _, error in stage.deadletters]
+    assert reasons == [(INVALID_JSON, "not a bundle of events")] * 2
 
 
 async def test_a_registry_record_on_the_internal_topic_is_dead_lettered(stage: Stage) -> None:

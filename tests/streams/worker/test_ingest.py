@@ -34,6 +34,8 @@ from streams.worker import ingest as ingest_module
 from streams.worker.bundles import (
     MAX_BUNDLE_VALUE_BYTES,
     MAX_EVENT_BYTES,
+    VERSION_2,
+    VERSION_3,
     bundle_record,
     decode_bundle,
 )
@@ -43,7 +45,7 @@ from streams.worker.ingest import MAX_BUNDLE_BYTES, Ingestor
 from tests import builders, strategies
 from tests.builders import F1, F2
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
-from topics.fast import fast_row
+from topics.fast import fast_struct
 from topics.names import DEADLETTER, DMP, ESTABLISHMENTS, MSS, STAYS, TopicNames
 from topics.validation import REASON_CODES, InvalidRecord, parse_for_topic
 
@@ -226,6 +228,26 @@ def test_an_event_of_the_largest_size_travels_alone() -> None:
     assert consumed(registry, STAYS, "valid") == 4
 
 
+def test_an_event_whose_item_would_be_too_large_travels_as_a_version_2_row() -> None:
+    """A bundle item writes every field with its name, so a message of many short nested
+    records without their optional fields grows twice over: past MAX_EVENT_BYTES it travels
+    as a version 2 row (no names), alone, and is applied as the same record."""
+    many = [{"rpps": f"{i}"} for i in range(30_000)]  # mss_address absent: null
+    big = orjson.dumps(builders.discharged("S-big", correspondents=many))
+    assert len(big) < MAX_EVENT_BYTES // 2 + 30_000  # its item: over MAX_EVENT_BYTES
+    small = [orjson.dumps(builders.discharged(f"S{i}")) for i in range(3)]
+    producer, _, registry = run_ingest([(STAYS, v) for v in (small[0], big, *small[1:])])
+
+    assert producer.deadletters() == [] and producer.refused == []
+    internal = [sent.value for sent in producer.sent if sent.topic == INTERNAL]
+    assert sorted(value[:1] for value in internal) == [VERSION_2, VERSION_3, VERSION_3]
+    bundles = producer.bundles()
+    (alone,) = [objs for _, objs in bundles if any(o["stay_id"] == "S-big" for o in objs)]
+    assert alone == [as_json(parse_for_topic(big, STAYS))]
+    assert sorted(o["stay_id"] for _, objs in bundles for o in objs) == ["S-big", "S0", "S1", "S2"]
+    assert consumed(registry, STAYS, "valid") == 4
+
+
 def test_an_event_of_1_mb_minus_10_bytes_is_too_large() -> None:
     """1 MB − 10 bytes is over MAX_EVENT_BYTES (1 MB less the bundle overhead): the worker
     could not carry it, so it is dead-lettered as too_large, truncated, not bundled."""
@@ -259,7 +281,7 @@ def test_a_2_mb_invalid_message_is_dead_lettered_truncated() -> None:
     assert letter.headers["sunes-value-truncated"] == "true"
 
 
-@pytest.mark.parametrize("buggy", ["fast_row", "parse_for_topic"])
+@pytest.mark.parametrize("buggy", ["fast_struct", "parse_for_topic"])
 def test_an_exception_in_one_record_dead_letters_it_alone(
     buggy: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -274,12 +296,12 @@ def test_an_exception_in_one_record_dead_letters_it_alone(
 
     def fast(raw: bytes | None, registry_topic: bool) -> Any:
         if raw is not None and b"S-poison" in raw:
-            if buggy == "fast_row":
+            if buggy == "fast_struct":
                 raise RuntimeError("a bug somewhere")
             return None  # unsure: the validation decides
-        return fast_row(raw, registry_topic)
+        return fast_struct(raw, registry_topic)
 
-    monkeypatch.setattr(ingest_module, "fast_row", fast)
+    monkeypatch.setattr(ingest_module, "fast_struct", fast)
     if buggy == "parse_for_topic":
         monkeypatch.setattr(ingest_module, "parse_for_topic", parse)
     values = [
@@ -497,7 +519,7 @@ def test_no_input_raises_and_each_is_bundled_or_dead_lettered_once(
             raise ValueError("injected")
         return real(raw, topic, key)
 
-    real_fast = fast_row
+    real_fast = fast_struct
 
     def fast(raw: bytes | None, registry_topic: bool) -> Any:
         if raw in faulty:
@@ -506,7 +528,7 @@ def test_no_input_raises_and_each_is_bundled_or_dead_lettered_once(
 
     with (
         mock.patch.object(ingest_module, "parse_for_topic", parse),
-        mock.patch.object(ingest_module, "fast_row", fast),
+        mock.patch.object(ingest_module, "fast_struct", fast),
     ):
         producer, _, registry = run_ingest(listed)  # never raises
 
