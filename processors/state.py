@@ -127,9 +127,9 @@ class StateCache:
             self.store.write(changes)  # one transaction: see KeyValueStore.write
             self.dirty.clear()
         if self.capacity is not None:
-            entries = self.entries
-            while len(entries) > self.capacity:
-                entries.popitem(last=False)
+            pop = self.entries.popitem
+            for _ in range(len(self.entries) - self.capacity):  # the oldest first
+                pop(last=False)
         return written
 
     def pending(self, finess: str) -> list[tuple[str, str, bytes | None]]:

@@ -5,8 +5,8 @@ FutureMessage, an asyncio queue, one event-loop wake-up per record, then
 `_on_changelog_sent` puts the persisted offset in RocksDB once per record): ~85 µs per
 changed entry, measured. Here the records of one flush are appended to aiokafka's
 accumulator in the same call (~1 µs each), and the persisted offset is put once per acked
-produce batch. They go through the batch's builder (`MessageBatch._builder.append`), not
-`MessageBatch.append`, which makes an asyncio future per record that the ack then resolves one
+produce batch. They go through the batch's builder (what `BatchBuilder.append` does, written
+out), not `MessageBatch.append`, which makes an asyncio future per record that the ack then resolves one
 by one (~6 % of the worker's main thread, measured): the batch's own future is watched, and
 its ack carries the base offset, the last one being base + record count - 1.
 
@@ -61,15 +61,12 @@ def check_versions() -> None:
             f"streams.worker.changelog_batch was written for aiokafka {PINNED_AIOKAFKA}, found "
             f"{aiokafka.__version__}: re-check its use of the producer's MessageAccumulator "
             "(_batches, _append_batch, create_builder, MessageBatch._builder and .future, "
-            "BatchBuilder.append, MessageBatch.failure) before changing the pin"
+            "BatchBuilder.append and its _builder, _relative_offset, _closed, close(), "
+            "MessageBatch.failure) before changing the pin"
         )
 
 
-def _put(batch: Any, key: bytes, value: bytes | None, timestamp_ms: int) -> object:
-    """Append one record to a MessageBatch through its builder, not `MessageBatch.append`:
-    that one makes a future per record, which the ack then resolves one by one; the batch's
-    own future is enough here. None when the batch is full or closed."""
-    return batch._builder.append(timestamp=timestamp_ms, key=key, value=value, headers=[])
+_NO_HEADERS: list[tuple[str, bytes | None]] = []  # only read by the record builder
 
 
 class ChangelogBatcher:
@@ -109,14 +106,34 @@ class ChangelogBatcher:
         tp = TopicPartition(topic, partition)
         timestamp_ms = int(time.time() * 1000)
         pending = accumulator._batches.get(tp)
-        batch = pending[-1] if pending else None
+        batch: Any = pending[-1] if pending else None
+        builder = None if batch is None else batch._builder
         watched = None
+        # Each record goes where `BatchBuilder.append` puts it, without its two Python calls
+        # (keyword arguments, `_serialize` with no serializer): to its record builder (aiokafka's
+        # Cython DefaultRecordBatchBuilder), then its relative offset moved; a full batch is
+        # closed, as BatchBuilder.append does. Not `MessageBatch.append` either: that one makes
+        # a future per record, which the ack then resolves one by one; the batch's own future
+        # is enough here.
         for key, value in records:
-            if batch is None or _put(batch, key, value, timestamp_ms) is None:
-                # none open, or full (or closed): a new batch after it, as add_message would
+            if (
+                builder is None
+                or builder._closed
+                or builder._builder.append(
+                    builder._relative_offset, timestamp_ms, key, value, _NO_HEADERS
+                )
+                is None
+            ):
+                if builder is not None:
+                    builder.close()  # full (or closed already)
+                # a new batch after it, as add_message would
                 batch = accumulator._append_batch(accumulator.create_builder(), tp)
-                if _put(batch, key, value, timestamp_ms) is None:  # pragma: no cover
-                    raise ValueError("a changelog record larger than producer_max_batch_size")
+                builder = batch._builder
+                if builder._builder.append(0, timestamp_ms, key, value, _NO_HEADERS) is None:
+                    raise ValueError(  # pragma: no cover
+                        "a changelog record larger than producer_max_batch_size"
+                    )
+            builder._relative_offset += 1
             if batch is not watched:
                 watched = batch
                 if batch not in self._watched:

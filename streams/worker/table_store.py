@@ -100,11 +100,12 @@ class TableStore:
         partition = table.partition_for_key(None)  # the current event's, checked as Faust does
         if rocks:
             batch = WriteBatch(raw_mode=True)
+            put, delete = batch.put, batch.delete  # ~2.6 changes an event
             for key, value in changes:
                 if value is None:
-                    batch.delete(key)
+                    delete(key)
                 else:
-                    batch.put(key, value)
+                    put(key, value)
             data._db_for_partition(partition).write(batch)
         else:
             for key, value in changes:
