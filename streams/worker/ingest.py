@@ -397,13 +397,17 @@ class Ingestor:
                 return
         types: list[str] = [item.type for item in items]  # type: ignore[misc]
         value = encode_bundle(types, [item.row for item in items], [i.stamp for i in items])
-        refused = functools.partial(self._bundle_refused, batch, finess, items)
-        await batch.send(self.internal_topic, value, finess.encode(), None, refused)
+        await self._send_value(batch, finess, items, value)
 
     async def _send_row(self, batch: _Batch, finess: str, item: _Pending) -> None:
         """An event as a row, alone in a version 2 bundle (bundles.item_as_row)."""
-        value = encode_bundle_v2([item.row], [item.stamp])
-        refused = functools.partial(self._bundle_refused, batch, finess, [item])
+        await self._send_value(batch, finess, [item], encode_bundle_v2([item.row], [item.stamp]))
+
+    async def _send_value(
+        self, batch: _Batch, finess: str, items: list[_Pending], value: bytes
+    ) -> None:
+        """Send the bundle `value` of these items; a refusal for its size splits it."""
+        refused = functools.partial(self._bundle_refused, batch, finess, items)
         await batch.send(self.internal_topic, value, finess.encode(), None, refused)
 
     async def _bundle_refused(self, batch: _Batch, finess: str, items: list[_Pending]) -> None:
