@@ -240,9 +240,9 @@ class IndicatorCollector(Collector):
         kept: list[tuple[bytes, ...]] = []
         if shown or counting:
             chosen = list(self._establishments() if establishments is None else establishments)
-            unregistered = sum(1 for est in chosen if est.registry is None)
             if shown:
-                kept = yield from self._kept(chosen, forget=everyone)
+                kept, chosen = yield from self._kept(chosen, forget=everyone)
+            unregistered = sum(1 for est in chosen if est.registry is None)
         out: list[bytes] = []
         for i in shown:
             lines = [est_lines[i] for est_lines in kept]
@@ -258,12 +258,15 @@ class IndicatorCollector(Collector):
 
     def _kept(
         self, chosen: list[Establishment], forget: bool
-    ) -> Generator[None, None, list[tuple[bytes, ...]]]:
+    ) -> Generator[None, None, tuple[list[tuple[bytes, ...]], list[Establishment]]]:
         """The lines of each registered establishment, rendered again only when its figures
         changed, yielding after each SLICE_SECONDS of rendering; `forget`: the kept text of
-        the ones not chosen is dropped (they are gone)."""
+        the ones not chosen is dropped (they are gone). Also the chosen establishments still
+        current at the end: while the loop ran, a rebalance may have dropped some (their new
+        owner exports them: exported here too, a sum over workers would count them twice)."""
         kept: list[tuple[bytes, ...]] = []
         slice_end = time.perf_counter() + SLICE_SECONDS
+        yielded = False
         for est in chosen:
             if est.registry is None:
                 continue
@@ -274,13 +277,21 @@ class IndicatorCollector(Collector):
                 self._rendered[est.finess] = cached
                 if time.perf_counter() > slice_end:
                     yield
+                    yielded = True
                     slice_end = time.perf_counter() + SLICE_SECONDS
             kept.append(cached[1])
+        if yielded:
+            current = {id(est) for est in self._establishments()}
+            if any(id(est) not in current for est in chosen):
+                registered = [est for est in chosen if est.registry is not None]
+                kept = [lines for est, lines in zip(registered, kept, strict=True)
+                        if id(est) in current]  # fmt: skip
+                chosen = [est for est in chosen if id(est) in current]
         if forget and len(self._rendered) > len(kept):  # one gone (revoked): forgotten
             present = {est.finess for est in chosen if est.registry is not None}
             for finess in self._rendered.keys() - present:
                 del self._rendered[finess]
-        return kept
+        return kept, chosen
 
     @staticmethod
     def _pipeline(unregistered: int, lag_source: LagSource | None) -> Iterator[Metric]:

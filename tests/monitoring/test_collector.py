@@ -653,6 +653,26 @@ def test_an_establishment_changed_mid_scrape_shows_one_state_of_its_figures(
     assert collector.exposition() == after  # F1 again, at the next scrape
 
 
+def test_an_establishment_dropped_mid_scrape_is_not_exported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rebalance between two slices drops an establishment (its new owner exports it): the
+    scrape leaves it out, or a sum over the workers would count it twice for one scrape."""
+    store = _two_establishments()
+    monkeypatch.setattr(collector_module, "SLICE_SECONDS", 0.0)
+    collector = IndicatorCollector(store.all)
+    steps = collector._exposition(None, None)
+    next(steps)  # F1 rendered, the loop given back
+    store.retain(lambda finess: finess != F1)  # what a rebalance does meanwhile
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(steps)
+    text: bytes = done.value.value
+    assert _lines_of(text, F1) == []
+    assert text == IndicatorCollector(store.all).exposition()
+    assert _lines_of(text, F2)
+
+
 @pytest.mark.promtool
 def test_label_values_are_escaped_as_prometheus_client_escapes_them(promtool: str) -> None:
     """The kept lines are written by the collector itself (_sample_lines): byte for byte
