@@ -148,16 +148,16 @@ def apply() -> None:
             snapshot = set(active_partitions)
             if not snapshot:
                 return {}
-            left = max(0.0, deadline - time.monotonic())
             held = bool(self.consumer._buffered_partitions)
+            wait = timeout  # None: aiokafka's own meaning, no slices
+            if timeout is not None:
+                wait = max(0.0, deadline - time.monotonic())
+                if held:
+                    wait = min(wait, RESUME_CHECK_SECONDS)
             records: RecordMap = await original(
-                self,
-                consumer,
-                snapshot,
-                timeout=min(left, RESUME_CHECK_SECONDS) if held else left,
-                max_records=max_records,
+                self, consumer, snapshot, timeout=wait, max_records=max_records
             )
-            if records or not held or time.monotonic() >= deadline:
+            if records or not held or timeout is None or time.monotonic() >= deadline:
                 break
         # (b) getmany keeps only the records of active or buffered partitions, using
         # the live set; for the others, rewind instead of letting it drop them.
