@@ -329,6 +329,13 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
     return (int(rest[11]) + int(rest[12])) / _TICKS  # fields 14 and 15: utime, stime
 
 
+def run_delay_seconds(pid: int, thread: int) -> float:
+    """Time a thread spent runnable but waiting for a core (`/proc/.../schedstat`, its second
+    field): on a shared machine, what its wall time holds besides its CPU and its real waits."""
+    with open(f"/proc/{pid}/task/{thread}/schedstat") as f:
+        return int(f.read().split()[1]) / 1e9
+
+
 class LoadSampler:
     """os.getloadavg() every few seconds in a thread, for the report: the machine is shared."""
 

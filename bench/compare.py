@@ -8,7 +8,9 @@ without touching the product:
         --variant base --variant linger10ms:PRODUCER_LINGER=0.01
 
 Each variant is `name[:KEY=VALUE[,KEY=VALUE...]]`; every run is a fresh worker (fresh app id)
-reading the whole data set from the start. Prints figures, never asserts.
+reading the whole data set from the start. `SUNES_BIN=PATH` runs another build's worker
+(e.g. a pristine main's `.venv/bin/sunes`), to alternate code versions on one broker and one
+data set. Prints figures, never asserts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+import streams.testing
 from bench.common import build_dataset, create_input_topics, peak_rss_bytes, publish
 from bench.memory import DEFAULT_STORE, bench_worker
 from bench.profiling import PySpy, print_profile, summarize
@@ -29,6 +32,8 @@ from bench.throughput import WorkerThroughput, follow_worker
 from streams.brokers import BOOTSTRAP_ENV, make_broker
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# A variant's setting naming the `sunes` executable to run instead of this tree's
+SUNES_BIN = "SUNES_BIN"
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
@@ -47,8 +52,13 @@ def run_variant(
 ) -> tuple[WorkerThroughput, int]:
     """One fresh worker with `env` added to its environment; (throughput, peak RSS).
     With `profile`, py-spy samples it and its summary is printed."""
+    env = dict(env)
+    command = env.pop(SUNES_BIN, None)  # another build's `sunes` (a pristine main, say)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # WorkerProcess passes the bench's environment on
+    saved_command = streams.testing.SUNES
+    if command is not None:
+        streams.testing.SUNES = command
     worker = bench_worker(bootstrap, f"bench-cmp-{uuid.uuid4().hex[:8]}", log_dir, store)
     try:
         spawned = time.monotonic()
@@ -69,6 +79,7 @@ def run_variant(
         return result, peak_rss_bytes(worker.process.pid)
     finally:
         worker.stop()
+        streams.testing.SUNES = saved_command
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -123,14 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{dataset.events:,} events, {os.cpu_count()} CPUs, worker store {args.store}")
     print(
         f"{'variant':<24} {'steady ev/s':>12} {'1st→last':>10} {'CPU µs/ev':>10} "
-        f"{'peak RSS':>10} {'progress p50/max ms':>20} {'load1':>6}"
+        f"{'main µs/ev':>10} {'busy':>5} {'idle':>5} {'peak RSS':>10} {'progress p50/max ms':>20} "
+        f"{'load1':>6}"
     )
     for name, t, peak, load in results:
         steady = f"{t.steady_rate:,.0f}" if t.steady_rate else "n/a"
         after = f"{t.rate_after_first:,.0f}" if t.rate_after_first else "n/a"
         cpu = f"{t.steady_cpu_us:,.0f}" if t.steady_cpu_us else "n/a"
+        main = f"{t.steady_main_cpu_us:,.0f}" if t.steady_main_cpu_us else "n/a"
+        busy = f"{t.steady_main_busy * 100:.0f} %" if t.steady_main_busy else "n/a"
+        queued = t.steady_main_queued or 0.0
+        idle = f"{(1 - (t.steady_main_busy or 0.0) - queued) * 100:.0f} %"
         print(
-            f"{name:<24} {steady:>12} {after:>10} {cpu:>10} {peak / 2**20:>7.0f} MiB "
+            f"{name:<24} {steady:>12} {after:>10} {cpu:>10} {main:>10} {busy:>5} {idle:>5} "
+            f"{peak / 2**20:>7.0f} MiB "
             f"{f'{t.progress_ms:.0f} / {t.progress_max_ms:.0f}':>20} {load:>6.2f}"
         )
     return 0

@@ -388,11 +388,13 @@ def _throughput_rows(
     run.row("worker CPU per event (steady)", steady_cpu, note)
     run.row("worker CPU per event (incl. start-up)", f"{t.cpu_us_per_event or 0:.0f} µs")
     if t.steady_main_cpu_us is not None and t.steady_main_busy is not None:
+        queued = t.steady_main_queued or 0.0
         run.row(
             "  of which its main thread (steady)",
             f"{t.steady_main_cpu_us:.0f} µs",
             f"the event loop (ingest, apply, flush, /metrics) busy {t.steady_main_busy * 100:.0f} "
-            "% of the wall time, 10→90 %: under 100 % it waits",
+            f"% of the wall time, 10→90 %, queued for a core {queued * 100:.0f} %, idle "
+            f"{(1 - t.steady_main_busy - queued) * 100:.0f} % (waiting for Kafka or a stage)",
         )
     run.row(
         "GET /metrics while loading",

@@ -22,6 +22,7 @@ from bench.common import (
     partitions_of,
     percentile,
     rss_bytes,
+    run_delay_seconds,
 )
 from bench.common import cpu_seconds as process_cpu_seconds
 from topics.validation import InvalidRecord, parse_record
@@ -92,6 +93,7 @@ class Sample:
     rss: int
     cpu: float  # CPU seconds of the worker so far
     main_cpu: float = 0.0  # of its main thread (the event loop: ingest, apply, flush, /metrics)
+    main_queued: float = 0.0  # seconds its main thread waited for a core (not idle: queued)
 
 
 @dataclass
@@ -115,6 +117,9 @@ class WorkerThroughput:
     # main thread under 100 % busy waits (for Kafka, for the other stage) rather than works
     steady_main_cpu_us: float | None = None
     steady_main_busy: float | None = None
+    # the share of the same wall time it was runnable but waited for a core (the machine's
+    # load): 1 - busy - queued is what it really waited for (Kafka, the other stage)
+    steady_main_queued: float | None = None
     samples: list[Sample] = field(default_factory=list)
 
     @property
@@ -183,6 +188,7 @@ def follow_worker(
                     rss_bytes(pid),
                     process_cpu_seconds(pid),
                     process_cpu_seconds(pid, thread=pid),
+                    run_delay_seconds(pid, pid),
                 )
                 if not samples or sample.applied != samples[-1].applied:
                     last_change = began
@@ -216,6 +222,7 @@ def follow_worker(
         steady_cpu_us=_steady_cpu_us(samples, expected),
         steady_main_cpu_us=_steady_cpu_us(samples, expected, main=True),
         steady_main_busy=_steady_main_busy(samples, expected),
+        steady_main_queued=_steady_main_busy(samples, expected, queued=True),
         peak_rss=max((s.rss for s in samples), default=0),
         scrape_ms=percentile(scrape_times, 0.5) * 1000,
         progress_ms=percentile(progress_times, 0.5) * 1000 if progress_times else 0.0,
@@ -250,12 +257,12 @@ def _steady_cpu_us(samples: list[Sample], total: float, main: bool = False) -> f
     return (_at(cpu, window[1]) - _at(cpu, window[0])) / (0.8 * total) * 1e6
 
 
-def _steady_main_busy(samples: list[Sample], total: float) -> float | None:
-    """The main thread's CPU time / wall time from 10 % to 90 % applied."""
+def _steady_main_busy(samples: list[Sample], total: float, queued: bool = False) -> float | None:
+    """The main thread's CPU time (or its wait for a core) / wall time, 10 % to 90 % applied."""
     window = _steady_window(samples, total)
     if window is None:
         return None
-    cpu = [(s.t, s.main_cpu) for s in samples]
+    cpu = [(s.t, s.main_queued if queued else s.main_cpu) for s in samples]
     return (_at(cpu, window[1]) - _at(cpu, window[0])) / (window[1] - window[0])
 
 

@@ -45,6 +45,20 @@ stream; counting them would commit past the hole, as ``_new_offset``'s head chec
 The replay then gets past ``_drain_messages``' read-offset filter even when a record
 fetched before the seek moved that offset past the hole (``_reopen_read_offset``, (c)).
 
+Two more fixes of the same function and driver, for the stream's throughput, not its
+exactness (bench/README.md, the waits of the main thread):
+  d. while a partition is held back because its stream buffer is full (Faust's
+     ``_buffered_partitions``), the wait for data goes in slices of
+     ``RESUME_CHECK_SECONDS``, each on a fresh snapshot: a partition resumed meanwhile is
+     read at once.  Before, the fetch waited the whole second of ``_drain_messages`` on
+     the snapshot taken before the resume, since the resumed partition's records were
+     already buffered and no new data woke it: the agent idled with its buffer empty.
+  e. the worker consumer's ``fetch_max_wait_ms``, hard-coded to 1,500 by Faust's driver,
+     is ``FETCH_MAX_WAIT_MS``: aiokafka sends one fetch per broker at a time, for the
+     partitions with nothing buffered, so a fetch of idle partitions (Faust's leader
+     topic, the never-consumed changelog's are buffered) sent while the stream's held
+     records kept the stream's next fetch behind it for up to 1.5 s.
+
 ``apply()`` checks the versions and raises ``RuntimeError`` for any other: the
 patch copies nothing from Faust, but its reasoning holds for these versions
 only, so it must be re-checked (and removed if upstream fixed it) on upgrade.
@@ -59,6 +73,7 @@ delivered.
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -76,6 +91,16 @@ PINNED_VERSIONS = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiok
 _FetchRecords = Callable[..., Awaitable[RecordMap]]
 
 _original: _FetchRecords | None = None
+_original_create: Any = None
+
+# (d) How soon a partition resumed after a full stream buffer is read again.
+RESUME_CHECK_SECONDS = 0.01
+# (e) How long the broker may hold a fetch of the worker's consumer that found no data.
+# aiokafka sends one fetch per broker at a time, with only the partitions that have no
+# records buffered: a fetch of idle partitions (Faust's leader topic, caught-up ones),
+# sent while the stream partitions still held records, kept their next fetch waiting up
+# to Faust's 1,500 ms, the agent idle with a backlog on the broker (bench/README.md).
+FETCH_MAX_WAIT_MS = 100
 
 
 def _installed_versions() -> dict[str, str]:
@@ -93,7 +118,7 @@ def is_applied() -> bool:
 
 def apply() -> None:
     """Patch Faust's aiokafka driver (idempotent); call before creating the app."""
-    global _original
+    global _original, _original_create
     if _original is not None:
         return
     installed = _installed_versions()
@@ -116,12 +141,24 @@ def apply() -> None:
             return await original(self, consumer, None, timeout=timeout, max_records=max_records)
         # (a) `active_partitions` is the consumer's live set, emptied from the main
         # thread; aiokafka would read an empty set as "every partition".
-        snapshot = set(active_partitions)
-        if not snapshot:
-            return {}
-        records: RecordMap = await original(
-            self, consumer, snapshot, timeout=timeout, max_records=max_records
-        )
+        # (d) While a partition is held back for a full stream buffer, wait in short
+        # slices, each on a fresh snapshot: one resumed meanwhile is read at once.
+        deadline = time.monotonic() + (timeout or 0.0)
+        while True:
+            snapshot = set(active_partitions)
+            if not snapshot:
+                return {}
+            held = bool(self.consumer._buffered_partitions)
+            wait = timeout  # None: aiokafka's own meaning, no slices
+            if timeout is not None:
+                wait = max(0.0, deadline - time.monotonic())
+                if held:
+                    wait = min(wait, RESUME_CHECK_SECONDS)
+            records: RecordMap = await original(
+                self, consumer, snapshot, timeout=wait, max_records=max_records
+            )
+            if records or not held or timeout is None or time.monotonic() >= deadline:
+                break
         # (b) getmany keeps only the records of active or buffered partitions, using
         # the live set; for the others, rewind instead of letting it drop them.
         buffered = self.consumer._buffered_partitions
@@ -137,15 +174,27 @@ def apply() -> None:
 
     _fetch_records.__wrapped__ = original  # type: ignore[attr-defined]
     AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
+    create_consumer = AIOKafkaConsumerThread._create_worker_consumer
+
+    def _create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:
+        # (e) Faust hard-codes fetch_max_wait_ms=1500 (before start: the Fetcher copies it)
+        consumer = create_consumer(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+    _create_worker_consumer.__wrapped__ = create_consumer  # type: ignore[attr-defined]
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     _original = original
+    _original_create = create_consumer
 
 
 def revert() -> None:
     """Undo :func:`apply` (for tests); a no-op when not applied."""
-    global _original
+    global _original, _original_create
     if _original is None:
         return
     AIOKafkaConsumerThread._fetch_records = _original  # type: ignore[method-assign,assignment]
+    AIOKafkaConsumerThread._create_worker_consumer = _original_create  # type: ignore[method-assign]
     _original = None
 
 

@@ -69,6 +69,12 @@ log = logging.getLogger(__name__)
 # Events of one FINESS per bundle, at most (an event bigger than this travels alone, up to
 # streams.worker.bundles.MAX_EVENT_BYTES): Kafka refuses messages over 1 MB by default.
 MAX_BUNDLE_BYTES = 256 * 1024
+# The producer's batch per partition: several bundles per produce request. At aiokafka's
+# 16 KiB each bundle (~36 KiB) was a batch of its own, and a partition's next bundle waited
+# for the previous one to leave, one request at a time: a poll's sends took a dozen round
+# trips, the event loop idle meanwhile (bench/README.md). No larger than a bundle may be,
+# so that a topic taking our bundles takes our batches.
+PRODUCER_BATCH_BYTES = MAX_BUNDLE_BYTES
 
 
 class Producer(Protocol):
@@ -107,6 +113,10 @@ class _Batch:
         self.producer = producer
         self.pending: list[tuple[asyncio.Future[Any], OnTooLarge]] = []
         self.valid: Counter[str] = Counter()
+        # After a refusal for size, each message is sent once the one before is acked, in
+        # a produce batch of its own: the broker refuses a batch whole, so the pieces of a
+        # refused bundle must not be refused again for their neighbours' bytes.
+        self.alone = False
 
     async def send(
         self,
@@ -124,6 +134,8 @@ class _Batch:
             await refused()
             return
         self.pending.append((future, refused))
+        if self.alone:
+            await asyncio.wait([future])
 
     async def settle(self) -> None:
         """Wait for every acknowledgement, sending the replacements of refused messages;
@@ -141,6 +153,7 @@ class _Batch:
                     failure = error
             if failure is not None:
                 raise failure
+            self.alone = self.alone or bool(retries)
             for retry in retries:
                 await retry()
 
@@ -256,6 +269,7 @@ class Ingestor:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.config.bootstrap_servers,
             linger_ms=5,
+            max_batch_size=PRODUCER_BATCH_BYTES,
             **{**security, **self.client_overrides},
         )
         await producer.start()

@@ -394,3 +394,55 @@ async def test_without_the_read_offset_fix_the_replay_is_dropped(
     monkeypatch.setattr(faust_patch, "_reopen_read_offset", lambda *args: None)
     # 12: _drain_messages would drop 5..12 (offset < read offset) and the partition stalls.
     assert await replay_after_a_stale_delivery(acking) == 12
+
+
+# --- (d) and (e): the stream fed without waiting on stale fetches -------------------------------
+
+
+async def _held_then_resumed(h: Harness, timeout: float) -> dict[TP, list[Any]]:
+    """S has records buffered in aiokafka but is held back (its stream buffer full) when the
+    fetch starts, on C alone; S is resumed while the fetch waits for C's data, which never
+    comes. What the fetch returns."""
+    h.consumer.resume_partitions({S})
+    h.consumer.on_buffer_full(S)  # Conductor: the stream buffer of S is full
+    assert S in h.consumer._buffered_partitions and S not in h.consumer._active_partitions
+    thread = h.consumer._thread
+    fetching = asyncio.create_task(
+        thread._fetch_records(h.ak, h.consumer._get_active_partitions(), timeout=timeout)
+    )
+    for _ in range(1000):
+        if h.fetcher._fetch_waiters:
+            break
+        await asyncio.sleep(0)
+    assert h.fetcher._fetch_waiters, "fetched_records never waited"
+    h.consumer.on_buffer_drop(S)  # the agent drained its buffer
+    # a guard against a hang only: the fetch's own timeout is far longer when patched
+    records: dict[TP, list[Any]] = await asyncio.wait_for(fetching, 60)
+    return records
+
+
+async def test_without_the_patch_a_resumed_partition_waits_for_the_whole_fetch(
+    unpatched: None, harness: Harness
+) -> None:
+    records = await _held_then_resumed(harness, timeout=0.2)
+    assert records == {}  # S's buffered records left for the next fetch: the agent idles
+
+
+async def test_with_the_patch_a_resumed_partition_is_read_at_once(
+    patched: None, harness: Harness
+) -> None:
+    records = await _held_then_resumed(harness, timeout=3600)
+    assert [r.offset for r in records[TopicPartition(*S)]] == list(range(S_BUFFERED))
+
+
+async def test_the_worker_consumer_waits_less_for_an_empty_fetch(
+    patched: None, harness: Harness
+) -> None:
+    thread = harness.consumer._thread
+    consumers = [thread._create_worker_consumer(harness.app.transport)]
+    assert consumers[0]._fetch_max_wait_ms == faust_patch.FETCH_MAX_WAIT_MS < 1500
+    faust_patch.revert()
+    consumers.append(thread._create_worker_consumer(harness.app.transport))
+    assert consumers[1]._fetch_max_wait_ms == 1500  # Faust's own
+    for consumer in consumers:
+        await consumer.stop()

@@ -369,6 +369,75 @@ def test_a_bundle_the_internal_topic_refuses_is_split_then_too_large() -> None:
     assert consumed(registry, STAYS, "invalid") == 1
 
 
+@dataclass
+class BatchingProducer(FakeProducer):
+    """Batches like aiokafka: what is sent to a topic before the loop runs again goes in one
+    batch of at most `batch_bytes`, which the broker takes or refuses whole (max.message.bytes)."""
+
+    batch_bytes: int = ingest_module.PRODUCER_BATCH_BYTES
+    open: dict[str, list[tuple[bytes, bytes | None, asyncio.Future[Any], int]]] = field(
+        default_factory=dict
+    )
+    batches: list[int] = field(default_factory=list)  # messages per batch taken
+
+    async def send(
+        self, topic: str, value: bytes | None = None, *, key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None, **_: Any,
+    ) -> asyncio.Future[Any]:  # fmt: skip
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers or [])
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        batch = self.open.setdefault(topic, [])
+        if batch and sum(m[3] for m in batch) + size > self.batch_bytes:
+            self._resolve(topic)
+            batch = self.open.setdefault(topic, [])
+        if not batch:
+            loop.call_soon(self._resolve, topic)
+        batch.append((value or b"", key, future, size))
+        return future
+
+    def _resolve(self, topic: str) -> None:
+        batch = self.open.pop(topic, [])
+        if not batch:
+            return
+        if sum(m[3] for m in batch) > self.topic_limits.get(topic, TOPIC_MAX_MESSAGE):
+            for _, _, future, size in batch:
+                self.refused.append((topic, size))
+                future.set_exception(MessageSizeTooLargeError())
+            return
+        self.batches.append(len(batch))
+        for value, key, future, _ in batch:
+            self.sent.append(Sent(topic, value, key, {}))
+            future.set_result(None)
+
+
+def test_several_bundles_go_in_one_producer_batch() -> None:
+    values = [orjson.dumps(builders.discharged(f"S{i}", finess=f)) for i, f in enumerate([F1, F2])]
+    producer = BatchingProducer()
+    run_ingest([(STAYS, v) for v in values], producer)
+    assert producer.batches == [2]  # both bundles in one produce request
+    assert sorted(key for key, _ in producer.bundles()) == [F1, F2]
+
+
+def test_the_pieces_of_a_batch_refused_for_its_size_go_alone() -> None:
+    """The broker refuses a batch whole: bundles that fit alone but not together are split,
+    and their events sent one batch each, never refused again for their neighbours."""
+    finesses = [F1, F2, "750000003", "750000004"]
+    values = [
+        orjson.dumps(builders.discharged(f"S{i}-{j}", finess=f))
+        for i, f in enumerate(finesses)
+        for j in range(3)
+    ]
+    alone = max(len(v) for v in values) + 200  # one event per batch, not two
+    producer = BatchingProducer(topic_limits={INTERNAL: alone * 2})
+    _, _, registry = run_ingest([(STAYS, v) for v in values], producer)
+    assert producer.refused  # the first batch, all bundles together, was refused
+    assert producer.deadletters() == []
+    delivered = sorted(o["stay_id"] for _, objs in producer.bundles() for o in objs)
+    assert delivered == sorted(f"S{i}-{j}" for i in range(4) for j in range(3))
+    assert consumed(registry, STAYS, "valid") == 12
+
+
 def test_kafka_failing_still_fails_the_poll_so_that_it_is_replayed() -> None:
     producer = FakeProducer(fail_with=KafkaTimeoutError())
     with pytest.raises(KafkaTimeoutError):

@@ -6,6 +6,7 @@ workers through --topic-prefix) and with its own app id.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from processors.report import compute_report
 from simulator.config import SimulationConfig
@@ -73,6 +75,35 @@ def test_indicators_equal_the_batch_report(
     worker = workers(f"it-{uuid.uuid4().hex[:8]}")
     publish_on(kafka_bootstrap_servers, kafka_topics, messages)
     wait_for_rows([worker], finess, expected)
+
+
+def test_an_internal_topic_refusing_our_batches_loses_nothing(
+    workers: Callable[..., WorkerProcess], kafka_bootstrap_servers: str, kafka_topics: TopicNames
+) -> None:
+    """The internal topic created beforehand with a max.message.bytes under our bundles: the
+    broker refuses a produce batch whole, so the ingest splits the bundles and sends their
+    events one batch each (a batch of several would be refused again, then dead-lettered)."""
+    messages, finess = dataset(seed=14, establishments=2, days=6)
+    expected = reference(messages, finess)
+    app_id = f"it-{uuid.uuid4().hex[:8]}"
+    limit = 24_000  # an event fits, a bundle of this feed's polls does not
+    assert max(len(value or b"") for _, _, value in messages) < limit // 4
+    asyncio.run(create_topic(kafka_bootstrap_servers, f"{app_id}-events-by-finess", 4, limit))
+    worker = workers(app_id)
+    publish_on(kafka_bootstrap_servers, kafka_topics, messages)
+    wait_for_rows([worker], finess, expected, seconds=180)
+    metrics = worker.get("/metrics").decode()
+    assert 'outcome="invalid"' not in metrics  # nothing dead-lettered
+
+
+async def create_topic(brokers: str, name: str, partitions: int, max_message_bytes: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=brokers)
+    await admin.start()
+    try:
+        config = {"max.message.bytes": str(max_message_bytes)}
+        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config)])
+    finally:
+        await admin.close()
 
 
 def test_kill_9_mid_stream_then_restart_still_equal(
