@@ -9,15 +9,19 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY scripts/build_mypyc.py ./scripts/
 COPY topics ./topics
 COPY processors ./processors
 COPY streams ./streams
 COPY monitoring ./monitoring
 COPY simulator ./simulator
-# The `rocksdb` extra brings the RocksDB store driver that SUNES_STORE=rocksdb:// needs
-# (pip only warns if a version of the project has no such extra).
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The project's wheel with processors/ compiled by mypyc (setup.py; mypy only in this stage,
+# at the dev extra's pin), then the wheels of its dependencies.
+RUN pip install --no-cache-dir "mypy==2.4.1" "setuptools>=77" \
+    && SUNES_MYPYC_WHEEL=1 pip wheel --no-cache-dir --no-build-isolation --no-deps \
+       --wheel-dir /wheels . \
+    && pip wheel --no-cache-dir --wheel-dir /wheels --find-links /wheels sunes-stream
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

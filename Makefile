@@ -55,4 +55,4 @@ test-pure: $(STAMP) tools
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build/mypyc
-	rm -f processors/*.so processors__mypyc.*.so processors/compiled.sha256
+	rm -f processors/*.so processors/compiled.sha256

@@ -13,10 +13,10 @@ ships with it; the exact pin of pyproject.toml's dev extra), a C compiler and Py
 from __future__ import annotations
 
 import argparse
-import importlib.machinery
 import os
 import shutil
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 os.environ["SUNES_PURE_PYTHON"] = "1"
 import processors  # noqa: E402
 
-# the shared library of the one group: a top-level module processors__mypyc.<suffix>
-GROUP = "processors"
+# the one group's shared library, inside the package (an editable install maps only the
+# packages, no top-level module): processors/native__mypyc.<suffix>
+GROUP = "processors.native"
 BUILD_DIR = ROOT / "build" / "mypyc"
 
 
@@ -53,10 +54,7 @@ def extensions(opt_level: str | None = None) -> list[object]:
 
 def built_files() -> list[Path]:
     """Every file an in-place build leaves in the tree (extension modules and the stamp)."""
-    found = [processors.STAMP, *processors.extension_modules()]
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        found += ROOT.glob(f"{GROUP}__mypyc{suffix}")
-    return sorted(set(found))
+    return sorted({processors.STAMP, *processors.extension_modules()})
 
 
 def clean() -> None:
@@ -86,6 +84,17 @@ def write_stamp() -> None:
     processors.STAMP.write_text("".join(f"{sha}  {name}\n" for name, sha in recorded.items()))
 
 
+def missing_tools() -> str:
+    """What the build needs and this machine lacks (empty: nothing)."""
+    missing = []
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        missing.append(f"a C compiler ({compiler})")
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
+        missing.append(f"Python's headers ({sysconfig.get_paths()['include']}/Python.h)")
+    return " and ".join(missing)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/build_mypyc.py", description=__doc__)
     parser.add_argument("--opt-level", default="3", help="the C compiler's -O level (3)")
@@ -95,6 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         clean()
         shutil.rmtree(BUILD_DIR, ignore_errors=True)
         return 0
+    missing = missing_tools()
+    if missing:
+        print(
+            f"scripts/build_mypyc.py: cannot compile processors/ without {missing}. Install it "
+            "(Debian: apt-get install build-essential python3-dev), or keep pure Python: "
+            "`make venv SUNES_MYPYC=0`.",
+            file=sys.stderr,
+        )
+        return 2
     began = time.monotonic()
     build(args.opt_level)
     cpu = os.times()

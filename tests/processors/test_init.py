@@ -102,3 +102,17 @@ def test_pure_python_runs_the_sources_beside_any_build(copy: Path) -> None:
 def test_no_build_is_pure_python(copy: Path) -> None:
     done = python(copy, "import processors.rules as r; print(r.__file__)")
     assert (done.returncode, done.stdout.strip()) == (0, str(copy / "processors" / "rules.py"))
+
+
+def test_the_build_without_a_compiler_says_what_to_install_and_builds_nothing(copy: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "scripts/build_mypyc.py"],
+        cwd=copy,
+        env={**os.environ, "CC": "no-such-cc"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "without a C compiler (no-such-cc)" in done.stderr and "SUNES_MYPYC=0" in done.stderr
+    assert not list((copy / "processors").glob(f"*{SUFFIX}"))
