@@ -16,12 +16,15 @@ COPY processors ./processors
 COPY streams ./streams
 COPY monitoring ./monitoring
 COPY simulator ./simulator
-# The project's wheel with processors/ compiled by mypyc (setup.py; mypy only in this stage,
-# at the dev extra's pin), then the wheels of its dependencies.
-RUN pip install --no-cache-dir "mypy==2.4.1" "setuptools>=77" \
+# The wheels of the project and its dependencies; then the project's wheel again, processors/
+# compiled by mypyc (setup.py; mypy only in this stage, at the dev extra's pin), with the
+# dependencies installed so that mypy sees their types (orjson, msgspec) as make venv does.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
+    && pip install --no-cache-dir --no-index --find-links /wheels sunes-stream \
+    && pip install --no-cache-dir "mypy==2.4.1" "setuptools>=77" \
+    && rm /wheels/sunes_stream-*.whl \
     && SUNES_MYPYC_WHEEL=1 pip wheel --no-cache-dir --no-build-isolation --no-deps \
-       --wheel-dir /wheels . \
-    && pip wheel --no-cache-dir --wheel-dir /wheels --find-links /wheels sunes-stream
+       --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
