@@ -27,7 +27,8 @@ def copy(tmp_path: Path) -> Path:
             tmp_path / package,
             ignore=shutil.ignore_patterns("__pycache__", "*.so", "compiled.sha256"),
         )
-    shutil.copytree(ROOT / "scripts", tmp_path / "scripts", ignore=shutil.ignore_patterns("*.sh"))
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "build_mypyc.py", tmp_path / "scripts")
     return tmp_path
 
 
