@@ -9,15 +9,22 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY scripts/build_mypyc.py ./scripts/
 COPY topics ./topics
 COPY processors ./processors
 COPY streams ./streams
 COPY monitoring ./monitoring
 COPY simulator ./simulator
-# The `rocksdb` extra brings the RocksDB store driver that SUNES_STORE=rocksdb:// needs
-# (pip only warns if a version of the project has no such extra).
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The wheels of the project and its dependencies; then the project's wheel again, processors/
+# compiled by mypyc (setup.py; mypy only in this stage, at the dev extra's pin), with the
+# dependencies installed so that mypy sees their types (orjson, msgspec) as make venv does.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
+    && pip install --no-cache-dir --no-index --find-links /wheels sunes-stream \
+    && pip install --no-cache-dir "mypy==2.4.1" "setuptools>=77" \
+    && rm /wheels/sunes_stream-*.whl \
+    && SUNES_MYPYC_WHEEL=1 pip wheel --no-cache-dir --no-build-isolation --no-deps \
+       --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

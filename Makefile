@@ -6,8 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# processors/ compiled with mypyc (scripts/build_mypyc.py; gcc and Python's headers):
+# `make venv SUNES_MYPYC=0` leaves it pure Python. Rebuilt whenever a compiled module changes.
+SUNES_MYPYC ?= 1
 
-.PHONY: demo test venv lint typecheck unit integration tools clean
+.PHONY: demo test test-pure venv lint typecheck unit integration tools clean pure-python
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +18,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+ifeq ($(SUNES_MYPYC),1)
+BUILD := processors/compiled.sha256
+$(BUILD): $(STAMP) scripts/build_mypyc.py \
+		$(filter-out processors/__init__.py processors/frozen.py,$(wildcard processors/*.py))
+	$(BIN)/python scripts/build_mypyc.py
+else
+BUILD := pure-python
+pure-python: $(STAMP)
+	$(BIN)/python scripts/build_mypyc.py --clean
+endif
 
-demo: $(STAMP)
+venv: $(STAMP) $(BUILD)
+
+demo: $(STAMP) $(BUILD)
 	$(BIN)/sunes demo $(DEMO_ARGS)
 
 lint: $(STAMP)
@@ -30,8 +44,15 @@ typecheck: $(STAMP)
 tools:
 	bash scripts/ensure-test-tools.sh
 
-test: $(STAMP) tools lint typecheck
+# the whole suite on what ships (compiled), then the domain's own tests on its pure Python
+test: $(STAMP) $(BUILD) tools lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
+	SUNES_PURE_PYTHON=1 $(BIN)/pytest -q tests/processors
+
+# the suite (PYTEST_ARGS) on processors/'s pure Python whatever was built
+test-pure: $(STAMP) tools
+	SUNES_PURE_PYTHON=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build/mypyc
+	rm -f processors/*.so processors/compiled.sha256

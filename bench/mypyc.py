@@ -1,18 +1,18 @@
 """processors/ compiled with mypyc vs pure Python: the domain code in-process, CPU per event.
 
-Two copies of the code in a temporary directory, one compiled with mypyc (processors/*.py but
-its __init__, as one build), one left as it is; each measured in its own process, alternately,
+Two copies of the code in a temporary directory, one compiled with mypyc (scripts/build_mypyc.py,
+the product's build), one left as it is; each measured in its own process, alternately,
 on the same simulated events: bench.profiling's domain loop (parse_record, then
 Establishments.apply + flush every 1,000 events over a MemoryStore, then one rows()). CPU time
 (process_time), not wall time, because the machine is shared; the 1-minute load is printed with
-every figure. The product does not ship the compiled build (see bench/README.md, "Compiling the
-domain with mypyc").
+every figure. See bench/README.md, "Compiling the domain with mypyc".
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import shutil
@@ -22,11 +22,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the child imports the domain from its copy (PYTHONPATH), not the parent
+    from bench.common import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 # what the measuring child imports: the domain, its record types, the simulator, the bench
 PACKAGES = ("processors", "topics", "simulator", "bench")
 SIDES = ("pure", "compiled")
+# the worker's default cache, and one small enough that entries are evicted and decoded again
+DIGEST_CACHES = (100_000, 500)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,12 +75,14 @@ def _run(args: argparse.Namespace, work: Path) -> None:
             shutil.copytree(
                 ROOT / package,
                 work / side / package,
-                ignore=shutil.ignore_patterns("__pycache__", "*.so", "results"),
+                ignore=shutil.ignore_patterns("__pycache__", "*.so", "compiled.sha256", "results"),
             )
+        (work / side / "scripts").mkdir()
+        shutil.copy(ROOT / "scripts" / "build_mypyc.py", work / side / "scripts")
     load = os.getloadavg()[0]
     began, cpu = time.monotonic(), _children_cpu()
     build = subprocess.run(
-        [sys.executable, "-c", _BUILD, args.opt_level],
+        [sys.executable, "scripts/build_mypyc.py", "--opt-level", args.opt_level],
         cwd=work / "compiled",
         capture_output=True,
         text=True,
@@ -82,7 +90,8 @@ def _run(args: argparse.Namespace, work: Path) -> None:
     )
     if build.returncode != 0:
         raise SystemExit(f"mypyc failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}")
-    modules = len(list((work / "compiled" / "processors").glob("*.so")))
+    # one extension module per compiled module, and the shared library they all call
+    modules = len(list((work / "compiled" / "processors").glob("*.so"))) - 1
     print(
         f"compile: {modules} modules in {time.monotonic() - began:.0f} s wall, "
         f"{_children_cpu() - cpu:.0f} s CPU (mypy + gcc), load {load:.2f}",
@@ -112,6 +121,12 @@ def _run(args: argparse.Namespace, work: Path) -> None:
                 f"{figures['rows_ms']:.0f} ms, load {figures['load']:.2f}",
                 flush=True,
             )
+    for cache in DIGEST_CACHES:
+        digests = {figures[f"digest_cache_{cache}"] for side in SIDES for figures in results[side]}
+        print(
+            f"rows() and every stored entry, cache {cache:,}: "
+            + ("identical in both builds" if len(digests) == 1 else f"DIFFER: {sorted(digests)}")
+        )
     pure, compiled = (_medians(results[side]) for side in SIDES)
     print(
         f"median over rounds: apply {pure['apply_us']:.1f} → {compiled['apply_us']:.1f} µs "
@@ -133,27 +148,13 @@ def _children_cpu() -> float:
     return times.children_user + times.children_system
 
 
-# mypyc on processors/ (its __init__ left interpreted), built in place; setuptools' Distribution
-# directly, so that the repository's pyproject.toml (not in the copy anyway) plays no part.
-_BUILD = """
-import sys
-from pathlib import Path
-from mypyc.build import mypycify
-from setuptools import Distribution
-files = sorted(str(p) for p in Path("processors").glob("*.py") if p.name != "__init__.py")
-dist = Distribution({"name": "sunes-domain", "ext_modules": mypycify(files, opt_level=sys.argv[1])})
-command = dist.get_command_obj("build_ext")
-command.inplace = True
-dist.run_command("build_ext")
-"""
-
-
 def _measure(events: int, reps: int) -> dict[str, float | str]:
     from bench.common import build_dataset
     from bench.profiling import domain_apply
     from processors import rules
 
     dataset = build_dataset(events, 50, 30.0, 1)
+    digests = {f"digest_cache_{cache}": _digest(dataset, cache) for cache in DIGEST_CACHES}
     runs = [domain_apply(dataset, clock=time.process_time) for _ in range(reps)]
     apply = [run.apply_seconds / run.events * 1e6 for run in runs]
     return {
@@ -163,7 +164,34 @@ def _measure(events: int, reps: int) -> dict[str, float | str]:
         "apply_median_us": statistics.median(apply),
         "rows_ms": min(run.rows_ms for run in runs),
         "load": os.getloadavg()[0],
+        **digests,
     }
+
+
+def _digest(dataset: Dataset, cache_entries: int) -> str:
+    """sha256 of rows() and of every stored entry (key and bytes) after the data set, applied
+    as the agent does (a flush every FLUSH_EVERY events): the two builds must agree."""
+    from bench.profiling import FLUSH_EVERY
+    from processors.collection import Establishments
+    from processors.settings import Settings
+    from processors.store import MemoryStore
+    from topics.records import EstablishmentRecord, Event
+    from topics.validation import parse_record
+
+    store = MemoryStore()
+    domain = Establishments(Settings(), store, cache_entries)
+    for start in range(0, len(dataset.messages), FLUSH_EVERY):
+        for _, _, value in dataset.messages[start : start + FLUSH_EVERY]:
+            record = parse_record(value)
+            if isinstance(record, EstablishmentRecord):
+                domain.set_registry(record)
+            elif isinstance(record, Event):
+                domain.apply(record)
+        domain.flush()
+    digest = hashlib.sha256(repr(domain.rows()).encode())
+    for key, value in sorted(store.data.items()):
+        digest.update(key + b"\0" + value + b"\0")
+    return digest.hexdigest()
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TypeVar, dataclass_transform
 
+from processors.frozen import checked_frozen
 from processors.periods import paris_date
 from topics.records import (
     QUALIFIED_INS,
@@ -21,17 +21,6 @@ from topics.records import (
     DocumentProduced,
     StayDischarged,
 )
-
-_Class = TypeVar("_Class")
-
-
-@dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def checked_frozen(cls: type[_Class]) -> type[_Class]:
-    """A dataclass frozen to the type checker (mypy refuses any assignment to a field),
-    hashable on its fields as a frozen one, but built without frozen's __init__, which sets
-    each field through object.__setattr__ (12 calls a Deposit): the hot values, made on
-    every event merged and every entry decoded (-5 % of the domain's instructions)."""
-    return dataclass(slots=True, unsafe_hash=True)(cls)
 
 
 @checked_frozen

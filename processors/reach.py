@@ -19,7 +19,8 @@ change: a unit that read the old facts must forget them. The full path
 from __future__ import annotations
 
 from processors.catalogue import HISTORY_TYPE_CODES, STAY_DOCUMENT_INDICATORS
-from processors.facts import Deposit, DocumentFacts, StayFacts, StayVersion, checked_frozen
+from processors.facts import Deposit, DocumentFacts, StayFacts, StayVersion
+from processors.frozen import checked_frozen
 from processors.rules import counts_as_earlier, history_candidate
 
 STAY_DOCUMENT_TYPES = frozenset(STAY_DOCUMENT_INDICATORS.values())

@@ -43,7 +43,7 @@ def _field_names(kind: type) -> tuple[str, ...]:
         names = _FIELD_NAMES[kind] = tuple(
             f.name
             for f in dataclasses.fields(kind)
-            if datetime in (hints[f.name], *get_args(hints[f.name]))
+            if hints[f.name] is datetime or datetime in get_args(hints[f.name])
         )
     return names
 

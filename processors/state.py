@@ -176,13 +176,15 @@ class EstablishmentState:
 
     def stay(self, stay_id: str) -> StayFacts | None:
         key = (self.finess, STAY, stay_id)
-        value: StayFacts | None = self._entries.get(key, _ABSENT)
-        return self.cache.load(key) if value is _ABSENT else value
+        hit = self._entries.get(key, _ABSENT)  # the value, or _ABSENT (not cached yet)
+        value: StayFacts | None = self.cache.load(key) if hit is _ABSENT else hit
+        return value
 
     def document(self, document_id: str) -> DocumentFacts | None:
         key = (self.finess, DOCUMENT, document_id)
-        value: DocumentFacts | None = self._entries.get(key, _ABSENT)
-        return self.cache.load(key) if value is _ABSENT else value
+        hit = self._entries.get(key, _ABSENT)  # the value, or _ABSENT (not cached yet)
+        value: DocumentFacts | None = self.cache.load(key) if hit is _ABSENT else hit
+        return value
 
     def recipient(self, rpps: str) -> RecipientFacts | None:
         value: RecipientFacts | None = self.get(RECIPIENT, rpps)
@@ -191,9 +193,8 @@ class EstablishmentState:
     def ids(self, index: str, key: str) -> frozenset[str]:
         """A join index entry; change it with `add_id`/`discard_id`."""
         entry = (self.finess, index, key)
-        value: frozenset[str] | None = self._entries.get(entry, _ABSENT)
-        if value is _ABSENT:
-            value = self.cache.load(entry)
+        hit = self._entries.get(entry, _ABSENT)
+        value: frozenset[str] | None = self.cache.load(entry) if hit is _ABSENT else hit
         return value or _NO_IDS
 
     def add_id(self, index: str, key: str, ident: str) -> None:
@@ -208,9 +209,8 @@ class EstablishmentState:
 
     def contribution(self, unit_kind: str, ident: str) -> Contribution:
         key = (self.finess, unit_kind, ident)
-        value: Contribution | None = self._entries.get(key, _ABSENT)
-        if value is _ABSENT:
-            value = self.cache.load(key)
+        hit = self._entries.get(key, _ABSENT)
+        value: Contribution | None = self.cache.load(key) if hit is _ABSENT else hit
         return value or {}
 
     def entries(self, kind: str) -> Iterator[tuple[str, Any]]:

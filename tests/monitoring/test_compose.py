@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,19 @@ def test_dockerfile_copies_existing_paths() -> None:
                 f"Dockerfile copies {source}, which is not in the repository "
                 "(pip install . needs it: pyproject.toml names README.md as the readme)"
             )
+
+
+def test_the_image_compiles_processors_with_the_pinned_mypy() -> None:
+    """The build stage's wheel is compiled by mypyc (setup.py) with the mypy of the dev extra:
+    the build `make venv` makes and the tests run."""
+    (build,) = [
+        a for i, a in dockerfile_instructions() if i == "RUN" and "SUNES_MYPYC_WHEEL=1" in a
+    ]
+    dev = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["dev"]
+    (pin,) = [d for d in dev if d.startswith("mypy==")]
+    assert f'"{pin}"' in build
 
 
 def test_bind_mounted_host_paths_exist(services: dict[str, dict[str, Any]]) -> None:

@@ -94,14 +94,20 @@ async def test_an_event_that_fails_is_dead_lettered_alone(
     stage: Stage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     establishments = stage.worker.establishments
-    apply = establishments.apply
 
-    def failing(record: Any) -> bool:
-        if getattr(record, "stay_id", None) == "S-bug":
-            raise RuntimeError("a bug")
-        return apply(record)
+    class Failing:
+        """The worker's Establishments but for apply, which fails on one stay: the stage's
+        reference replaced (compiled with mypyc, an instance's method cannot be patched)."""
 
-    monkeypatch.setattr(establishments, "apply", failing)
+        def __getattr__(self, name: str) -> Any:
+            return getattr(establishments, name)
+
+        def apply(self, record: Any) -> bool:
+            if getattr(record, "stay_id", None) == "S-bug":
+                raise RuntimeError("a bug")
+            return establishments.apply(record)
+
+    monkeypatch.setattr(stage.worker.stage, "establishments", Failing())
     await stage.put(builders.discharged("S1"), builders.discharged("S-bug", patient="P2"),
                     builders.discharged("S3", patient="P3"))  # fmt: skip
     assert stage.figures()[("DS1.1", "2023-01")] == (0, 2)

@@ -61,10 +61,18 @@ async def test_a_recomputation_that_fails_keeps_the_figures_withheld_and_says_so
     establishments.recover()
     worker.recomputation.planned()
 
-    def broken(finess: str, step: int | None) -> Any:
-        raise RuntimeError("a bug")
+    class Broken:
+        """The worker's Establishments but for recomputation, which fails: the reference of
+        the worker's Recomputation replaced (compiled with mypyc, an instance's method cannot
+        be patched)."""
 
-    monkeypatch.setattr(establishments, "recomputation", broken)
+        def __getattr__(self, name: str) -> Any:
+            return getattr(establishments, name)
+
+        def recomputation(self, finess: str, step: int | None) -> Any:
+            raise RuntimeError("a bug")
+
+    monkeypatch.setattr(worker.recomputation, "establishments", Broken())
     await stage.context.put(key=F1.encode(), value=REQUEST)
     assert stage.figures() == {}
     health = worker.health()
