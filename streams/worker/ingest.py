@@ -269,8 +269,8 @@ class Ingestor:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.config.bootstrap_servers,
             linger_ms=5,
-            max_batch_size=PRODUCER_BATCH_BYTES,
-            **{**security, **self.client_overrides},
+            # a broker's own client settings win (Tansu: one record per batch)
+            **{"max_batch_size": PRODUCER_BATCH_BYTES, **security, **self.client_overrides},
         )
         await producer.start()
         await consumer.start()

@@ -637,3 +637,32 @@ def test_no_input_raises_and_each_is_bundled_or_dead_lettered_once(
     topics = {topic for topic, _ in listed}
     total = sum(consumed(registry, t, o) for t in topics for o in ("valid", "invalid"))
     assert total == len(listed)
+
+
+class _Built(Exception):
+    """Stops Ingestor.run once its producer is built."""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [({}, ingest_module.PRODUCER_BATCH_BYTES), ({"max_batch_size": 1}, 1)],
+)
+def test_the_ingest_producer_batches_bundles_unless_the_broker_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch, overrides: dict[str, Any], expected: int
+) -> None:
+    """Several bundles per produce batch, but a broker's own client settings win (Tansu takes
+    one record per batch): before, both were passed and the worker crashed at start."""
+    built: dict[str, Any] = {}
+
+    def producer(**kwargs: Any) -> Any:
+        built.update(kwargs)
+        raise _Built
+
+    monkeypatch.setattr(ingest_module, "AIOKafkaConsumer", lambda **kwargs: None)
+    monkeypatch.setattr(ingest_module, "AIOKafkaProducer", producer)
+    ingestor = Ingestor(
+        WorkerConfig(store="memory://"), INTERNAL, PipelineMetrics(CollectorRegistry()), overrides
+    )
+    with pytest.raises(_Built):
+        asyncio.run(ingestor.run())
+    assert built["max_batch_size"] == expected
