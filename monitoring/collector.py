@@ -264,7 +264,7 @@ class IndicatorCollector(Collector):
         the ones not chosen is dropped (they are gone). Also the chosen establishments still
         current at the end: while the loop ran, a rebalance may have dropped some (their new
         owner exports them: exported here too, a sum over workers would count them twice)."""
-        kept: list[tuple[bytes, ...]] = []
+        kept: list[tuple[Establishment, tuple[bytes, ...]]] = []
         slice_end = time.perf_counter() + SLICE_SECONDS
         yielded = False
         for est in chosen:
@@ -279,19 +279,16 @@ class IndicatorCollector(Collector):
                     yield
                     yielded = True
                     slice_end = time.perf_counter() + SLICE_SECONDS
-            kept.append(cached[1])
+            kept.append((est, cached[1]))
         if yielded:
             current = {id(est) for est in self._establishments()}
-            if any(id(est) not in current for est in chosen):
-                registered = [est for est in chosen if est.registry is not None]
-                kept = [lines for est, lines in zip(registered, kept, strict=True)
-                        if id(est) in current]  # fmt: skip
-                chosen = [est for est in chosen if id(est) in current]
+            chosen = [est for est in chosen if id(est) in current]
+            kept = [(est, lines) for est, lines in kept if id(est) in current]
         if forget and len(self._rendered) > len(kept):  # one gone (revoked): forgotten
-            present = {est.finess for est in chosen if est.registry is not None}
+            present = {est.finess for est, _ in kept}
             for finess in self._rendered.keys() - present:
                 del self._rendered[finess]
-        return kept, chosen
+        return [lines for _, lines in kept], chosen
 
     @staticmethod
     def _pipeline(unregistered: int, lag_source: LagSource | None) -> Iterator[Metric]:
