@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 ifeq ($(SUNES_MYPYC),1)
 BUILD := processors/compiled.sha256
 $(BUILD): $(STAMP) scripts/build_mypyc.py \
-		$(filter-out processors/__init__.py processors/frozen.py,$(wildcard processors/*.py))
+		$(filter-out processors/__init__.py,$(wildcard processors/*.py))
 	$(BIN)/python scripts/build_mypyc.py
 else
 BUILD := pure-python

@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# never compiled: this file, and frozen.py (a compiled function cannot carry the attribute
-# typing.dataclass_transform sets)
-INTERPRETED = ("__init__.py", "frozen.py")
+# never compiled: this file
+INTERPRETED = ("__init__.py",)
 # what the build records: "<sha256>  <file name>" per compiled module (sha256sum's format)
 STAMP = HERE / "compiled.sha256"
 PURE_ENV = "SUNES_PURE_PYTHON"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Final
 
-from processors.frozen import checked_frozen
 from processors.periods import paris_date
+from processors.values import Value
 from topics.records import (
     QUALIFIED_INS,
     DocumentDeposited,
@@ -22,45 +23,91 @@ from topics.records import (
     StayDischarged,
 )
 
+# each version's fields, in order (Value.FIELDS)
+_STAY_VERSION_FIELDS = (
+    "event_id", "occurred_at", "patient_id", "admitted_at", "discharged_at", "stay_kind",
+    "ins_status", "surgical", "deceased", "dmp_opposition", "correspondents",
+)  # fmt: skip
+_PRODUCTION_FIELDS = (
+    "event_id", "occurred_at", "type_code", "patient_id", "stay_id", "produced_at",
+)  # fmt: skip
+_DEPOSIT_FIELDS = (
+    "event_id", "occurred_at", "type_code", "patient_id", "stay_id", "cda_level", "ins_status",
+    "produced_at", "deposited_at", "replaces",
+)  # fmt: skip
+_FAILURE_FIELDS = ("event_id", "occurred_at", "reason")
 
-@checked_frozen
-class StayVersion:
+
+class StayVersion(Value):
     """One `stay.discharged`: the stay as its producer knew it at `occurred_at`."""
 
-    event_id: str
-    occurred_at: datetime
-    patient_id: str
-    admitted_at: datetime
-    discharged_at: datetime
-    stay_kind: str
-    ins_status: str
-    surgical: bool
-    deceased: bool
-    dmp_opposition: bool
+    __slots__ = (*_STAY_VERSION_FIELDS, "discharge_day", "admission_day")
+    FIELDS = _STAY_VERSION_FIELDS
+    event_id: Final[str]
+    occurred_at: Final[datetime]
+    patient_id: Final[str]
+    admitted_at: Final[datetime]
+    discharged_at: Final[datetime]
+    stay_kind: Final[str]
+    ins_status: Final[str]
+    surgical: Final[bool]
+    deceased: Final[bool]
+    dmp_opposition: Final[bool]
     # (RPPS, MSSanté address or None)
-    correspondents: tuple[tuple[str, str | None], ...]
+    correspondents: Final[tuple[tuple[str, str | None], ...]]
     # Paris calendar days, derived once: the rules compare them on every recomputation.
-    discharge_day: date = field(init=False, compare=False)
-    admission_day: date = field(init=False, compare=False)
+    discharge_day: Final[date]
+    admission_day: Final[date]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "discharge_day", paris_date(self.discharged_at))
-        object.__setattr__(self, "admission_day", paris_date(self.admitted_at))
+    def __init__(
+        self,
+        event_id: str,
+        occurred_at: datetime,
+        patient_id: str,
+        admitted_at: datetime,
+        discharged_at: datetime,
+        stay_kind: str,
+        ins_status: str,
+        surgical: bool,
+        deceased: bool,
+        dmp_opposition: bool,
+        correspondents: tuple[tuple[str, str | None], ...],
+    ) -> None:
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+        self.patient_id = patient_id
+        self.admitted_at = admitted_at
+        self.discharged_at = discharged_at
+        self.stay_kind = stay_kind
+        self.ins_status = ins_status
+        self.surgical = surgical
+        self.deceased = deceased
+        self.dmp_opposition = dmp_opposition
+        self.correspondents = correspondents
+        self.discharge_day = paris_date(discharged_at)
+        self.admission_day = paris_date(admitted_at)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.event_id, self.occurred_at, self.patient_id, self.admitted_at,
+            self.discharged_at, self.stay_kind, self.ins_status, self.surgical, self.deceased,
+            self.dmp_opposition, self.correspondents,
+        )  # fmt: skip
 
     @classmethod
     def from_event(cls, event: StayDischarged) -> StayVersion:
         return cls(
-            event_id=event.event_id,
-            occurred_at=event.occurred_at,
-            patient_id=event.patient_id,
-            admitted_at=event.admitted_at,
-            discharged_at=event.discharged_at,
-            stay_kind=event.stay_kind,
-            ins_status=event.ins_status,
-            surgical=event.surgical,
-            deceased=event.deceased,
-            dmp_opposition=event.dmp_opposition,
-            correspondents=tuple((c.rpps, c.mss_address) for c in event.correspondents),
+            event.event_id,
+            event.occurred_at,
+            event.patient_id,
+            event.admitted_at,
+            event.discharged_at,
+            event.stay_kind,
+            event.ins_status,
+            event.surgical,
+            event.deceased,
+            event.dmp_opposition,
+            tuple((c.rpps, c.mss_address) for c in event.correspondents),
         )
 
 
@@ -77,6 +124,21 @@ class StayFacts:
     cancel_event_id: str = ""
     # MSS citoyenne messages naming the stay: message_id → sent_at (rule 9)
     citizen_messages: dict[str, datetime] = field(default_factory=dict)
+
+    # Written out: mypyc compiles it (the dataclass's generated one would be interpreted).
+    def __init__(
+        self,
+        stay_id: str,
+        version: StayVersion | None = None,
+        cancelled_at: datetime | None = None,
+        cancel_event_id: str = "",
+        citizen_messages: dict[str, datetime] | None = None,
+    ) -> None:
+        self.stay_id = stay_id
+        self.version = version
+        self.cancelled_at = cancelled_at
+        self.cancel_event_id = cancel_event_id
+        self.citizen_messages = {} if citizen_messages is None else citizen_messages
 
     @property
     def active(self) -> bool:
@@ -109,44 +171,92 @@ class StayFacts:
         return True
 
 
-@checked_frozen
-class Production:
+class Production(Value):
     """A `document.produced`."""
 
-    event_id: str
-    occurred_at: datetime
-    type_code: str
-    patient_id: str
-    stay_id: str | None
-    produced_at: datetime
+    __slots__ = (*_PRODUCTION_FIELDS, "produced_day")
+    FIELDS = _PRODUCTION_FIELDS
+    event_id: Final[str]
+    occurred_at: Final[datetime]
+    type_code: Final[str]
+    patient_id: Final[str]
+    stay_id: Final[str | None]
+    produced_at: Final[datetime]
+    produced_day: Final[date]
 
-    produced_day: date = field(init=False, compare=False)
+    def __init__(
+        self,
+        event_id: str,
+        occurred_at: datetime,
+        type_code: str,
+        patient_id: str,
+        stay_id: str | None,
+        produced_at: datetime,
+    ) -> None:
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+        self.type_code = type_code
+        self.patient_id = patient_id
+        self.stay_id = stay_id
+        self.produced_at = produced_at
+        self.produced_day = paris_date(produced_at)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "produced_day", paris_date(self.produced_at))
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.event_id, self.occurred_at, self.type_code, self.patient_id, self.stay_id,
+            self.produced_at,
+        )  # fmt: skip
 
 
-@checked_frozen
-class Deposit:
+class Deposit(Value):
     """A `document.deposited`: the DMP acknowledged it."""
 
-    event_id: str
-    occurred_at: datetime
-    type_code: str
-    patient_id: str
-    stay_id: str | None
-    cda_level: int
-    ins_status: str
-    produced_at: datetime
-    deposited_at: datetime
-    replaces: str | None
+    __slots__ = (*_DEPOSIT_FIELDS, "deposited_day", "produced_day")
+    FIELDS = _DEPOSIT_FIELDS
+    event_id: Final[str]
+    occurred_at: Final[datetime]
+    type_code: Final[str]
+    patient_id: Final[str]
+    stay_id: Final[str | None]
+    cda_level: Final[int]
+    ins_status: Final[str]
+    produced_at: Final[datetime]
+    deposited_at: Final[datetime]
+    replaces: Final[str | None]
+    deposited_day: Final[date]
+    produced_day: Final[date]
 
-    deposited_day: date = field(init=False, compare=False)
-    produced_day: date = field(init=False, compare=False)
+    def __init__(
+        self,
+        event_id: str,
+        occurred_at: datetime,
+        type_code: str,
+        patient_id: str,
+        stay_id: str | None,
+        cda_level: int,
+        ins_status: str,
+        produced_at: datetime,
+        deposited_at: datetime,
+        replaces: str | None,
+    ) -> None:
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+        self.type_code = type_code
+        self.patient_id = patient_id
+        self.stay_id = stay_id
+        self.cda_level = cda_level
+        self.ins_status = ins_status
+        self.produced_at = produced_at
+        self.deposited_at = deposited_at
+        self.replaces = replaces
+        self.deposited_day = paris_date(deposited_at)
+        self.produced_day = paris_date(produced_at)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "deposited_day", paris_date(self.deposited_at))
-        object.__setattr__(self, "produced_day", paris_date(self.produced_at))
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.event_id, self.occurred_at, self.type_code, self.patient_id, self.stay_id,
+            self.cda_level, self.ins_status, self.produced_at, self.deposited_at, self.replaces,
+        )  # fmt: skip
 
     @property
     def qualified(self) -> bool:
@@ -154,14 +264,23 @@ class Deposit:
         return self.cda_level in (1, 3) and self.ins_status == QUALIFIED_INS
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(Value):
     """A `document.deposit_failed`: the DMP refused the deposit. It changes no rate (rule 4);
     kept to explain a unit that is not counted."""
 
-    event_id: str
-    occurred_at: datetime
-    reason: str  # the DMP's, e.g. DMPClosed
+    __slots__ = _FAILURE_FIELDS
+    FIELDS = _FAILURE_FIELDS
+    event_id: Final[str]
+    occurred_at: Final[datetime]
+    reason: Final[str]  # the DMP's, e.g. DMPClosed
+
+    def __init__(self, event_id: str, occurred_at: datetime, reason: str) -> None:
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+        self.reason = reason
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.event_id, self.occurred_at, self.reason)
 
 
 @dataclass(slots=True)
@@ -172,6 +291,20 @@ class DocumentFacts:
     # When a document.deleted was seen (the earliest, if several), in any order (rule 4).
     deleted_at: datetime | None = None
     failure: Failure | None = None  # the latest document.deposit_failed of this id
+
+    def __init__(  # written out, as StayFacts'
+        self,
+        document_id: str,
+        production: Production | None = None,
+        deposit: Deposit | None = None,
+        deleted_at: datetime | None = None,
+        failure: Failure | None = None,
+    ) -> None:
+        self.document_id = document_id
+        self.production = production
+        self.deposit = deposit
+        self.deleted_at = deleted_at
+        self.failure = failure
 
     @property
     def deleted(self) -> bool:
@@ -278,6 +411,16 @@ class RecipientFacts:
     # message_id → sent day (Europe/Paris): all DS 4.1 needs (rule 8)
     qualifying_messages: dict[str, date] = field(default_factory=dict)
     other_messages: dict[str, date] = field(default_factory=dict)
+
+    def __init__(  # written out, as StayFacts'
+        self,
+        rpps: str,
+        qualifying_messages: dict[str, date] | None = None,
+        other_messages: dict[str, date] | None = None,
+    ) -> None:
+        self.rpps = rpps
+        self.qualifying_messages = {} if qualifying_messages is None else qualifying_messages
+        self.other_messages = {} if other_messages is None else other_messages
 
     def merge_message(self, message_id: str, sent_at: datetime, qualifying: bool = True) -> bool:
         if message_id in self.qualifying_messages or message_id in self.other_messages:

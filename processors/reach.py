@@ -18,21 +18,38 @@ change: a unit that read the old facts must forget them. The full path
 
 from __future__ import annotations
 
+from typing import Final
+
 from processors.catalogue import HISTORY_TYPE_CODES, STAY_DOCUMENT_INDICATORS
 from processors.facts import Deposit, DocumentFacts, StayFacts, StayVersion
-from processors.frozen import checked_frozen
 from processors.rules import counts_as_earlier, history_candidate
+from processors.values import Value
 
 STAY_DOCUMENT_TYPES = frozenset(STAY_DOCUMENT_INDICATORS.values())
 
 
-@checked_frozen
-class DocumentReach:
-    """The stays one state of a document can count for."""
+class DocumentReach(Value):
+    """The stays one state of a document can count for (processors.values: two or three
+    made per document merged)."""
 
-    stay_id: str | None = None  # its stay, when its type is a stay indicator's
-    history: Deposit | None = None  # its deposit, when it is a history deposit (DS 1.4)
-    type_code: str | None = None  # its type, with stay_id: the one indicator of it it reaches
+    __slots__ = ("history", "stay_id", "type_code")
+    FIELDS = ("stay_id", "history", "type_code")
+    stay_id: Final[str | None]  # its stay, when its type is a stay indicator's
+    history: Final[Deposit | None]  # its deposit, when it is a history deposit (DS 1.4)
+    type_code: Final[str | None]  # its type, with stay_id: the one indicator of it it reaches
+
+    def __init__(
+        self,
+        stay_id: str | None = None,
+        history: Deposit | None = None,
+        type_code: str | None = None,
+    ) -> None:
+        self.stay_id = stay_id
+        self.history = history
+        self.type_code = type_code
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.stay_id, self.history, self.type_code)
 
     def reaches_by_history(self, version: StayVersion) -> bool:
         """Whether a stay of this version may read the document as its history deposit."""

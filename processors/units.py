@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Final
+
+from processors.values import Value
 
 COUNTED, PENDING, MISSED = "counted", "pending", "missed"
 STATUSES = (COUNTED, PENDING, MISSED)
@@ -50,13 +52,25 @@ RANK: dict[str, int] = {reason: rank for rank, reason in enumerate(REASONS)}
 FINAL_REASONS = frozenset({DEPOSITED_LATE, MESSAGE_LATE})
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the rules say of one unit for one indicator: counted (reason None) or why not."""
+class Outcome(Value):
+    """What the rules say of one unit for one indicator: counted (reason None) or why not
+    (processors.values)."""
 
-    reason: str | None = None
-    detail: str | None = None
-    day: date | None = None  # the deposit (or message) day that counted, or that the reason names
+    __slots__ = ("day", "detail", "reason")
+    FIELDS = ("reason", "detail", "day")
+    reason: Final[str | None]
+    detail: Final[str | None]
+    day: Final[date | None]  # the deposit (or message) day that counted, or that the reason names
+
+    def __init__(
+        self, reason: str | None = None, detail: str | None = None, day: date | None = None
+    ) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.day = day
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.reason, self.detail, self.day)
 
     @property
     def counted(self) -> bool:
