@@ -67,6 +67,22 @@ class UnitKey(NamedTuple):
 
 
 AggregateKey = RateKey | PeopleKey | DischargeDay | EventDay | UnitKey
+
+# A NamedTuple's constructor is generated Python, interpreted even in the compiled build (~1k
+# instructions a key): the rules make their keys with tuple.__new__, in C. The same keys.
+_new = tuple.__new__
+
+
+def people_key(role: str, month: str, rpps: str) -> PeopleKey:
+    key: PeopleKey = _new(PeopleKey, (role, month, rpps))
+    return key
+
+
+def unit_key(indicator: str, month: str, reason: str, deadline: str) -> UnitKey:
+    key: UnitKey = _new(UnitKey, (indicator, month, reason, deadline))
+    return key
+
+
 Contribution = dict[AggregateKey, int]
 
 

@@ -41,7 +41,7 @@ _FAILURE_FIELDS = ("event_id", "occurred_at", "reason")
 class StayVersion(Value):
     """One `stay.discharged`: the stay as its producer knew it at `occurred_at`."""
 
-    __slots__ = (*_STAY_VERSION_FIELDS, "discharge_day", "admission_day")
+    __slots__ = (*_STAY_VERSION_FIELDS, "_discharge_day", "_admission_day")
     FIELDS = _STAY_VERSION_FIELDS
     event_id: Final[str]
     occurred_at: Final[datetime]
@@ -55,9 +55,11 @@ class StayVersion(Value):
     dmp_opposition: Final[bool]
     # (RPPS, MSSanté address or None)
     correspondents: Final[tuple[tuple[str, str | None], ...]]
-    # Paris calendar days, derived once: the rules compare them on every recomputation.
-    discharge_day: Final[date]
-    admission_day: Final[date]
+    # Paris calendar days (the properties below), derived on first read and kept: the rules
+    # compare them on every recomputation, but an entry decoded may never be asked (a tz
+    # conversion is ~1.3k instructions). Set by nothing else: not fields, left out of eq.
+    _discharge_day: date | None
+    _admission_day: date | None
 
     def __init__(
         self,
@@ -84,8 +86,7 @@ class StayVersion(Value):
         self.deceased = deceased
         self.dmp_opposition = dmp_opposition
         self.correspondents = correspondents
-        self.discharge_day = paris_date(discharged_at)
-        self.admission_day = paris_date(admitted_at)
+        self._discharge_day = self._admission_day = None
 
     def _fields(self) -> tuple[object, ...]:
         return (
@@ -93,6 +94,22 @@ class StayVersion(Value):
             self.discharged_at, self.stay_kind, self.ins_status, self.surgical, self.deceased,
             self.dmp_opposition, self.correspondents,
         )  # fmt: skip
+
+    @property
+    def discharge_day(self) -> date:
+        """The Paris day of `discharged_at`."""
+        day = self._discharge_day
+        if day is None:
+            day = self._discharge_day = paris_date(self.discharged_at)
+        return day
+
+    @property
+    def admission_day(self) -> date:
+        """The Paris day of `admitted_at`."""
+        day = self._admission_day
+        if day is None:
+            day = self._admission_day = paris_date(self.admitted_at)
+        return day
 
     @classmethod
     def from_event(cls, event: StayDischarged) -> StayVersion:
@@ -174,7 +191,7 @@ class StayFacts:
 class Production(Value):
     """A `document.produced`."""
 
-    __slots__ = (*_PRODUCTION_FIELDS, "produced_day")
+    __slots__ = (*_PRODUCTION_FIELDS, "_produced_day")
     FIELDS = _PRODUCTION_FIELDS
     event_id: Final[str]
     occurred_at: Final[datetime]
@@ -182,7 +199,7 @@ class Production(Value):
     patient_id: Final[str]
     stay_id: Final[str | None]
     produced_at: Final[datetime]
-    produced_day: Final[date]
+    _produced_day: date | None  # derived on first read, as StayVersion's days
 
     def __init__(
         self,
@@ -199,7 +216,7 @@ class Production(Value):
         self.patient_id = patient_id
         self.stay_id = stay_id
         self.produced_at = produced_at
-        self.produced_day = paris_date(produced_at)
+        self._produced_day = None
 
     def _fields(self) -> tuple[object, ...]:
         return (
@@ -207,11 +224,19 @@ class Production(Value):
             self.produced_at,
         )  # fmt: skip
 
+    @property
+    def produced_day(self) -> date:
+        """The Paris day of `produced_at`."""
+        day = self._produced_day
+        if day is None:
+            day = self._produced_day = paris_date(self.produced_at)
+        return day
+
 
 class Deposit(Value):
     """A `document.deposited`: the DMP acknowledged it."""
 
-    __slots__ = (*_DEPOSIT_FIELDS, "deposited_day", "produced_day")
+    __slots__ = (*_DEPOSIT_FIELDS, "_deposited_day", "_produced_day")
     FIELDS = _DEPOSIT_FIELDS
     event_id: Final[str]
     occurred_at: Final[datetime]
@@ -223,8 +248,8 @@ class Deposit(Value):
     produced_at: Final[datetime]
     deposited_at: Final[datetime]
     replaces: Final[str | None]
-    deposited_day: Final[date]
-    produced_day: Final[date]
+    _deposited_day: date | None  # derived on first read, as StayVersion's days
+    _produced_day: date | None
 
     def __init__(
         self,
@@ -249,14 +274,29 @@ class Deposit(Value):
         self.produced_at = produced_at
         self.deposited_at = deposited_at
         self.replaces = replaces
-        self.deposited_day = paris_date(deposited_at)
-        self.produced_day = paris_date(produced_at)
+        self._deposited_day = self._produced_day = None
 
     def _fields(self) -> tuple[object, ...]:
         return (
             self.event_id, self.occurred_at, self.type_code, self.patient_id, self.stay_id,
             self.cda_level, self.ins_status, self.produced_at, self.deposited_at, self.replaces,
         )  # fmt: skip
+
+    @property
+    def deposited_day(self) -> date:
+        """The Paris day of `deposited_at`."""
+        day = self._deposited_day
+        if day is None:
+            day = self._deposited_day = paris_date(self.deposited_at)
+        return day
+
+    @property
+    def produced_day(self) -> date:
+        """The Paris day of `produced_at`."""
+        day = self._produced_day
+        if day is None:
+            day = self._produced_day = paris_date(self.produced_at)
+        return day
 
     @property
     def qualified(self) -> bool:

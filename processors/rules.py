@@ -29,6 +29,8 @@ from processors.aggregates import (
     PeopleKey,
     RateKey,
     UnitKey,
+    people_key,
+    unit_key,
 )
 from processors.catalogue import (
     HISTORY_TYPE_CODES,
@@ -288,18 +290,23 @@ def _month(day: date) -> str:
 _RATE_PAIRS: dict[tuple[str, str], tuple[RateKey, RateKey]] = {}
 
 
-def _rate_keys(
-    contribution: Contribution, indicator: str, month: str, outcome: Outcome, deadline: str
-) -> None:
+def _rate_pair(indicator: str, month: str) -> tuple[RateKey, RateKey]:
     pair = _RATE_PAIRS.get((indicator, month))
     if pair is None:  # a few dozen per year of history
         pair = RateKey(DENOMINATOR, indicator, month), RateKey(NUMERATOR, indicator, month)
         _RATE_PAIRS[indicator, month] = pair
+    return pair
+
+
+def _rate_keys(
+    contribution: Contribution, indicator: str, month: str, outcome: Outcome, deadline: str
+) -> None:
+    pair = _rate_pair(indicator, month)
     contribution[pair[0]] = 1
     if outcome.reason is None:
         contribution[pair[1]] = 1
     else:
-        contribution[UnitKey(indicator, month, outcome.reason, deadline)] = 1
+        contribution[unit_key(indicator, month, outcome.reason, deadline)] = 1
 
 
 def _latest_day(stay: StayFacts, version: StayVersion) -> date:
@@ -329,7 +336,7 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
         _rate_keys(contribution, indicator, month, outcome, deadline)
     for rpps, address in version.correspondents:
         if address:  # rule 8: only MSS-equipped correspondents
-            contribution[PeopleKey(NAMED, month, rpps)] = 1
+            contribution[people_key(NAMED, month, rpps)] = 1
     return contribution
 
 
@@ -366,7 +373,7 @@ def stay_contribution_update(
             indicators.add("DS1.4")
             if is_returning(stay, version, facts):
                 outcomes["DS1.4"] = history_outcome(version, facts)
-        elif history and RateKey(DENOMINATOR, "DS1.4", month) in stored:
+        elif history and _rate_pair("DS1.4", month)[0] in stored:
             indicators.add("DS1.4")
             outcomes["DS1.4"] = history_outcome(version, facts)
         codes = frozenset(STAY_DOCUMENT_INDICATORS[i] for i in indicators if i != "DS1.4")
@@ -512,9 +519,9 @@ def _reached_months(
     grace_days = settings.grace_days
     for day in days:
         month, earlier_months = _months_reached(day, grace_days)
-        contribution[PeopleKey(roles[0], month, rpps)] = 1
+        contribution[people_key(roles[0], month, rpps)] = 1
         for earlier in earlier_months:
-            contribution[PeopleKey(roles[1], earlier, rpps)] = 1
+            contribution[people_key(roles[1], earlier, rpps)] = 1
 
 
 # (day, grace) → the day's month and the earlier months it reaches: a correspondent's every

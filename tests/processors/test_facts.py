@@ -70,7 +70,9 @@ def _annotations(cls: type) -> dict[str, str]:
     return {
         statement.target.id: ast.unparse(statement.annotation)
         for statement in node.body
-        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+        if isinstance(statement, ast.AnnAssign)
+        and isinstance(statement.target, ast.Name)
+        and not statement.target.id.startswith("_")  # derived on first read (values.py)
     }
 
 
