@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator
 from sys import intern
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 # RateKey.measure
-DENOMINATOR = "den"
-NUMERATOR = "num"
+DENOMINATOR: Final = "den"
+NUMERATOR: Final = "num"
 # PeopleKey.role, for DS 4.1 (rule 8)
-NAMED = "named"  # in-scope stays of the month naming this equipped correspondent
-SENT = "sent"  # qualifying MSS Pro messages to the correspondent sent in the month
-SENT_IN_GRACE = "tail"  # ... sent after the month's end, within grace
+NAMED: Final = "named"  # in-scope stays of the month naming this equipped correspondent
+SENT: Final = "sent"  # qualifying MSS Pro messages to the correspondent sent in the month
+SENT_IN_GRACE: Final = "tail"  # ... sent after the month's end, within grace
 # MSS Pro messages to the correspondent none of whose attachments qualifies (units' reasons)
-OTHER_SENT = "other"  # sent in the month
-OTHER_IN_GRACE = "othertail"  # sent after the month's end, within grace
+OTHER_SENT: Final = "other"  # sent in the month
+OTHER_IN_GRACE: Final = "othertail"  # sent after the month's end, within grace
 
 
 class RateKey(NamedTuple):
@@ -70,7 +70,7 @@ AggregateKey = RateKey | PeopleKey | DischargeDay | EventDay | UnitKey
 
 # A NamedTuple's constructor is generated Python, interpreted even in the compiled build (~1k
 # instructions a key): the rules make their keys with tuple.__new__, in C. The same keys.
-_new = tuple.__new__
+_new: Final = tuple.__new__
 
 
 def people_key(role: str, month: str, rpps: str) -> PeopleKey:

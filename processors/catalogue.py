@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,13 +16,13 @@ class Indicator:
     bonus: bool = False
 
 
-DISCHARGE_LETTER = "11490-0"
-DISCHARGE_PRESCRIPTION = "57833-6"
-OPERATIVE_REPORT = "34874-8"
-BIOLOGY_REPORT = "11502-2"
-IMAGING_REPORT = "18748-4"
+DISCHARGE_LETTER: Final = "11490-0"
+DISCHARGE_PRESCRIPTION: Final = "57833-6"
+OPERATIVE_REPORT: Final = "34874-8"
+BIOLOGY_REPORT: Final = "11502-2"
+IMAGING_REPORT: Final = "18748-4"
 
-CATALOGUE: tuple[Indicator, ...] = (
+CATALOGUE: Final[tuple[Indicator, ...]] = (
     Indicator(
         "DS1.1",
         "Taux de séjours pour lesquels le DMP a été alimenté d'une lettre de liaison au format "
@@ -101,20 +102,20 @@ CATALOGUE: tuple[Indicator, ...] = (
     ),
 )
 
-BY_ID: dict[str, Indicator] = {indicator.id: indicator for indicator in CATALOGUE}
+BY_ID: Final[dict[str, Indicator]] = {indicator.id: indicator for indicator in CATALOGUE}
 
 # The indicators computed as rates (DS 4.3 is a declaration, not a rate).
-RATE_INDICATORS: tuple[str, ...] = tuple(i.id for i in CATALOGUE if i.id != "DS4.3")
+RATE_INDICATORS: Final[tuple[str, ...]] = tuple(i.id for i in CATALOGUE if i.id != "DS4.3")
 
 # DS 1.1–1.3: a stay counts with one qualifying document of this type.
-STAY_DOCUMENT_INDICATORS: dict[str, str] = {
+STAY_DOCUMENT_INDICATORS: Final[dict[str, str]] = {
     "DS1.1": DISCHARGE_LETTER,
     "DS1.2": DISCHARGE_PRESCRIPTION,
     "DS1.3": OPERATIVE_REPORT,
 }
 # DS 2.1 / 3.1: the unit is the report itself.
-REPORT_INDICATORS: dict[str, str] = {BIOLOGY_REPORT: "DS2.1", IMAGING_REPORT: "DS3.1"}
+REPORT_INDICATORS: Final[dict[str, str]] = {BIOLOGY_REPORT: "DS2.1", IMAGING_REPORT: "DS3.1"}
 # DS 1.4: a deposit of any of the five document types brings history to the DMP.
-HISTORY_TYPE_CODES = frozenset(
+HISTORY_TYPE_CODES: Final = frozenset(
     {DISCHARGE_LETTER, DISCHARGE_PRESCRIPTION, OPERATIVE_REPORT, BIOLOGY_REPORT, IMAGING_REPORT}
 )

@@ -7,7 +7,7 @@ stay, document, recipient, index entry and unit for years. Timestamps keep their
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -155,14 +155,14 @@ def decode_ids(raw: bytes) -> frozenset[str]:
     return frozenset(orjson.loads(raw))
 
 
-_KEY_TAGS: dict[type, str] = {
+_KEY_TAGS: Final[dict[type, str]] = {
     RateKey: "r",
     PeopleKey: "p",
     DischargeDay: "d",
     EventDay: "e",
     UnitKey: "u",
 }
-_KEY_TYPES: dict[str, Any] = {tag: kind for kind, tag in _KEY_TAGS.items()}
+_KEY_TYPES: Final[dict[str, Any]] = {tag: kind for kind, tag in _KEY_TAGS.items()}
 
 
 def encode_contribution(contribution: Contribution) -> bytes:
@@ -173,8 +173,8 @@ def encode_contribution(contribution: Contribution) -> bytes:
 # Decoded keys by their fields: the same few months, days and indicators come back in every
 # contribution read (a NamedTuple costs ~7 tuples to make); the aggregates share them too.
 # Bounded: emptied when full.
-_KEYS: dict[tuple[Any, ...], AggregateKey] = {}
-_KEYS_MAX = 200_000
+_KEYS: Final[dict[tuple[Any, ...], AggregateKey]] = {}
+_KEYS_MAX: Final = 200_000
 
 
 def decode_contribution(raw: bytes) -> Contribution:

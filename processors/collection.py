@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Generator
 from datetime import datetime
+from typing import Final
 
 from processors.codec import decode_contribution, decode_moment
 from processors.establishment import Establishment, exhaust
@@ -33,7 +34,7 @@ from processors.units import Unit, UnitCount
 from topics.records import EstablishmentRecord, Event, Record
 
 # What a recovery reads back: the units' contributions, the archived months, the horizon.
-_RECOVERED = UNIT_KINDS | {ARCHIVE, PURGE_HORIZON}
+_RECOVERED: Final = UNIT_KINDS | {ARCHIVE, PURGE_HORIZON}
 
 
 def _meta(raw: bytes) -> StateMeta:

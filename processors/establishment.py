@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Final
 
 from processors import state as kinds
 from processors.aggregates import Aggregates, Contribution
@@ -561,7 +562,7 @@ def _day(day: str | None) -> date | None:
     return None if day is None else date.fromisoformat(day)
 
 
-_NO_LINKS: Links = (None, None, None)  # what a document not yet stored is indexed by
+_NO_LINKS: Final[Links] = (None, None, None)  # what a document not yet stored is indexed by
 
 
 def _links(doc: DocumentFacts) -> Links:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
-PARIS = ZoneInfo("Europe/Paris")
+PARIS: Final = ZoneInfo("Europe/Paris")
 
 
 def paris_date(moment: datetime) -> date:

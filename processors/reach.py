@@ -25,7 +25,7 @@ from processors.facts import Deposit, DocumentFacts, StayFacts, StayVersion
 from processors.rules import counts_as_earlier, history_candidate
 from processors.values import Value
 
-STAY_DOCUMENT_TYPES = frozenset(STAY_DOCUMENT_INDICATORS.values())
+STAY_DOCUMENT_TYPES: Final = frozenset(STAY_DOCUMENT_INDICATORS.values())
 
 
 class DocumentReach(Value):
@@ -61,7 +61,7 @@ class DocumentReach(Value):
         )
 
 
-NOWHERE = DocumentReach()
+NOWHERE: Final = DocumentReach()
 
 
 def document_reach(doc: DocumentFacts | None) -> DocumentReach:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 
 from processors.aggregates import (
     DENOMINATOR,
@@ -71,11 +71,11 @@ class Facts(Protocol):
 
 
 # Outcomes are immutable: the reason-only ones are shared, the counted ones made once a day.
-_NOT_DEPOSITED = Outcome(NOT_DEPOSITED)
-_NO_DOCUMENT = Outcome(NO_DOCUMENT)
-_NO_HISTORY_DEPOSIT = Outcome(NO_HISTORY_DEPOSIT)
-_NO_MESSAGE = Outcome(NO_MESSAGE)
-_COUNTED: dict[date, Outcome] = {}
+_NOT_DEPOSITED: Final = Outcome(NOT_DEPOSITED)
+_NO_DOCUMENT: Final = Outcome(NO_DOCUMENT)
+_NO_HISTORY_DEPOSIT: Final = Outcome(NO_HISTORY_DEPOSIT)
+_NO_MESSAGE: Final = Outcome(NO_MESSAGE)
+_COUNTED: Final[dict[date, Outcome]] = {}
 
 
 def _counted(day: date) -> Outcome:
@@ -127,7 +127,7 @@ def grace_end(day: date, settings: Settings) -> date:
     return end
 
 
-_GRACE_ENDS: dict[tuple[date, int], date] = {}
+_GRACE_ENDS: Final[dict[tuple[date, int], date]] = {}
 
 
 def _excluded(version: StayVersion, settings: Settings) -> bool:
@@ -226,7 +226,7 @@ def _in_scope(stay: StayFacts, settings: Settings) -> StayVersion | None:
 
 
 # A stay's indicators, in the order of stay_outcomes (and of its contribution's keys).
-STAY_INDICATORS = (*STAY_DOCUMENT_INDICATORS, "DS1.4", "DS4.2")
+STAY_INDICATORS: Final = (*STAY_DOCUMENT_INDICATORS, "DS1.4", "DS4.2")
 
 
 def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
@@ -249,7 +249,7 @@ def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
     return outcomes
 
 
-_EVENT_DAYS: dict[str, EventDay] = {}  # made once per day, not on every unit (~1k a year)
+_EVENT_DAYS: Final[dict[str, EventDay]] = {}  # made once per day, not on every unit (~1k a year)
 
 
 def _event_day(day: str) -> EventDay:
@@ -260,9 +260,9 @@ def _event_day(day: str) -> EventDay:
 
 
 # The same keys by date, and each day's month: no isoformat() or format per unit.
-_EVENT_DATES: dict[date, EventDay] = {}
-_DISCHARGE_DATES: dict[date, DischargeDay] = {}
-_MONTHS: dict[date, str] = {}
+_EVENT_DATES: Final[dict[date, EventDay]] = {}
+_DISCHARGE_DATES: Final[dict[date, DischargeDay]] = {}
+_MONTHS: Final[dict[date, str]] = {}
 
 
 def _event_date(day: date) -> EventDay:
@@ -287,7 +287,7 @@ def _month(day: date) -> str:
 
 
 # (indicator, month) → its denominator and numerator keys: made once, not on every unit.
-_RATE_PAIRS: dict[tuple[str, str], tuple[RateKey, RateKey]] = {}
+_RATE_PAIRS: Final[dict[tuple[str, str], tuple[RateKey, RateKey]]] = {}
 
 
 def _rate_pair(indicator: str, month: str) -> tuple[RateKey, RateKey]:
@@ -526,7 +526,7 @@ def _reached_months(
 
 # (day, grace) → the day's month and the earlier months it reaches: a correspondent's every
 # message is read again on each new one, so each day's months are worked out once.
-_MONTHS_REACHED: dict[tuple[date, int], tuple[str, tuple[str, ...]]] = {}
+_MONTHS_REACHED: Final[dict[tuple[date, int], tuple[str, tuple[str, ...]]]] = {}
 
 
 def _months_reached(day: date, grace_days: int) -> tuple[str, tuple[str, ...]]:

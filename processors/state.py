@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from processors import codec
 from processors.aggregates import Contribution
@@ -19,32 +19,32 @@ from processors.facts import DocumentFacts, RecipientFacts, StayFacts
 from processors.fingerprint import StateMeta
 from processors.store import Change, KeyValueStore
 
-SEPARATOR = b"|"
-_JOIN = SEPARATOR.decode().join  # the key's parts joined as store_key does, in hot paths
+SEPARATOR: Final = b"|"
+_JOIN: Final = SEPARATOR.decode().join  # the key's parts joined as store_key does, in hot paths
 # kinds of entries
-STAY = "s"
-DOCUMENT = "d"
-RECIPIENT = "r"
-DOCS_OF_STAY = "is"
-DOCS_OF_PATIENT = "ip"
-STAYS_OF_PATIENT = "iq"
-REPLACED_BY = "ir"
-STAY_UNIT = "us"  # contribution of a stay
-REPORT_UNIT = "ur"  # contribution of a report chain, keyed by its smallest document id
-CORRESPONDENT_UNIT = "uc"  # contribution of an MSS Pro recipient (DS 4.1)
-UNIT_KINDS = frozenset({STAY_UNIT, REPORT_UNIT, CORRESPONDENT_UNIT})
+STAY: Final = "s"
+DOCUMENT: Final = "d"
+RECIPIENT: Final = "r"
+DOCS_OF_STAY: Final = "is"
+DOCS_OF_PATIENT: Final = "ip"
+STAYS_OF_PATIENT: Final = "iq"
+REPLACED_BY: Final = "ir"
+STAY_UNIT: Final = "us"  # contribution of a stay
+REPORT_UNIT: Final = "ur"  # contribution of a report chain, keyed by its smallest document id
+CORRESPONDENT_UNIT: Final = "uc"  # contribution of an MSS Pro recipient (DS 4.1)
+UNIT_KINDS: Final = frozenset({STAY_UNIT, REPORT_UNIT, CORRESPONDENT_UNIT})
 # Purged periods (processors.purge): what their units contributed, per month; and the
 # refusal horizon of the establishment's last purge (id "").
-ARCHIVE = "ua"
-PURGE_HORIZON = "ph"
+ARCHIVE: Final = "ua"
+PURGE_HORIZON: Final = "ph"
 # A purge chunk's writes, stored before them and deleted after them (id ""): a crash amid them
 # is finished from it (processors.collection).
-PURGE_JOURNAL = "pj"
-META = "m"  # what the entries were computed with (processors.fingerprint), id META_ID
-META_ID = "state"
+PURGE_JOURNAL: Final = "pj"
+META: Final = "m"  # what the entries were computed with (processors.fingerprint), id META_ID
+META_ID: Final = "state"
 
-_ids = (codec.encode_ids, codec.decode_ids)
-_units = (codec.encode_contribution, codec.decode_contribution)
+_ids: Final = (codec.encode_ids, codec.decode_ids)
+_units: Final = (codec.encode_contribution, codec.decode_contribution)
 
 
 def _encode_meta(meta: StateMeta) -> bytes:
@@ -55,7 +55,7 @@ def _decode_meta(raw: bytes) -> StateMeta:
     return StateMeta(*codec.decode_meta(raw))
 
 
-CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
+CODECS: Final[dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]]] = {
     STAY: (codec.encode_stay, codec.decode_stay),
     DOCUMENT: (codec.encode_document, codec.decode_document),
     RECIPIENT: (codec.encode_recipient, codec.decode_recipient),
@@ -70,9 +70,9 @@ CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     PURGE_HORIZON: (codec.encode_moment, codec.decode_moment),
     META: (_encode_meta, _decode_meta),
 }
-_ENCODERS = {kind: codecs[0] for kind, codecs in CODECS.items()}
-_ABSENT = object()  # not cached yet (a key the store lacks is cached as None)
-_NO_IDS: frozenset[str] = frozenset()
+_ENCODERS: Final = {kind: codecs[0] for kind, codecs in CODECS.items()}
+_ABSENT: Final = object()  # not cached yet (a key the store lacks is cached as None)
+_NO_IDS: Final[frozenset[str]] = frozenset()
 
 
 def store_key(finess: str, kind: str, ident: str) -> bytes:

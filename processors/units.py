@@ -16,24 +16,24 @@ from typing import Any, Final
 from processors.values import Value
 
 COUNTED, PENDING, MISSED = "counted", "pending", "missed"
-STATUSES = (COUNTED, PENDING, MISSED)
+STATUSES: Final = (COUNTED, PENDING, MISSED)
 
-DEPOSIT_FAILED = "deposit_failed"
-NOT_DEPOSITED = "not_deposited"
-INS_NOT_QUALIFIED = "ins_not_qualified"
-CDA_LEVEL = "cda_level"
-REPLACED_BY_NON_QUALIFYING = "replaced_by_non_qualifying"
-DELETED = "deleted"
-NO_DOCUMENT = "no_document"
-NO_HISTORY_DEPOSIT = "no_history_deposit"
-NO_QUALIFYING_ATTACHMENT = "no_qualifying_attachment"
-NO_MESSAGE = "no_message"
-DEPOSITED_LATE = "deposited_late"
-MESSAGE_LATE = "message_late"
+DEPOSIT_FAILED: Final = "deposit_failed"
+NOT_DEPOSITED: Final = "not_deposited"
+INS_NOT_QUALIFIED: Final = "ins_not_qualified"
+CDA_LEVEL: Final = "cda_level"
+REPLACED_BY_NON_QUALIFYING: Final = "replaced_by_non_qualifying"
+DELETED: Final = "deleted"
+NO_DOCUMENT: Final = "no_document"
+NO_HISTORY_DEPOSIT: Final = "no_history_deposit"
+NO_QUALIFYING_ATTACHMENT: Final = "no_qualifying_attachment"
+NO_MESSAGE: Final = "no_message"
+DEPOSITED_LATE: Final = "deposited_late"
+MESSAGE_LATE: Final = "message_late"
 
 # The closed list, most actionable first: when several documents of a unit fail for
 # different reasons, the unit's reason is the first of this list.
-REASONS: tuple[str, ...] = (
+REASONS: Final[tuple[str, ...]] = (
     DEPOSIT_FAILED,
     NOT_DEPOSITED,
     INS_NOT_QUALIFIED,
@@ -47,9 +47,9 @@ REASONS: tuple[str, ...] = (
     DEPOSITED_LATE,
     MESSAGE_LATE,
 )
-RANK: dict[str, int] = {reason: rank for rank, reason in enumerate(REASONS)}
+RANK: Final[dict[str, int]] = {reason: rank for rank, reason in enumerate(REASONS)}
 # Reasons no later event can undo before the deadline: the unit is missed, never pending.
-FINAL_REASONS = frozenset({DEPOSITED_LATE, MESSAGE_LATE})
+FINAL_REASONS: Final = frozenset({DEPOSITED_LATE, MESSAGE_LATE})
 
 
 class Outcome(Value):
