@@ -57,7 +57,7 @@ class StayVersion(Value):
     correspondents: Final[tuple[tuple[str, str | None], ...]]
     # Paris calendar days (the properties below), derived on first read and kept: the rules
     # compare them on every recomputation, but an entry decoded may never be asked (a tz
-    # conversion is ~1.3k instructions). Set by nothing else: not fields, left out of eq.
+    # conversion is ~4k instructions compiled). Set by nothing else: not fields, left out of eq.
     _discharge_day: date | None
     _admission_day: date | None
 

@@ -4,12 +4,12 @@
 A value's fields are declared Final: mypy refuses an assignment outside its __init__ (the
 values are shared: cached, compared before and after a merge), and mypyc compiles them to
 read-only attributes of a native class. A value may keep what it derives from its fields on
-first read in an attribute whose name starts with "_" (not a field; set by its property only). Each class writes its __init__ out rather than being
-a dataclass: a dataclass's generated __init__ is interpreted Python even in the compiled build
-(a frozen one sets each field through object.__setattr__), and these are made on every event
-merged and every entry decoded. Equal and hashed on `_fields()`, as a frozen dataclass is on its
-compared fields; tests/processors/test_facts.py checks every field is Final and that mypy refuses
-an assignment.
+first read in an attribute whose name starts with "_" (not a field: set by its property only).
+Each class writes its __init__ out rather than being a dataclass: a dataclass's generated
+__init__ is interpreted Python even in the compiled build (a frozen one sets each field through
+object.__setattr__), and these are made on every event merged and every entry decoded. Equal
+and hashed on `_fields()`, as a frozen dataclass is on its compared fields;
+tests/processors/test_facts.py checks every field is Final and that mypy refuses an assignment.
 """
 
 from __future__ import annotations
