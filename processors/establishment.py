@@ -197,8 +197,8 @@ class Establishment:
             state.put(kinds.DOCUMENT, document_id, doc)
         after = _links(doc)
         if before != after and known is not None:  # a new document was indexed by nothing
-            self._index_document(document_id, before, state.discard_id)
-        self._index_document(document_id, after, state.add_id)  # idempotent
+            self._index_document(document_id, before, add=False)
+        self._index_document(document_id, after, add=True)  # idempotent
         replaces = after[2]
         if before[2] is None and replaces is None and not state.ids(kinds.REPLACED_BY, document_id):
             # The usual case: one version, linked to none (`chain` is itself alone), whose
@@ -253,17 +253,13 @@ class Establishment:
 
     # --- indexes and contributions -------------------------------------------------------------
 
-    @staticmethod
-    def _index_document(
-        document_id: str, links: Links, change: Callable[[str, str, str], None]
-    ) -> None:
+    def _index_document(self, document_id: str, links: Links, add: bool) -> None:
+        """Index a document by its links (`add`), or take it out of them. A flag rather than
+        the state's bound method: compiled, a direct call."""
         stay_id, patient_id, replaces = links
-        if stay_id is not None:
-            change(kinds.DOCS_OF_STAY, stay_id, document_id)
-        if patient_id is not None:
-            change(kinds.DOCS_OF_PATIENT, patient_id, document_id)
-        if replaces is not None:
-            change(kinds.REPLACED_BY, replaces, document_id)
+        _change_id(self.state, kinds.DOCS_OF_STAY, stay_id, document_id, add)
+        _change_id(self.state, kinds.DOCS_OF_PATIENT, patient_id, document_id, add)
+        _change_id(self.state, kinds.REPLACED_BY, replaces, document_id, add)
 
     def _refresh_reports(self, document_ids: set[str | None]) -> set[str]:
         """Recompute the report chains of these documents (DS 2.1/3.1); their documents."""
@@ -563,6 +559,16 @@ def _day(day: str | None) -> date | None:
 
 
 _NO_LINKS: Final[Links] = (None, None, None)  # what a document not yet stored is indexed by
+
+
+def _change_id(
+    state: EstablishmentState, index: str, key: str | None, ident: str, add: bool
+) -> None:
+    if key is not None:
+        if add:
+            state.add_id(index, key, ident)
+        else:
+            state.discard_id(index, key, ident)
 
 
 def _links(doc: DocumentFacts) -> Links:
