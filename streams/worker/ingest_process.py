@@ -212,8 +212,7 @@ class IngestProcess:
             self.pipeline.add_ingest(report.counts)
         self._lag = report.lag
         self._assigned = report.assigned
-        if report.broker_error != self.broker_error:
-            self.broker_error = report.broker_error
+        self.broker_error = report.broker_error
         for hole in report.holes:
             self.expired.adopt(hole)
 
