@@ -102,6 +102,7 @@ class SunesWorker:
                 self.expired,
             )  # fmt: skip
         self.ingest_failure: str | None = None  # why the ingest stage ended (the worker stops)
+        self.ingest_launched = False  # its task began (then `starting` until it reads)
         self.recomputation = Recomputation(
             self.establishments, config.partitions, self.metrics_registry
         )
@@ -179,6 +180,7 @@ class SunesWorker:
     async def _run_ingest(self) -> None:
         """A worker whose ingest stage died would serve stale figures forever: stop it
         instead, so that its supervisor restarts it (and the pipeline alert says so)."""
+        self.ingest_launched = True
         try:
             await self.ingestor.run()
         except asyncio.CancelledError:
@@ -220,6 +222,8 @@ class SunesWorker:
             return "broker_unreachable"
         if self.stage.recovering:
             return "recovering"
+        if self.ingest_launched and not self.ingestor.started():
+            return "starting"  # the ingest stage is not reading yet (its process starting)
         if self.stage.failing:
             return "failing"
         if self.recomputation.outdated:

@@ -513,6 +513,10 @@ class Ingestor:
             self.config.topics.deadletter, letter.value, letter.key, letter.headers, refused
         )
 
+    def started(self) -> bool:
+        """Whether run() has its clients started and its topics subscribed."""
+        return self.consumer is not None
+
     def assigned(self) -> list[str]:
         """The input partitions this worker's ingest stage reads, as "topic/partition"."""
         consumer = self.consumer

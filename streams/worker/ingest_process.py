@@ -12,7 +12,8 @@ its records); the parent keeps what the worker shows of it true:
   and the expired-records holes it found. The parent adds them to its PipelineMetrics and ExpiredRecordsCheck: the counts of a poll
   reach /metrics right after its commit (a few ms: its bundles may be applied just before);
   the lag, the assignment and the brokers' state are at most 0.5 s old, plus a poll's
-  processing (~60 ms at 5,000 messages).
+  processing (~60 ms at 5,000 messages). Until the child reports its clients started, the
+  worker's /health says `starting` (the worker is not ready: nothing is read yet).
 - Lifecycle. The child starts with the worker's ingest task, started fresh (not forked: the
   parent has threads and RocksDB open), with its settings sent explicitly over the pipe and
   the parent's log format and level. A worker's stop asks the child to stop: it finishes the
@@ -86,6 +87,7 @@ class Report:
     assigned: list[str]
     broker_error: str | None
     holes: list[Expired] = field(default_factory=list)
+    started: bool = True  # its clients started, its topics subscribed (Ingestor.started)
 
 
 @dataclass(frozen=True)
@@ -121,12 +123,18 @@ class IngestProcess:
         self._lag: dict[tuple[str, int], int] = {}
         self._assigned: list[str] = []
         self._reported_at: float | None = None  # time.monotonic() of the last report
+        self._started = False
 
     def assigned(self) -> list[str]:
         return list(self._assigned)
 
     def lag(self) -> dict[tuple[str, int], int]:
         return dict(self._lag)
+
+    def started(self) -> bool:
+        """Whether the child reported its clients started (spawned, it takes a few seconds:
+        until then the worker is not ready, /health says `starting`)."""
+        return self._started
 
     def health(self) -> dict[str, Any]:
         age = None if self._reported_at is None else time.monotonic() - self._reported_at
@@ -212,6 +220,7 @@ class IngestProcess:
             self.pipeline.add_ingest(report.counts)
         self._lag = report.lag
         self._assigned = report.assigned
+        self._started = report.started
         self.broker_error = report.broker_error
         for hole in report.holes:
             self.expired.adopt(hole)
@@ -347,7 +356,12 @@ async def _report_every(
 
 def _report(ingestor: Ingestor, tally: IngestTally, expired: ExpiredRecordsCheck) -> Report:
     return Report(
-        tally.take(), ingestor.lag(), ingestor.assigned(), ingestor.broker_error, expired.holes()
+        tally.take(),
+        ingestor.lag(),
+        ingestor.assigned(),
+        ingestor.broker_error,
+        expired.holes(),
+        ingestor.started(),
     )
 
 

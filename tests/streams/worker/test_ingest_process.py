@@ -74,6 +74,7 @@ def test_a_report_becomes_the_workers_metrics_lag_partitions_and_health() -> Non
     expired = _expired(registry)
     process = IngestProcess(WorkerConfig(), "t", pipeline, expired)
     assert (process.lag(), process.assigned(), process.broker_error) == ({}, [], None)
+    assert not process.started()  # the worker says `starting` until its first report
     assert process.health() == {"mode": "process", "pid": None, "last_report_seconds": None}
     tally = IngestTally()
     tally.consumed_valid("sunes.stays.v1", 10)
@@ -82,6 +83,8 @@ def test_a_report_becomes_the_workers_metrics_lag_partitions_and_health() -> Non
     report = Report(
         tally.take(), {("sunes.stays.v1", 0): 7}, ["sunes.stays.v1/0"], "KafkaError", [hole]
     )
+    process._apply(Report(IngestTally().take(), {}, [], None, started=False))
+    assert not process.started()  # spawned, its clients not started yet
     process._apply(pickle.loads(pickle.dumps(report)))  # as it crosses the pipe
     process._apply(Report(tally.take(), {("sunes.stays.v1", 0): 5}, ["sunes.stays.v1/0"], None))
     stays = {"topic": "sunes.stays.v1"}
@@ -105,4 +108,5 @@ def test_a_report_becomes_the_workers_metrics_lag_partitions_and_health() -> Non
     assert process.lag() == {("sunes.stays.v1", 0): 5}
     assert process.assigned() == ["sunes.stays.v1/0"]
     assert process.broker_error is None  # the brokers answer again
+    assert process.started()
     assert process.health()["last_report_seconds"] == 0.0
