@@ -381,7 +381,7 @@ def _throughput_rows(
     ratio = (best or 0) / raw_rate if raw_rate else 0.0
     run.row("ratio worker / raw consume", f"{ratio:.3f}×", f"goal ≥ {GOAL_RATIO}×")
     busy = t.cpu_seconds / t.done_after * 100 if t.done_after else 0.0
-    note = f"worker process busy {busy:.0f} % of one core, spawn → done"
+    note = f"worker (its process and ingest process) busy {busy:.0f} % of one core, spawn → done"
     if broker_cpu is not None and t.done_after:
         note += f"; broker {broker_cpu / t.done_after * 100:.0f} %"
     steady_cpu = f"{t.steady_cpu_us:.0f} µs" if t.steady_cpu_us else "n/a"
@@ -392,7 +392,8 @@ def _throughput_rows(
         run.row(
             "  of which its main thread (steady)",
             f"{t.steady_main_cpu_us:.0f} µs",
-            f"the event loop (ingest, apply, flush, /metrics) busy {t.steady_main_busy * 100:.0f} "
+            f"the event loop (apply, flush, /metrics; ingest too if SUNES_INGEST=inline) busy "
+            f"{t.steady_main_busy * 100:.0f} "
             f"% of the wall time, 10→90 %, queued for a core {queued * 100:.0f} %, idle "
             f"{(1 - t.steady_main_busy - queued) * 100:.0f} % (waiting for Kafka or a stage)",
         )
