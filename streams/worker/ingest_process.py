@@ -288,7 +288,8 @@ def main(argv: list[str]) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         asyncio.run(_serve(conn, start))
-    except Exception as exc:
+    except Exception as exc:  # its traceback, as the worker's crash logs one (inline)
+        log.critical("the ingest process failed: %s", type(exc).__name__, exc_info=True)
         _send(conn, Failed(type(exc).__name__))
         return 1
     return 0

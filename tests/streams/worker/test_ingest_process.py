@@ -4,6 +4,7 @@ lifecycle with real processes and a real broker: test_ingest_process_kafka.py.)"
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import pickle
@@ -19,6 +20,7 @@ from streams.worker.expired import Expired, ExpiredRecordsCheck
 from streams.worker.ingest_process import (
     ChildStart,
     IngestProcess,
+    IngestProcessDied,
     Report,
     _dumps,
     _log_like_the_worker,
@@ -110,3 +112,14 @@ def test_a_report_becomes_the_workers_metrics_lag_partitions_and_health() -> Non
     assert process.broker_error is None  # the brokers answer again
     assert process.started()
     assert process.health()["last_report_seconds"] == 0.0
+
+
+def test_an_ingest_process_that_fails_is_said_with_its_status_and_its_error_type() -> None:
+    """A real child, on a broker address nobody answers: its producer cannot bootstrap, the
+    child says why (the exception's type only) and exits 1; the parent raises."""
+    registry = CollectorRegistry()
+    config = WorkerConfig(brokers=("127.0.0.1:1",), app_id="app")
+    process = IngestProcess(config, "t", PipelineMetrics(registry), _expired(registry))
+    with pytest.raises(IngestProcessDied, match=r"ended with status 1 after KafkaConnectionError"):
+        asyncio.run(process.run())
+    assert process.pid is not None and process.failure == "KafkaConnectionError"
