@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import os
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,6 +312,52 @@ def rss_bytes(pid: int) -> int:
 def peak_rss_bytes(pid: int) -> int:
     """Highest resident memory so far (VmHWM)."""
     return _status_kb(pid, "VmHWM") * 1024
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes a process started, and theirs (a worker's ingest process:
+    streams/worker/ingest_process.py); those ended are gone."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    children = [int(child) for child in f.read().split()]
+            except FileNotFoundError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def _of_tree(measure: Callable[[int], float], pid: int) -> float:
+    """measure(pid) plus its descendants' (one that ends meanwhile counts 0)."""
+    total = measure(pid)
+    for child in descendants(pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += measure(child)
+    return total
+
+
+def worker_rss_bytes(pid: int) -> int:
+    """A worker's resident memory now: its process's and its ingest process's."""
+    return int(_of_tree(rss_bytes, pid))
+
+
+def worker_peak_rss_bytes(pid: int) -> int:
+    """The sum of each process's own peak (VmHWM): an upper bound of the worker's peak."""
+    return int(_of_tree(peak_rss_bytes, pid))
+
+
+def worker_cpu_seconds(pid: int) -> float:
+    """A worker's CPU: its process's and its ingest process's (honest CPU per event)."""
+    return _of_tree(cpu_seconds, pid)
 
 
 def dir_bytes(path: Path) -> int:

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 import streams.testing
-from bench.common import build_dataset, create_input_topics, peak_rss_bytes, publish
+from bench.common import build_dataset, create_input_topics, publish, worker_peak_rss_bytes
 from bench.memory import DEFAULT_STORE, bench_worker
 from bench.profiling import PySpy, print_profile, summarize
 from bench.throughput import WorkerThroughput, follow_worker
@@ -76,7 +76,7 @@ def run_variant(
                 kept = shutil.copy(stacks, RESULTS / stacks.name)
                 print(f"   collapsed stacks: {kept}")
                 print_profile(summarize(stacks))
-        return result, peak_rss_bytes(worker.process.pid)
+        return result, worker_peak_rss_bytes(worker.process.pid)
     finally:
         worker.stop()
         streams.testing.SUNES = saved_command
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{dataset.events:,} events, {os.cpu_count()} CPUs, worker store {args.store}")
     print(
         f"{'variant':<24} {'steady ev/s':>12} {'1st→last':>10} {'CPU µs/ev':>10} "
-        f"{'main µs/ev':>10} {'busy':>5} {'idle':>5} {'peak RSS':>10} {'progress p50/max ms':>20} "
+        f"{'main µs/ev':>10} {'child µs/ev':>11} {'busy':>5} {'idle':>5} {'peak RSS':>10} {'progress p50/max ms':>20} "
         f"{'load1':>6}"
     )
     for name, t, peak, load in results:
@@ -142,11 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         after = f"{t.rate_after_first:,.0f}" if t.rate_after_first else "n/a"
         cpu = f"{t.steady_cpu_us:,.0f}" if t.steady_cpu_us else "n/a"
         main = f"{t.steady_main_cpu_us:,.0f}" if t.steady_main_cpu_us else "n/a"
+        child = f"{t.steady_child_cpu_us:,.0f}" if t.steady_child_cpu_us is not None else "n/a"
         busy = f"{t.steady_main_busy * 100:.0f} %" if t.steady_main_busy else "n/a"
         queued = t.steady_main_queued or 0.0
         idle = f"{(1 - (t.steady_main_busy or 0.0) - queued) * 100:.0f} %"
         print(
-            f"{name:<24} {steady:>12} {after:>10} {cpu:>10} {main:>10} {busy:>5} {idle:>5} "
+            f"{name:<24} {steady:>12} {after:>10} {cpu:>10} {main:>10} {child:>11} {busy:>5} {idle:>5} "
             f"{peak / 2**20:>7.0f} MiB "
             f"{f'{t.progress_ms:.0f} / {t.progress_max_ms:.0f}':>20} {load:>6.2f}"
         )

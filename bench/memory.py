@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.common import Http, dir_bytes, rss_bytes
+from bench.common import Http, dir_bytes, worker_rss_bytes
 from streams.testing import WorkerProcess
 
 # The worker's default store: the facts table on RocksDB, one DB per partition under
@@ -46,7 +46,7 @@ def idle_worker_rss(
     try:
         assert worker.process is not None
         time.sleep(settle)  # the group settles after /health first answers
-        return IdleWorker(rss_bytes(worker.process.pid), ready - spawned)
+        return IdleWorker(worker_rss_bytes(worker.process.pid), ready - spawned)
     finally:
         worker.stop()
 
@@ -67,7 +67,7 @@ def held(pid: int, port: int, data_dir: Path, settle: float = 2.0) -> Held:
     finally:
         http.close()
     return Held(
-        rss_bytes(pid),
+        worker_rss_bytes(pid),
         int(health.get("cached_entries", 0)),
         int(health.get("establishments", 0)),
         dir_bytes(data_dir),

@@ -29,7 +29,14 @@ from typing import Any
 
 import orjson
 
-from bench.common import Http, build_dataset, create_input_topics, parse_metrics, publish
+from bench.common import (
+    Http,
+    build_dataset,
+    create_input_topics,
+    descendants,
+    parse_metrics,
+    publish,
+)
 from bench.memory import bench_worker
 from streams.brokers import make_broker
 from topics import names
@@ -76,11 +83,18 @@ def _pending_writes(log: Path) -> int:
 
 
 def _status(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if rest.strip().endswith("kB"):
-            out[name] = int(rest.split()[0]) * 1024
+    """The memory fields of /proc/PID/status, summed over the worker's process and its
+    ingest process (VmHWM: each one's own peak, so an upper bound of the worker's)."""
+    out: dict[str, int] = {}
+    for each in (pid, *descendants(pid)):
+        try:
+            lines = Path(f"/proc/{each}/status").read_text().splitlines()
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            name, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                out[name] = out.get(name, 0) + int(rest.split()[0]) * 1024
     return out
 
 

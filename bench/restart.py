@@ -35,7 +35,7 @@ from bench.common import (
     entities,
     messages_in_topics,
     publish,
-    rss_bytes,
+    worker_rss_bytes,
 )
 from bench.memory_growth import wait_applied
 from processors.state import parse_store_key
@@ -77,7 +77,7 @@ def _restart(worker: PatientWorker, expected: list[bytes], what: str) -> None:
     assert worker.process is not None
     print(
         f"   {what:<40} /health 200 after {ready:6.1f} s, correct figures after "
-        f"{correct:6.1f} s; RSS then {rss_bytes(worker.process.pid) / 2**20:,.0f} MiB; "
+        f"{correct:6.1f} s; RSS then {worker_rss_bytes(worker.process.pid) / 2**20:,.0f} MiB; "
         f"load {os.getloadavg()[0]:.2f}"
     )
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 expected = _canonical(first.indicators())
                 assert first.process is not None
                 print(
-                    f"   first worker: all applied, RSS {rss_bytes(first.process.pid) / 2**20:,.0f}"
+                    f"   first worker: all applied, RSS {worker_rss_bytes(first.process.pid) / 2**20:,.0f}"
                     f" MiB; load {os.getloadavg()[0]:.2f}"
                 )
             finally:

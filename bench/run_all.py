@@ -34,8 +34,8 @@ from bench.common import (
     cpu_seconds,
     create_input_topics,
     messages_in_topics,
-    peak_rss_bytes,
     publish,
+    worker_peak_rss_bytes,
 )
 from bench.latency import Latency, make_probe, measure_latency
 from bench.memory import DEFAULT_STORE, Held, bench_worker, held, idle_worker_rss
@@ -308,12 +308,12 @@ def _with_broker(
 
         with run.phase("memory once loaded"):
             loaded = held(pid, worker.port, worker.data_dir)
-        _memory_rows(run, idle.rss, loaded, peak_rss_bytes(pid), stays, args.store)
+        _memory_rows(run, idle.rss, loaded, worker_peak_rss_bytes(pid), stays, args.store)
         run.data["memory"] = {
             "store": args.store,
             "idle_rss": idle.rss,
             "loaded_rss": loaded.rss,
-            "peak_rss": peak_rss_bytes(pid),
+            "peak_rss": worker_peak_rss_bytes(pid),
             "stays": stays,
             "cached_entries": loaded.cached_entries,
             "establishments": loaded.establishments,
@@ -381,7 +381,7 @@ def _throughput_rows(
     ratio = (best or 0) / raw_rate if raw_rate else 0.0
     run.row("ratio worker / raw consume", f"{ratio:.3f}×", f"goal ≥ {GOAL_RATIO}×")
     busy = t.cpu_seconds / t.done_after * 100 if t.done_after else 0.0
-    note = f"worker process busy {busy:.0f} % of one core, spawn → done"
+    note = f"worker (its process and ingest process) busy {busy:.0f} % of one core, spawn → done"
     if broker_cpu is not None and t.done_after:
         note += f"; broker {broker_cpu / t.done_after * 100:.0f} %"
     steady_cpu = f"{t.steady_cpu_us:.0f} µs" if t.steady_cpu_us else "n/a"
@@ -392,9 +392,16 @@ def _throughput_rows(
         run.row(
             "  of which its main thread (steady)",
             f"{t.steady_main_cpu_us:.0f} µs",
-            f"the event loop (ingest, apply, flush, /metrics) busy {t.steady_main_busy * 100:.0f} "
+            f"the event loop (apply, flush, /metrics; ingest too if SUNES_INGEST=inline) busy "
+            f"{t.steady_main_busy * 100:.0f} "
             f"% of the wall time, 10→90 %, queued for a core {queued * 100:.0f} %, idle "
             f"{(1 - t.steady_main_busy - queued) * 100:.0f} % (waiting for Kafka or a stage)",
+        )
+    if t.steady_child_cpu_us:
+        run.row(
+            "  of which its ingest process (steady)",
+            f"{t.steady_child_cpu_us:.0f} µs",
+            "SUNES_INGEST=process: poll, validate, bundle, produce, commit, in its own process",
         )
     run.row(
         "GET /metrics while loading",

@@ -21,8 +21,9 @@ from bench.common import (
     parse_metrics,
     partitions_of,
     percentile,
-    rss_bytes,
     run_delay_seconds,
+    worker_cpu_seconds,
+    worker_rss_bytes,
 )
 from bench.common import cpu_seconds as process_cpu_seconds
 from topics.validation import InvalidRecord, parse_record
@@ -90,10 +91,11 @@ class Sample:
     t: float  # seconds since the worker was spawned
     consumed: float  # sunes_events_consumed_total, valid + invalid
     applied: float  # sunes_processing_latency_seconds_count
-    rss: int
-    cpu: float  # CPU seconds of the worker so far
+    rss: int  # of the worker's process and its ingest process
+    cpu: float  # CPU seconds of the worker so far: its process and its ingest process
     main_cpu: float = 0.0  # of its main thread (the event loop: ingest, apply, flush, /metrics)
     main_queued: float = 0.0  # seconds its main thread waited for a core (not idle: queued)
+    process_cpu: float = 0.0  # of the worker's own process (cpu less: its ingest process's)
 
 
 @dataclass
@@ -120,6 +122,9 @@ class WorkerThroughput:
     # the share of the same wall time it was runnable but waited for a core (the machine's
     # load): 1 - busy - queued is what it really waited for (Kafka, the other stage)
     steady_main_queued: float | None = None
+    # the CPU per event of the worker's child processes (its ingest process,
+    # SUNES_INGEST=process), same window: included in steady_cpu_us; 0 when inline
+    steady_child_cpu_us: float | None = None
     samples: list[Sample] = field(default_factory=list)
 
     @property
@@ -185,10 +190,11 @@ def follow_worker(
                     began - spawned_at,
                     m.consumed_valid + m.consumed_invalid,
                     m.applied,
-                    rss_bytes(pid),
-                    process_cpu_seconds(pid),
+                    worker_rss_bytes(pid),
+                    worker_cpu_seconds(pid),
                     process_cpu_seconds(pid, thread=pid),
                     run_delay_seconds(pid, pid),
+                    process_cpu_seconds(pid),
                 )
                 if not samples or sample.applied != samples[-1].applied:
                     last_change = began
@@ -223,6 +229,7 @@ def follow_worker(
         steady_main_cpu_us=_steady_cpu_us(samples, expected, main=True),
         steady_main_busy=_steady_main_busy(samples, expected),
         steady_main_queued=_steady_main_busy(samples, expected, queued=True),
+        steady_child_cpu_us=_steady_cpu_us(samples, expected, children=True),
         peak_rss=max((s.rss for s in samples), default=0),
         scrape_ms=percentile(scrape_times, 0.5) * 1000,
         progress_ms=percentile(progress_times, 0.5) * 1000 if progress_times else 0.0,
@@ -248,12 +255,17 @@ def _steady_window(samples: list[Sample], total: float) -> tuple[float, float] |
     return at10, at90
 
 
-def _steady_cpu_us(samples: list[Sample], total: float, main: bool = False) -> float | None:
-    """Worker CPU (or its main thread's) per event from 10 % to 90 % of `total` applied."""
+def _steady_cpu_us(
+    samples: list[Sample], total: float, main: bool = False, children: bool = False
+) -> float | None:
+    """Worker CPU (or its main thread's, or its child processes') per event from 10 % to
+    90 % of `total` applied."""
     window = _steady_window(samples, total)
     if window is None:
         return None
-    cpu = [(s.t, s.main_cpu if main else s.cpu) for s in samples]
+    cpu = [
+        (s.t, s.main_cpu if main else s.cpu - s.process_cpu if children else s.cpu) for s in samples
+    ]
     return (_at(cpu, window[1]) - _at(cpu, window[0])) / (0.8 * total) * 1e6
 
 

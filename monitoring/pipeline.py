@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -66,6 +67,17 @@ class PipelineMetrics:
         self.deadlettered.labels(topic, reason).inc()
         self.last_event.labels(topic).set(time.time())
 
+    def add_ingest(self, tally: IngestDeltas) -> None:
+        """What an ingest stage in another process counted since its last report
+        (streams/worker/ingest_process.py): the same counters, as if counted here."""
+        for topic, count in tally.valid.items():
+            self.consumed.labels(topic, "valid").inc(count)
+        for (topic, reason), count in tally.invalid.items():
+            self.consumed.labels(topic, "invalid").inc(count)
+            self.deadlettered.labels(topic, reason).inc(count)
+        for topic, moment in tally.last_event.items():
+            self.last_event.labels(topic).set(moment)
+
     def applied(self, record_timestamps: Sequence[float | None]) -> None:
         """The events of one bundle, applied now: one count, one clock reading, then the
         latency of each event that had a record timestamp."""
@@ -74,6 +86,44 @@ class PipelineMetrics:
         latencies = [max(0.0, now - stamp) for stamp in record_timestamps if stamp]
         if latencies:
             observe_all(self.latency, latencies)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestDeltas:
+    """Counts of an ingest stage since its previous report: valid by topic, invalid (and
+    dead-lettered) by (topic, reason), the wall-clock time of each topic's last message."""
+
+    valid: dict[str, int]
+    invalid: dict[tuple[str, str], int]
+    last_event: dict[str, float]
+
+    def __bool__(self) -> bool:
+        return bool(self.valid or self.invalid or self.last_event)
+
+
+class IngestTally:
+    """The ingest stage's counts kept as deltas, in a process without the worker's
+    PipelineMetrics (streams/worker/ingest_process.py): `take` hands them over."""
+
+    def __init__(self) -> None:
+        self._valid: dict[str, int] = {}
+        self._invalid: dict[tuple[str, str], int] = {}
+        self._last_event: dict[str, float] = {}
+
+    def consumed_valid(self, topic: str, count: int = 1) -> None:
+        self._valid[topic] = self._valid.get(topic, 0) + count
+        self._last_event[topic] = time.time()
+
+    def consumed_invalid(self, topic: str, reason: str) -> None:
+        key = (topic, reason)
+        self._invalid[key] = self._invalid.get(key, 0) + 1
+        self._last_event[topic] = time.time()
+
+    def take(self) -> IngestDeltas:
+        """The counts since the last take, and start again from zero."""
+        deltas = IngestDeltas(self._valid, self._invalid, self._last_event)
+        self._valid, self._invalid, self._last_event = {}, {}, {}
+        return deltas
 
 
 def observe_all(histogram: Histogram, values: Sequence[float]) -> None:

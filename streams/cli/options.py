@@ -65,6 +65,18 @@ def client_profile(raw: str) -> str:
     return profile
 
 
+INGEST_MODES = ("process", "inline")
+
+
+def ingest_mode(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in INGEST_MODES:
+        raise argparse.ArgumentTypeError(
+            f"SUNES_INGEST / --ingest must be {' or '.join(INGEST_MODES)}, got {raw!r}"
+        )
+    return mode
+
+
 TOPIC_PREFIX_ENV = "SUNES_TOPIC_PREFIX"
 _TOPIC_CHARACTERS = re.compile(r"^[A-Za-z0-9._-]*$")
 
@@ -271,6 +283,14 @@ def add_worker_options(
                    "larger, more memory and a longer hold of /health and /metrics per poll, "
                    "for no CPU gain measured "
                    "[env SUNES_INGEST_BATCH, default 5000, at most 100000]")  # fmt: skip
+    group.add_argument(
+        "--ingest",
+        type=ingest_mode,
+        default=env.get("SUNES_INGEST") or "process",
+        help="where the ingest stage runs: process (a child process of the worker, off its "
+        "main thread) or inline (on the worker's event loop) [env SUNES_INGEST, default "
+        "process]",
+    )
     _number_option(group, "--stop-grace-seconds", "SUNES_STOP_GRACE_SECONDS", 25, env,
                    "a stopped worker exits within this, brokers gone or not (what it could "
                    "not flush is replayed at the next start) [env SUNES_STOP_GRACE_SECONDS, "

@@ -35,6 +35,7 @@ from streams.worker.deadletter import deadletter_headers
 from streams.worker.establishments import EstablishmentStage
 from streams.worker.expired import ExpiredRecordsCheck
 from streams.worker.ingest import Ingestor
+from streams.worker.ingest_process import IngestProcess, IngestProcessDied
 from streams.worker.pages.signin import signin
 from streams.worker.pages.views import pages
 from streams.worker.recompute import Recomputation
@@ -90,10 +91,18 @@ class SunesWorker:
         rocksdb_options = share_memory(self.facts)  # one RocksDB budget for all partitions
         table_store = TableStore(self.facts)
         self.establishments = Establishments(config.rules, table_store, config.cache_entries)
-        self.ingestor = Ingestor(
-            config, self.by_finess.get_topic_name(), self.pipeline, config.client_overrides,
-            self.expired,
-        )  # fmt: skip
+        self.ingestor: Ingestor | IngestProcess
+        if config.ingest == "process":  # off the main thread: streams/worker/ingest_process.py
+            self.ingestor = IngestProcess(
+                config, self.by_finess.get_topic_name(), self.pipeline, self.expired
+            )
+        else:
+            self.ingestor = Ingestor(
+                config, self.by_finess.get_topic_name(), self.pipeline, config.client_overrides,
+                self.expired,
+            )  # fmt: skip
+        self.ingest_failure: str | None = None  # why the ingest stage ended (the worker stops)
+        self.ingest_launched = False  # its task began (then `starting` until it reads)
         self.recomputation = Recomputation(
             self.establishments, config.partitions, self.metrics_registry
         )
@@ -171,12 +180,16 @@ class SunesWorker:
     async def _run_ingest(self) -> None:
         """A worker whose ingest stage died would serve stale figures forever: stop it
         instead, so that its supervisor restarts it (and the pipeline alert says so)."""
+        self.ingest_launched = True
         try:
             await self.ingestor.run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.critical("the ingest stage failed, stopping the worker: %s", type(exc).__name__)
+            # IngestProcessDied's message is ours (pid, status); another's may hold data
+            why = str(exc) if isinstance(exc, IngestProcessDied) else type(exc).__name__
+            self.ingest_failure = why
+            log.critical("the ingest stage failed, stopping the worker: %s", why)
             await self.app.crash(exc)
 
     async def _on_partitions_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -203,10 +216,14 @@ class SunesWorker:
         )  # fmt: skip
 
     def _status(self) -> str:
+        if self.ingest_failure is not None:
+            return "ingest_failed"
         if self.ingestor.broker_error is not None:
             return "broker_unreachable"
         if self.stage.recovering:
             return "recovering"
+        if self.ingest_launched and not self.ingestor.started():
+            return "starting"  # the ingest stage is not reading yet (its process starting)
         if self.stage.failing:
             return "failing"
         if self.recomputation.outdated:
@@ -234,6 +251,14 @@ class SunesWorker:
                 for tp in assigned
             },
             "input_partitions": self.ingestor.assigned(),
+            "ingest": {
+                **(
+                    self.ingestor.health()
+                    if isinstance(self.ingestor, IngestProcess)
+                    else {"mode": "inline"}
+                ),
+                "failure": self.ingest_failure,
+            },
             "registry_loaded": self.registry.loaded.is_set(),
             "establishments": len(self.establishments.by_finess),
             # events counted for a FINESS the registry does not know (no window, no target)

@@ -17,6 +17,7 @@ from processors.settings import Settings
 from streams.access.config import AccessConfig
 from streams.cli.errors import ConfigError
 from streams.cli.options import (
+    INGEST_MODES,
     brokers_from,
     client_profile_from,
     settings_from_args,
@@ -79,6 +80,9 @@ class WorkerConfig:
     # steady rate the same within the noise, while a poll holds the event loop ~60 ms at
     # 5,000, ~165 at 10,000, ~380 at 20,000 and peak RSS grows ~20 / ~50 MiB.
     ingest_batch: int = 5000
+    # Where the ingest stage runs: "process", a child process of the worker (off the main
+    # thread, its bottleneck: streams/worker/ingest_process.py), or "inline", on the event loop.
+    ingest: str = "process"
     security: Security = field(default_factory=Security)
     # Faust settings a broker needs (Tansu: one record per batch), from streams.brokers.
     faust_overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -112,6 +116,11 @@ class WorkerConfig:
             raise ConfigError(
                 f"SUNES_INGEST_BATCH / --ingest-batch must be between 1 and {MAX_INGEST_BATCH} "
                 f"messages per poll, got {self.ingest_batch}"
+            )
+
+        if self.ingest not in INGEST_MODES:
+            raise ConfigError(
+                f"SUNES_INGEST / --ingest must be {' or '.join(INGEST_MODES)}, got {self.ingest!r}"
             )
 
     @property
@@ -202,6 +211,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.envir
         client_overrides=client_overrides_for(profile),
         cache_entries=args.cache_entries,
         ingest_batch=args.ingest_batch,
+        ingest=args.ingest,
         access=access_config_from(args, env),
         pages=page_config_from(env),
         web_url=web_url_from(env),

@@ -114,12 +114,23 @@ class ExpiredRecordsCheck:
             if hole is not None:
                 self._report(hole)
 
-    def _report(self, hole: Expired) -> None:
+    def holes(self) -> list[Expired]:
+        """Every hole found so far (for adopt in another process)."""
+        return [*self.lost.values(), *self.before_first_read.values()]
+
+    def adopt(self, hole: Expired) -> None:
+        """A hole another process's check found and logged (the ingest stage's own process,
+        streams/worker/ingest_process.py): counted and shown here, once, not logged again."""
+        self._report(hole, logged=True)
+
+    def _report(self, hole: Expired, logged: bool = False) -> None:
         key = f"{hole.topic}/{hole.partition}"
         if hole in (self.lost.get(key), self.before_first_read.get(key)):
             return  # the same hole seen again at a later assignment: counted once
         if hole.committed is None:
             self.before_first_read[key] = hole
+            if logged:
+                return
             log.warning(
                 "%s[%d]: records 0..%d expired (retention) before group %s ever read them",
                 hole.topic, hole.partition, hole.log_start - 1, hole.group,
@@ -127,6 +138,8 @@ class ExpiredRecordsCheck:
             return
         self.lost[key] = hole
         self.counter.labels(hole.topic, str(hole.partition)).inc(hole.count)
+        if logged:
+            return
         log.error(
             "RECORDS EXPIRED UNREAD on %s[%d]: group %s had committed %d, the log now starts "
             "at %d: %d record(s) deleted by the topic's retention were never applied; the "

@@ -39,7 +39,6 @@ from aiokafka.errors import (
     RebalanceInProgressError,
 )
 
-from monitoring.pipeline import PipelineMetrics
 from processors.retention import Bounds, time_bounds_error
 from processors.settings import Settings
 from streams.kafka_clients import aiokafka_security
@@ -92,6 +91,15 @@ class Producer(Protocol):
 
 
 OnTooLarge = Callable[[], Awaitable[None]]
+
+
+class IngestCounts(Protocol):
+    """What the ingest stage counts: monitoring.pipeline's PipelineMetrics in the worker's
+    process, its IngestTally in the ingest's own (streams/worker/ingest_process.py)."""
+
+    def consumed_valid(self, topic: str, count: int = 1) -> None: ...
+
+    def consumed_invalid(self, topic: str, reason: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -236,7 +244,7 @@ class Ingestor:
         self,
         config: WorkerConfig,
         internal_topic: str,
-        pipeline: PipelineMetrics,
+        pipeline: IngestCounts,
         client_overrides: Mapping[str, Any],
         expired: ExpiredRecordsCheck | None = None,
     ) -> None:
@@ -252,6 +260,10 @@ class Ingestor:
         # offset at assignment, then the position after each batch
         self.positions: dict[tuple[str, int], int] = {}
         self.broker_error: str | None = None  # why the last broker probe failed
+        self._stopping = False
+        # called after each poll's commit (its counts are in `pipeline` then): the ingest
+        # process reports to the worker at once (streams/worker/ingest_process.py)
+        self.after_poll: Callable[[], None] | None = None
 
     async def run(self) -> None:
         security = aiokafka_security(self.config.security)
@@ -278,7 +290,7 @@ class Ingestor:
         self.consumer = consumer
         probe = asyncio.create_task(self._probe_broker(consumer))
         try:
-            while True:
+            while not self._stopping:
                 batches = await consumer.getmany(
                     timeout_ms=500, max_records=self.config.ingest_batch
                 )
@@ -293,11 +305,18 @@ class Ingestor:
                     # A rebalance took partitions away meanwhile: their new owner reads
                     # those messages again (a replay, which the state absorbs), never a loss.
                     log.warning("ingest commit skipped after a rebalance: %s", exc)
+                if self.after_poll is not None:
+                    self.after_poll()
         finally:
             probe.cancel()
             self.consumer = None
             await consumer.stop()
             await producer.stop()
+
+    def stop(self) -> None:
+        """End run() after the poll in hand is acknowledged and committed (or within the
+        poll's timeout, 0.5 s, when there is none): nothing acked is left uncommitted."""
+        self._stopping = True
 
     async def _probe_broker(self, consumer: AIOKafkaConsumer) -> None:
         """Whether the brokers answer, for /health: aiokafka itself retries silently."""
@@ -493,6 +512,10 @@ class Ingestor:
         await batch.send(
             self.config.topics.deadletter, letter.value, letter.key, letter.headers, refused
         )
+
+    def started(self) -> bool:
+        """Whether run() has its clients started and its topics subscribed."""
+        return self.consumer is not None
 
     def assigned(self) -> list[str]:
         """The input partitions this worker's ingest stage reads, as "topic/partition"."""

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring.pipeline import PipelineMetrics, observe_all
+from monitoring.pipeline import IngestTally, PipelineMetrics, observe_all
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -75,3 +75,33 @@ def test_observing_a_bundle_s_latencies_at_once_is_observing_each() -> None:
     assert got == expected
     assert expected[("sunes_processing_latency_seconds_bucket", (("le", "0.005"),))] == 3
     assert expected[("sunes_processing_latency_seconds_bucket", (("le", "+Inf"),))] == 13
+
+
+def test_an_ingest_tally_added_in_another_registry_counts_as_if_counted_there() -> None:
+    direct, relayed = CollectorRegistry(), CollectorRegistry()
+    metrics, parent = PipelineMetrics(direct), PipelineMetrics(relayed)
+    tally = IngestTally()
+    for counter in (metrics, tally):
+        counter.consumed_valid("sunes.stays.v1", 40)
+        counter.consumed_invalid("sunes.stays.v1", "invalid_json")
+        counter.consumed_invalid("sunes.dmp.v1", "too_late")
+    parent.add_ingest(tally.take())
+    assert not tally.take()  # taken: the next report starts from zero
+    tally.consumed_valid("sunes.stays.v1", 2)
+    metrics.consumed_valid("sunes.stays.v1", 2)
+    parent.add_ingest(tally.take())
+    timestamps = "sunes_last_event_timestamp_seconds"
+
+    def counts(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        # the times differ (`_created` too, if enabled): the values of the counts may not
+        return {
+            k: v
+            for k, v in samples(registry).items()
+            if k[0] != timestamps and not k[0].endswith("_created")
+        }
+
+    got, expected = samples(relayed), samples(direct)
+    assert counts(relayed) == counts(direct)
+    valid = ("sunes_events_consumed_total", (("outcome", "valid"), ("topic", "sunes.stays.v1")))
+    assert got[valid] == 42
+    assert {k for k in got if k[0] == timestamps} == {k for k in expected if k[0] == timestamps}

@@ -23,7 +23,7 @@ from streams.kafka_clients import (
     LOCAL_BOOTSTRAP,
     TopicSetupError,
 )
-from streams.worker.config import config_from_args
+from streams.worker.config import WorkerConfig, config_from_args
 from topics.names import STAYS
 
 NUMERIC_SETTINGS = [
@@ -296,3 +296,23 @@ def test_a_bad_tokens_file_stops_the_worker_before_kafka(
     assert main(["worker", "--brokers", "127.0.0.1:1", "--access-tokens-file", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "sha256 must be the token's hex sha256" in err and "SUNES_ACCESS_TOKENS_FILE" in err
+
+
+def test_a_bad_ingest_mode_stops_the_worker_with_one_line_naming_it() -> None:
+    done = sunes("worker", env={**os.environ, "SUNES_INGEST": "thread"})
+    assert done.returncode == Exit.USAGE
+    assert done.stderr.splitlines() == [
+        "sunes worker: error: argument --ingest: SUNES_INGEST / --ingest must be process or "
+        "inline, got 'thread'"
+    ]
+
+
+def test_the_ingest_mode_reaches_the_worker_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUNES_INGEST", raising=False)
+    assert config_from_args(build_parser().parse_args(["worker"])).ingest == "process"
+    monkeypatch.setenv("SUNES_INGEST", "Inline")
+    assert config_from_args(build_parser().parse_args(["worker"])).ingest == "inline"
+    args = build_parser().parse_args(["worker", "--ingest", "process"])
+    assert config_from_args(args).ingest == "process"
+    with pytest.raises(ConfigError, match="SUNES_INGEST / --ingest must be process or inline"):
+        WorkerConfig(ingest="fork")

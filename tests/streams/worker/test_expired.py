@@ -64,3 +64,22 @@ def test_no_broker_is_said_and_never_raises(caplog: pytest.LogCaptureFixture) ->
         asyncio.run(check.check("app-ingest", [TP]))
     assert "cannot check app-ingest's offsets" in caplog.text
     assert check.health() == {"expired_records": {}, "expired_before_first_read": {}}
+
+
+def test_a_hole_adopted_from_the_ingest_process_is_counted_once_and_not_logged_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = CollectorRegistry()
+    check = ExpiredRecordsCheck("127.0.0.1:1", Security(), registry)
+    lost = Expired("app-ingest", "sunes.stays.v1", 2, 4, 10)
+    never = Expired("app-ingest", "sunes.dmp.v1", 0, None, 3)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):  # every report of the ingest process carries the holes it knows
+            check.adopt(lost)
+            check.adopt(never)
+    assert caplog.records == []  # the ingest process logged them
+    labels = {"topic": "sunes.stays.v1", "partition": "2"}
+    assert registry.get_sample_value("sunes_records_expired_total", labels) == 6
+    assert check.lost == {"sunes.stays.v1/2": lost}
+    assert check.before_first_read == {"sunes.dmp.v1/0": never}
+    assert sorted(check.holes(), key=str) == sorted([lost, never], key=str)
