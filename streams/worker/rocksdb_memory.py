@@ -64,6 +64,8 @@ class SharedRocksDBOptions(RocksDBOptions):
         super().__init__(**kwargs)
         self.cache = rocksdict.Cache(BLOCK_CACHE_BYTES)
         self.write_buffers = rocksdict.WriteBufferManager(MEMTABLE_BYTES, False)
+        self.statistics = False  # RocksDB's counters (bench.state --stats): a few % per get
+        self.opened: rocksdict.Options | None = None  # the last DB's, whose get_statistics()
 
     def as_options(self) -> rocksdict.Options:
         options: rocksdict.Options = super().as_options()  # Faust's, then ours over them
@@ -81,6 +83,8 @@ class SharedRocksDBOptions(RocksDBOptions):
         table.set_pin_l0_filter_and_index_blocks_in_cache(True)
         options.set_block_based_table_factory(table)
         options.set_write_buffer_manager(self.write_buffers)
+        if self.statistics:
+            options.enable_statistics()
         return options
 
     def open(self, path: Path, *, read_only: bool = False) -> rocksdict.Rdict:
@@ -89,7 +93,7 @@ class SharedRocksDBOptions(RocksDBOptions):
         an intact store), rocksdict takes that family's options from the DB's OPTIONS file,
         so the shared cache (each DB got its own 8 MiB one), the memtable cap and the table
         layout applied only to a DB created by this worker."""
-        options = self.as_options()
+        options = self.opened = self.as_options()
         access = (
             rocksdict.AccessType.read_write()
             if self.ttl is None
