@@ -16,6 +16,7 @@ otherwise count in the RSS); its time is not in the rates.
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import os
 import shutil
@@ -45,6 +46,7 @@ from processors.settings import Settings
 from processors.state import STAY, UNIT_KINDS
 from simulator.config import SimulationConfig
 from simulator.generator import generate
+from streams.worker import gc_tuning
 from streams.worker.rocksdb_memory import shared_options
 from streams.worker.table_store import ROCKSDB_OPTIONS
 from topics import names
@@ -121,10 +123,29 @@ class RocksStore:
         return found
 
 
+class GcClock:
+    """--stats: CPU time in Python's garbage collector, by generation."""
+
+    def __init__(self) -> None:
+        self.nanoseconds = Counter[str]()
+        self.total = 0  # ns, every generation
+        self._start = 0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.thread_time_ns()
+        else:
+            spent = time.thread_time_ns() - self._start
+            self.total += spent
+            self.nanoseconds[f"gc{info['generation']} ns"] += spent
+            self.nanoseconds[f"gc{info['generation']} runs"] += 1
+
+
 class CountingStore(RocksStore):
     """--stats: the domain's reads that missed its cache, by kind, and how many found no key."""
 
-    def __init__(self, path: Path, *, statistics: bool = False) -> None:
+    def __init__(self, path: Path, gc_clock: GcClock, *, statistics: bool = False) -> None:
         super().__init__(path, statistics=statistics)
         self.reads: Counter[str] = Counter()
         self.absent: Counter[str] = Counter()
@@ -136,9 +157,9 @@ class CountingStore(RocksStore):
         def get(key: bytes) -> bytes | None:
             kind = split(key, b"|", 2)[1].decode()
             self.reads[kind] += 1
-            t0 = clock()
-            value: bytes | None = read(key)
-            self.nanoseconds["get"] += clock() - t0
+            t0, g0 = clock(), gc_clock.total
+            value: bytes | None = read(key)  # its bytes may start a collection: not counted
+            self.nanoseconds["get"] += clock() - t0 - (gc_clock.total - g0)
             if value is None:
                 self.absent[kind] += 1
             return value
@@ -195,11 +216,14 @@ def _checkpoint(
     seconds: float,
     cpu: float,
     main_cpu_ns: int,
+    gc_clock: GcClock | None,
     previous: Checkpoint | None,
 ) -> Checkpoint:
     rss, peak = rss_bytes(os.getpid()), peak_rss_bytes(os.getpid())  # before the key scan
     counters = store.counters()
     counters["main thread ns"] = main_cpu_ns
+    if gc_clock is not None:
+        counters.update(gc_clock.nanoseconds)
     if isinstance(store, CountingStore):
         counters["get ns"] = store.nanoseconds["get"]
         counters["write ns"] = store.nanoseconds["write"]
@@ -246,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flush-every", type=int, default=1000, help="events per flush")
     parser.add_argument("--keep", action="store_true", help="keep the RocksDB dir")
     parser.add_argument(
+        "--worker-gc",
+        action="store_true",
+        help="the garbage collector as `sunes worker` sets it (streams/worker/gc_tuning.py)",
+    )
+    parser.add_argument(
         "--stats",
         action="store_true",
         help="count the reads that miss the domain's cache, and RocksDB's statistics (slower)",
@@ -281,12 +310,15 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
         f"{os.getloadavg()[0]:.2f}; RSS before any event {baseline / 2**20:.0f} MiB",
         flush=True,
     )
+    gc_clock = GcClock() if args.stats else None
     store = (
-        CountingStore(work / "facts.db", statistics=True)
-        if args.stats
+        CountingStore(work / "facts.db", gc_clock, statistics=True)
+        if gc_clock is not None
         else RocksStore(work / "facts.db")
     )
     domain = Establishments(settings, store=store, cache_entries=args.cache_entries)
+    if args.worker_gc:
+        gc_tuning.tune()  # as `sunes worker`
     registry: list[EstablishmentRecord] = []
 
     receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
@@ -330,6 +362,7 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
                         seconds,
                         cpu,
                         main_cpu,
+                        gc_clock,
                         checkpoints[-1] if checkpoints else None,
                     )
                     checkpoints.append(point)
@@ -449,6 +482,15 @@ def _print_counters(p: Checkpoint, previous: Checkpoint | None) -> None:
         f"      CPU µs per event in the segment: {cpu / events / 1000:.1f}, of which this thread "
         f"{main / events / 1000:.1f}, RocksDB's background threads {(cpu - main) / events / 1000:.1f}"
     )
+    if "gc0 runs" in now or "gc2 runs" in now:
+        print(
+            "      garbage collector: "
+            + ", ".join(
+                f"gen{g} {delta(f'gc{g} runs'):,} runs {delta(f'gc{g} ns') / events / 1000:.1f} "
+                "µs per event"
+                for g in range(3)
+            )
+        )
     levels = " ".join(f"L{n}:{now[f'files L{n}']}" for n in range(7) if now[f"files L{n}"])
     print(
         f"      files {levels or 'none'}, memtables {now['memtables bytes'] / 2**20:.1f} MiB, "
@@ -466,7 +508,7 @@ def _print_counters(p: Checkpoint, previous: Checkpoint | None) -> None:
         for kind in kinds
     )
     print(
-        f"      in the store (wall): gets {delta('get ns') / events / 1000:.1f} µs per event, "
+        f"      in the store (wall, the collector's pauses out): gets {delta('get ns') / events / 1000:.1f} µs per event, "
         f"{delta('get ns') / max(reads, 1):,.0f} ns per get; writes "
         f"{delta('write ns') / events / 1000:.1f} µs per event"
     )
