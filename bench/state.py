@@ -270,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flush-every", type=int, default=1000, help="events per flush")
     parser.add_argument("--keep", action="store_true", help="keep the RocksDB dir")
     parser.add_argument(
-        "--worker-gc",
+        "--default-gc",
         action="store_true",
-        help="the garbage collector as `sunes worker` sets it (streams/worker/gc_tuning.py)",
+        help="Python's default garbage collector, not the worker's (streams/worker/gc_tuning.py)",
     )
     parser.add_argument(
         "--stats",
@@ -317,8 +317,8 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
         else RocksStore(work / "facts.db")
     )
     domain = Establishments(settings, store=store, cache_entries=args.cache_entries)
-    if args.worker_gc:
-        gc_tuning.tune()  # as `sunes worker`
+    if not args.default_gc:
+        gc_tuning.tune()  # as `sunes worker`: the young threshold, the start-up heap frozen
     registry: list[EstablishmentRecord] = []
 
     receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
@@ -464,6 +464,9 @@ _STATISTICS = (
     "block.cache.filter.hit",
     "block.cache.filter.miss",
     "number.keys.read",
+    "flush.write.bytes",
+    "compact.read.bytes",
+    "compact.write.bytes",
 )
 
 
