@@ -80,19 +80,24 @@ def test_a_memory_store_is_left_alone(tmp_path: Path) -> None:
     assert share_memory(table) is None
 
 
-def _table_options(path: Path) -> dict[str, str]:
-    """The block-based table options RocksDB recorded for a DB (its newest OPTIONS file)."""
+def _recorded(path: Path, section: str) -> dict[str, str]:
+    """The options RocksDB recorded for a DB in one section of its newest OPTIONS file."""
     newest = sorted(path.glob("OPTIONS-*"))[-1]
     options: dict[str, str] = {}
-    section = ""
+    current = ""
     for line in newest.read_text().splitlines():
         line = line.strip()
         if line.startswith("["):
-            section = line
-        elif "=" in line and section.startswith("[TableOptions/BlockBasedTable"):
+            current = line
+        elif "=" in line and current.startswith(section):
             name, value = line.split("=", 1)
             options[name] = value
     return options
+
+
+def _table_options(path: Path) -> dict[str, str]:
+    """The block-based table options RocksDB recorded for a DB."""
+    return _recorded(path, "[TableOptions/BlockBasedTable")
 
 
 def _faust_options() -> RocksDBOptions:
@@ -113,21 +118,6 @@ def test_index_and_filters_are_partitioned_with_full_bloom_filters(tmp_path: Pat
     assert options["filter_policy"] == "bloomfilter"
 
 
-def _column_family_options(path: Path) -> dict[str, str]:
-    """The default column family's options RocksDB recorded (its newest OPTIONS file)."""
-    newest = sorted(path.glob("OPTIONS-*"))[-1]
-    options: dict[str, str] = {}
-    section = ""
-    for line in newest.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            section = line
-        elif "=" in line and section == '[CFOptions "default"]':
-            name, value = line.split("=", 1)
-            options[name] = value
-    return options
-
-
 def test_memtables_have_a_bloom_filter_of_whole_keys_inside_their_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,7 +135,7 @@ def test_memtables_have_a_bloom_filter_of_whole_keys_inside_their_budget(
         assert all(db.get(key) is None for key in keys[1_000:])
         sizes[ratio] = db.property_int_value("rocksdb.cur-size-all-mem-tables")
         db.close()
-        recorded = _column_family_options(path)
+        recorded = _recorded(path, '[CFOptions "default"]')
         assert float(recorded["memtable_prefix_bloom_size_ratio"]) == ratio
         assert recorded["memtable_whole_key_filtering"] == ("true" if ratio else "false")
     bloom_bytes = MEMTABLE_BLOOM_RATIO * _faust_options().write_buffer_size
