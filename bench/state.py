@@ -3,10 +3,11 @@
     .venv/bin/python -m bench.state [--events 100000,500000,2000000]
 
 One simulated history is fed incrementally through `processors.collection.Establishments`
-over a RocksDB store (rocksdict, the worker's options), with the worker's default cache,
-flushed every --flush-every events (the worker flushes once per bundle). At each size: the
-domain's events/s and CPU per event, the process's RSS, what the store holds, and its bytes
-on disk once flushed and compacted. At the end, a restart on the intact local store:
+over a RocksDB store (rocksdict, the worker's options), with the worker's default cache and
+garbage collector, flushed every --flush-every events (the worker flushes once per bundle).
+At each size: the domain's events/s and CPU per event (this thread's and RocksDB's
+background threads'), the process's RSS, what the store holds, and its bytes on disk once
+flushed and compacted; with --stats, where the reads that miss the domain's cache go. At the end, a restart on the intact local store:
 `Establishments(..., store=reopened).recover()`. Prints figures, never asserts; no Kafka.
 
 The simulator runs in a forked child (its own state grows with the history and would
