@@ -40,7 +40,9 @@ METADATA_BLOCK_BYTES = 4096
 FILTER_BITS_PER_KEY = 10
 # A Bloom filter over each memtable's keys, this share of its size (allocated in the
 # memtable's arena: within MEMTABLE_BYTES): a get of a key the memtable lacks (nearly every
-# get) skips its skip-list seek.
+# get) skips its skip-list seek. Callgrind, bench.state over 30k events (memtables only):
+# 6,080 → 2,220 instructions per get, +580 per event in memtable inserts; Establishments.apply
+# (its gets included) -10 %.
 MEMTABLE_BLOOM_RATIO = 0.02
 
 # RocksDB property → the `kind` label of sunes_rocksdb_memory_bytes
