@@ -140,6 +140,16 @@ def test_memtables_have_a_bloom_filter_of_whole_keys_inside_their_budget(
         assert recorded["memtable_whole_key_filtering"] == ("true" if ratio else "false")
     bloom_bytes = MEMTABLE_BLOOM_RATIO * _faust_options().write_buffer_size
     assert sizes[MEMTABLE_BLOOM_RATIO] - sizes[0.0] >= bloom_bytes * 0.9
+    # a store written without it (the worker before) reads back whole with it
+    monkeypatch.setattr(rocksdb_memory, "MEMTABLE_BLOOM_RATIO", MEMTABLE_BLOOM_RATIO)
+    db = shared_options(_faust_options()).open(tmp_path / "0.0")
+    assert all(db[key] == f"v{i}".encode() for i, key in enumerate(keys[:1_000]))
+    assert all(db.get(key) is None for key in keys[1_000:])
+    db[keys[1_500]] = b"after"
+    assert db[keys[1_500]] == b"after" and db.get(keys[1_501]) is None
+    db.close()
+    recorded = _recorded(tmp_path / "0.0", '[CFOptions "default"]')
+    assert float(recorded["memtable_prefix_bloom_size_ratio"]) == MEMTABLE_BLOOM_RATIO
 
 
 def _keys(n: int) -> list[bytes]:
