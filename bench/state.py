@@ -3,10 +3,11 @@
     .venv/bin/python -m bench.state [--events 100000,500000,2000000]
 
 One simulated history is fed incrementally through `processors.collection.Establishments`
-over a RocksDB store (rocksdict, the worker's options), with the worker's default cache,
-flushed every --flush-every events (the worker flushes once per bundle). At each size: the
-domain's events/s and CPU per event, the process's RSS, what the store holds, and its bytes
-on disk once flushed and compacted. At the end, a restart on the intact local store:
+over a RocksDB store (rocksdict, the worker's options), with the worker's default cache and
+garbage collector, flushed every --flush-every events (the worker flushes once per bundle).
+At each size: the domain's events/s and CPU per event (this thread's and RocksDB's
+background threads'), the process's RSS, what the store holds, and its bytes on disk once
+flushed and compacted; with --stats, where the reads that miss the domain's cache go. At the end, a restart on the intact local store:
 `Establishments(..., store=reopened).recover()`. Prints figures, never asserts; no Kafka.
 
 The simulator runs in a forked child (its own state grows with the history and would
@@ -16,13 +17,15 @@ otherwise count in the RSS); its time is not in the rates.
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -44,6 +47,7 @@ from processors.settings import Settings
 from processors.state import STAY, UNIT_KINDS
 from simulator.config import SimulationConfig
 from simulator.generator import generate
+from streams.worker import gc_tuning
 from streams.worker.rocksdb_memory import shared_options
 from streams.worker.table_store import ROCKSDB_OPTIONS
 from topics import names
@@ -60,15 +64,15 @@ class RocksStore:
     (streams.worker.table_store.ROCKSDB_OPTIONS), with the worker's shared cache, memtable cap
     and index/filter layout over them (streams.worker.rocksdb_memory.shared_options)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, statistics: bool = False) -> None:
         table_options = {k: v for k, v in ROCKSDB_OPTIONS.items() if k != "driver"}
         self.options = shared_options(RocksDBOptions(**table_options, use_rocksdict=True))
+        self.options.statistics = statistics
         self.path = path
         self.db = self.options.open(path)
-
-    def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self.db.get(key)
-        return value
+        # KeyValueStore.get: the DB's own method, no Python frame (as the worker's, bound
+        # to the bundle's partition)
+        self.get: Callable[[bytes], bytes | None] = self.db.get
 
     def set(self, key: bytes, value: bytes) -> None:
         self.db[key] = value
@@ -99,6 +103,74 @@ class RocksStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def counters(self) -> dict[str, int]:
+        """RocksDB's statistics (--stats) and the properties that say where a get goes."""
+        found: dict[str, int] = {}
+        options = self.options.opened
+        if options is not None and self.options.statistics:
+            for line in (options.get_statistics() or "").splitlines():
+                name, sep, rest = line.partition(" COUNT : ")
+                if sep:
+                    found[name.removeprefix("rocksdb.")] = int(rest.split()[0])
+        for level in range(7):
+            found[f"files L{level}"] = (
+                self.db.property_int_value(f"rocksdb.num-files-at-level{level}") or 0
+            )
+        found["memtables bytes"] = (
+            self.db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0
+        )
+        found["block cache bytes"] = self.options.cache.get_usage()
+        return found
+
+
+class GcClock:
+    """--stats: CPU time in Python's garbage collector, by generation."""
+
+    def __init__(self) -> None:
+        self.nanoseconds = Counter[str]()
+        self.total = 0  # ns, every generation
+        self._start = 0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.thread_time_ns()
+        else:
+            spent = time.thread_time_ns() - self._start
+            self.total += spent
+            self.nanoseconds[f"gc{info['generation']} ns"] += spent
+            self.nanoseconds[f"gc{info['generation']} runs"] += 1
+
+
+class CountingStore(RocksStore):
+    """--stats: the domain's reads that missed its cache, by kind, and how many found no key."""
+
+    def __init__(self, path: Path, gc_clock: GcClock, *, statistics: bool = False) -> None:
+        super().__init__(path, statistics=statistics)
+        self.reads: Counter[str] = Counter()
+        self.absent: Counter[str] = Counter()
+        self.nanoseconds = Counter[str]()  # wall time in the store's gets and writes
+        read = self.db.get
+        split = bytes.split
+        clock = time.perf_counter_ns
+
+        def get(key: bytes) -> bytes | None:
+            kind = split(key, b"|", 2)[1].decode()
+            self.reads[kind] += 1
+            t0, g0 = clock(), gc_clock.total
+            value: bytes | None = read(key)  # its bytes may start a collection: not counted
+            self.nanoseconds["get"] += clock() - t0 - (gc_clock.total - g0)
+            if value is None:
+                self.absent[kind] += 1
+            return value
+
+        self.get = get
+
+    def write(self, changes: Sequence[tuple[bytes, bytes | None]]) -> None:
+        t0 = time.perf_counter_ns()
+        super().write(changes)
+        self.nanoseconds["write"] += time.perf_counter_ns() - t0
 
 
 def _simulate(config: SimulationConfig, events: int, out: Connection) -> None:
@@ -135,6 +207,7 @@ class Checkpoint:
     units: int  # stored contributions (what recover reads)
     keys: int
     disk: int  # bytes of the RocksDB dir after flush + compaction
+    counters: dict[str, int]  # RocksStore.counters() before the compaction, and CountingStore's
 
 
 def _checkpoint(
@@ -143,9 +216,23 @@ def _checkpoint(
     events: int,
     seconds: float,
     cpu: float,
+    main_cpu_ns: int,
+    gc_clock: GcClock | None,
     previous: Checkpoint | None,
 ) -> Checkpoint:
     rss, peak = rss_bytes(os.getpid()), peak_rss_bytes(os.getpid())  # before the key scan
+    counters = store.counters()
+    counters["main thread ns"] = main_cpu_ns
+    if gc_clock is not None:
+        counters.update(gc_clock.nanoseconds)
+    if isinstance(store, CountingStore):
+        counters["get ns"] = store.nanoseconds["get"]
+        counters["write ns"] = store.nanoseconds["write"]
+        counters["reads"] = sum(store.reads.values())
+        counters["absent"] = sum(store.absent.values())
+        for kind, n in store.reads.items():
+            counters[f"reads {kind}"] = n
+            counters[f"absent {kind}"] = store.absent[kind]
     counts = store_counts(store)
     store.compact()
     done = previous.events if previous else 0
@@ -164,6 +251,7 @@ def _checkpoint(
         sum(counts[k] for k in UNIT_KINDS),
         sum(counts.values()),
         dir_bytes(store.path),
+        counters,
     )
 
 
@@ -182,6 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-entries", type=int, default=100_000)
     parser.add_argument("--flush-every", type=int, default=1000, help="events per flush")
     parser.add_argument("--keep", action="store_true", help="keep the RocksDB dir")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="Python's default garbage collector, not the worker's (streams/worker/gc_tuning.py)",
+    )
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="count the reads that miss the domain's cache, and RocksDB's statistics (slower)",
+    )
     args = parser.parse_args(argv)
     sizes = sorted({int(s.replace("_", "")) for s in args.events.split(",") if s.strip()})
 
@@ -213,8 +311,15 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
         f"{os.getloadavg()[0]:.2f}; RSS before any event {baseline / 2**20:.0f} MiB",
         flush=True,
     )
-    store = RocksStore(work / "facts.db")
+    gc_clock = GcClock() if args.stats else None
+    store = (
+        CountingStore(work / "facts.db", gc_clock, statistics=True)
+        if gc_clock is not None
+        else RocksStore(work / "facts.db")
+    )
     domain = Establishments(settings, store=store, cache_entries=args.cache_entries)
+    if not args.default_gc:
+        gc_tuning.tune()  # as `sunes worker`: the young threshold, the start-up heap frozen
     registry: list[EstablishmentRecord] = []
 
     receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
@@ -226,6 +331,7 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
     checkpoints: list[Checkpoint] = []
     events = 0
     seconds = cpu = 0.0
+    main_cpu = 0  # ns of this thread's CPU (the process's minus RocksDB's background threads)
     pending = list(sizes)
     began = time.monotonic()
     try:
@@ -234,6 +340,7 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
             if chunk is None:
                 break
             t0, c0 = time.perf_counter(), time.process_time()
+            m0 = time.thread_time_ns()
             for value in chunk:
                 record = parse_record(value)
                 if isinstance(record, EstablishmentRecord):
@@ -248,22 +355,28 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
                 if at_size:
                     seconds += time.perf_counter() - t0
                     cpu += time.process_time() - c0
+                    main_cpu += time.thread_time_ns() - m0
                     point = _checkpoint(
                         domain,
                         store,
                         events,
                         seconds,
                         cpu,
+                        main_cpu,
+                        gc_clock,
                         checkpoints[-1] if checkpoints else None,
                     )
                     checkpoints.append(point)
                     _print_checkpoint(point, time.monotonic() - began)
+                    _print_counters(point, checkpoints[-2] if len(checkpoints) > 1 else None)
                     pending.pop(0)
                     t0, c0 = time.perf_counter(), time.process_time()
+                    m0 = time.thread_time_ns()
                     if not pending:
                         break
             seconds += time.perf_counter() - t0
             cpu += time.process_time() - c0
+            main_cpu += time.thread_time_ns() - m0
     finally:
         receive.close()
         child.join(10)
@@ -333,6 +446,85 @@ def _print_checkpoint(p: Checkpoint, elapsed: float) -> None:
         f"({elapsed:.0f} s in; load {os.getloadavg()[0]:.2f})",
         flush=True,
     )
+
+
+# RocksDB's statistics printed per segment (--stats)
+_STATISTICS = (
+    "memtable.hit",
+    "memtable.miss",
+    "l0.hit",
+    "l1.hit",
+    "l2andup.hit",
+    "bloom.filter.useful",
+    "bloom.filter.full.positive",
+    "bloom.filter.full.true.positive",
+    "block.cache.data.hit",
+    "block.cache.data.miss",
+    "block.cache.index.hit",
+    "block.cache.index.miss",
+    "block.cache.filter.hit",
+    "block.cache.filter.miss",
+    "number.keys.read",
+    "flush.write.bytes",
+    "compact.read.bytes",
+    "compact.write.bytes",
+)
+
+
+def _print_counters(p: Checkpoint, previous: Checkpoint | None) -> None:
+    """Where the segment's reads went: the domain's cache misses (--stats), RocksDB's
+    statistics over the segment, and the files per level before the checkpoint's compaction."""
+    now, before = p.counters, previous.counters if previous else {}
+    events = p.events - (previous.events if previous else 0)
+
+    def delta(name: str) -> int:
+        return now.get(name, 0) - before.get(name, 0)
+
+    cpu = (p.cpu - (previous.cpu if previous else 0.0)) * 1e9
+    main = delta("main thread ns")
+    print(
+        f"      CPU µs per event in the segment: {cpu / events / 1000:.1f}, of which this thread "
+        f"{main / events / 1000:.1f}, RocksDB's background threads {(cpu - main) / events / 1000:.1f}"
+    )
+    if "gc0 runs" in now or "gc2 runs" in now:
+        print(
+            "      garbage collector: "
+            + ", ".join(
+                f"gen{g} {delta(f'gc{g} runs'):,} runs {delta(f'gc{g} ns') / events / 1000:.1f} "
+                "µs per event"
+                for g in range(3)
+            )
+        )
+    levels = " ".join(f"L{n}:{now[f'files L{n}']}" for n in range(7) if now[f"files L{n}"])
+    print(
+        f"      files {levels or 'none'}, memtables {now['memtables bytes'] / 2**20:.1f} MiB, "
+        f"block cache {now['block cache bytes'] / 2**20:.1f} MiB"
+    )
+    if "reads" not in now:
+        return
+    reads = delta("reads")
+    kinds = sorted(
+        {name.split(" ", 1)[1] for name in now if name.startswith("reads ")},
+        key=lambda kind: -delta(f"reads {kind}"),
+    )
+    by_kind = ", ".join(
+        f"{kind} {delta(f'reads {kind}') / events:.2f} ({delta(f'absent {kind}') / events:.2f})"
+        for kind in kinds
+    )
+    print(
+        f"      in the store (wall, the collector's pauses out): gets {delta('get ns') / events / 1000:.1f} µs per event, "
+        f"{delta('get ns') / max(reads, 1):,.0f} ns per get; writes "
+        f"{delta('write ns') / events / 1000:.1f} µs per event"
+    )
+    print(
+        f"      store reads per event {reads / events:.2f}, absent {delta('absent') / events:.2f}; "
+        f"by kind (absent): {by_kind}"
+    )
+    if "memtable.hit" in now:
+        print(
+            "      RocksDB per event: "
+            + ", ".join(f"{name} {delta(name) / events:.3f}" for name in _STATISTICS)
+        )
 
 
 def _print_table(points: list[Checkpoint], cache: int) -> None:

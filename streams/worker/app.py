@@ -108,7 +108,7 @@ class SunesWorker:
         )
         self.stage = EstablishmentStage(
             app, self.by_finess, self.establishments, config.partitions, self.pipeline,
-            self.deadletter, self.recomputation, table_store.room,
+            self.deadletter, self.recomputation, table_store.room, table_store.reading,
         )  # fmt: skip
         self.registry = RegistryReader(config, self.establishments)
         self.facts.on_recover(self.stage.on_recover)

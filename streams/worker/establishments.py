@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,10 +70,13 @@ class EstablishmentStage:
         deadletter: DeadLetter,
         recomputation: Recomputation,
         room: Callable[[], Awaitable[None]] | None = None,
+        reading: Callable[[int], AbstractContextManager[None]] | None = None,
     ) -> None:
         self.app = app
         # back-pressure of the state's writes, awaited between bundles (table_store.room)
         self.room = room
+        # the store's reads bound to a bundle's partition while it is applied (table_store)
+        self.reading = reading
         self.topic = topic
         self.establishments = establishments
         self.partitions = partitions
@@ -135,7 +139,11 @@ class EstablishmentStage:
                 events.append((record, item))
                 stamps.append(timestamp)
                 finesses.add(record.finess)
-            failed = self._apply(events, finesses)
+            if self.reading is None:
+                failed = self._apply(events, finesses)
+            else:
+                with self.reading(message.partition):
+                    failed = self._apply(events, finesses)
             for finess, item, record, failure in failed:
                 error = internal_error(failure)
                 log.error("applying an event of %s failed: %s", finess, error.reason)

@@ -18,7 +18,8 @@ the changelog records of its bundle are acked.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -54,15 +55,14 @@ class TableStore:
         self._data: Any = None  # the table's store, at the first read
         self._rocks = False
         self._by_event = False
+        # KeyValueStore.get: `_search`, or within `reading` the partition's own Rdict.get
+        self.get: Callable[[bytes], bytes | None] = self._search
 
-    def get(self, key: bytes) -> bytes | None:
+    def _search(self, key: bytes) -> bytes | None:
+        """`get` outside `reading`: the DB of the current event's partition, as Faust reads."""
         data = self._data
-        if data is None:  # the table's store, and how to read it: once (Faust makes it once)
-            table = self.table
-            data = self._data = table.data
-            self._rocks = getattr(data, "use_rocksdict", False)
-            # whether Faust reads a key in the current event's partition (Store._get's test)
-            self._by_event = self._rocks and not table.is_global and not table.use_partitioner
+        if data is None:
+            data = self._store()
         if self._rocks:
             # One RocksDB get; Table.get asks `key in data` first, a second get.
             event = current_event() if self._by_event else None
@@ -80,6 +80,34 @@ class TableStore:
             return value
         found = data.get(key)
         return found
+
+    def _store(self) -> Any:
+        data = self._data
+        if data is None:  # the table's store, and how to read it: once (Faust makes it once)
+            table = self.table
+            data = self._data = table.data
+            self._rocks = getattr(data, "use_rocksdict", False)
+            # whether Faust reads a key in the current event's partition (Store._get's test)
+            self._by_event = self._rocks and not table.is_global and not table.use_partitioner
+        return data
+
+    @contextmanager
+    def reading(self, partition: int) -> Iterator[None]:
+        """`get` bound to the DB of `partition` (the event's being applied) for the span of
+        a synchronous block: the domain's reads that miss its cache then call rocksdict's
+        `Rdict.get` directly, not a Python frame + current_event() + _db_for_partition each
+        (~2 % of the worker's main thread). What `_search` reads during that event, the same
+        DB; no await may run inside (another task's read, e.g. a worklist outside any event,
+        would see that DB)."""
+        data = self._store()
+        if not self._by_event:
+            yield
+            return
+        self.get = data._db_for_partition(partition).get
+        try:
+            yield
+        finally:
+            self.get = self._search
 
     def write(self, changes: Sequence[Change]) -> None:
         """One transaction: see the module's docstring. Synchronous on purpose."""

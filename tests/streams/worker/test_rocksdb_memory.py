@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import pytest
 from faust.stores.rocksdb import RocksDBOptions
 from prometheus_client import CollectorRegistry
 
+from streams.worker import rocksdb_memory
 from streams.worker.rocksdb_memory import (
     BLOCK_CACHE_BYTES,
+    MEMTABLE_BLOOM_RATIO,
     MEMTABLE_BYTES,
     METADATA_BLOCK_BYTES,
     RocksDBMemoryCollector,
@@ -77,19 +80,24 @@ def test_a_memory_store_is_left_alone(tmp_path: Path) -> None:
     assert share_memory(table) is None
 
 
-def _table_options(path: Path) -> dict[str, str]:
-    """The block-based table options RocksDB recorded for a DB (its newest OPTIONS file)."""
+def _recorded(path: Path, section: str) -> dict[str, str]:
+    """The options RocksDB recorded for a DB in one section of its newest OPTIONS file."""
     newest = sorted(path.glob("OPTIONS-*"))[-1]
     options: dict[str, str] = {}
-    section = ""
+    current = ""
     for line in newest.read_text().splitlines():
         line = line.strip()
         if line.startswith("["):
-            section = line
-        elif "=" in line and section.startswith("[TableOptions/BlockBasedTable"):
+            current = line
+        elif "=" in line and current.startswith(section):
             name, value = line.split("=", 1)
             options[name] = value
     return options
+
+
+def _table_options(path: Path) -> dict[str, str]:
+    """The block-based table options RocksDB recorded for a DB."""
+    return _recorded(path, "[TableOptions/BlockBasedTable")
 
 
 def _faust_options() -> RocksDBOptions:
@@ -108,6 +116,40 @@ def test_index_and_filters_are_partitioned_with_full_bloom_filters(tmp_path: Pat
     assert options["cache_index_and_filter_blocks"] == "true"
     assert options["pin_top_level_index_and_filter"] == "true"
     assert options["filter_policy"] == "bloomfilter"
+
+
+def test_memtables_have_a_bloom_filter_of_whole_keys_inside_their_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gets of keys a memtable lacks skip its skip list; the filter is allocated in the
+    memtable's arena, so it counts in the memtables' bytes (the MEMTABLE_BYTES cap)."""
+    sizes = {}
+    for ratio in (MEMTABLE_BLOOM_RATIO, 0.0):
+        monkeypatch.setattr(rocksdb_memory, "MEMTABLE_BLOOM_RATIO", ratio)
+        path = tmp_path / str(ratio)
+        db = shared_options(_faust_options()).open(path)
+        keys = _keys(2_000)
+        for i, key in enumerate(keys[:1_000]):
+            db[key] = f"v{i}".encode()
+        assert all(db[key] == f"v{i}".encode() for i, key in enumerate(keys[:1_000]))
+        assert all(db.get(key) is None for key in keys[1_000:])
+        sizes[ratio] = db.property_int_value("rocksdb.cur-size-all-mem-tables")
+        db.close()
+        recorded = _recorded(path, '[CFOptions "default"]')
+        assert float(recorded["memtable_prefix_bloom_size_ratio"]) == ratio
+        assert recorded["memtable_whole_key_filtering"] == ("true" if ratio else "false")
+    bloom_bytes = MEMTABLE_BLOOM_RATIO * _faust_options().write_buffer_size
+    assert sizes[MEMTABLE_BLOOM_RATIO] - sizes[0.0] >= bloom_bytes * 0.9
+    # a store written without it (the worker before) reads back whole with it
+    monkeypatch.setattr(rocksdb_memory, "MEMTABLE_BLOOM_RATIO", MEMTABLE_BLOOM_RATIO)
+    db = shared_options(_faust_options()).open(tmp_path / "0.0")
+    assert all(db[key] == f"v{i}".encode() for i, key in enumerate(keys[:1_000]))
+    assert all(db.get(key) is None for key in keys[1_000:])
+    db[keys[1_500]] = b"after"
+    assert db[keys[1_500]] == b"after" and db.get(keys[1_501]) is None
+    db.close()
+    recorded = _recorded(tmp_path / "0.0", '[CFOptions "default"]')
+    assert float(recorded["memtable_prefix_bloom_size_ratio"]) == MEMTABLE_BLOOM_RATIO
 
 
 def _keys(n: int) -> list[bytes]:

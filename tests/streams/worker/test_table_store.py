@@ -168,3 +168,36 @@ def test_a_read_during_an_event_is_one_get_in_the_event_partition(tmp_path: Path
     finally:
         for db in dbs:
             db.close()
+
+
+def test_reads_bound_to_a_bundle_partition_read_what_faust_reads_in_its_event(
+    tmp_path: Path,
+) -> None:
+    dbs = [Rdict(str(tmp_path / f"p{p}"), options=Options(raw_mode=True)) for p in (0, 1)]
+    dbs[0][b"F|s|0"] = b"zero"
+    dbs[1][b"F|s|1"] = b"one"
+    store = TableStore(Table(SearchingRocks(dbs), {}))
+    try:
+        with store.reading(1):
+            assert store.get(b"F|s|1") == b"one"
+            assert store.get(b"F|s|0") is None  # another partition's key: not this bundle's
+            assert store.get(b"F|s|2") is None
+        assert store.get(b"F|s|0") == b"zero"  # after the bundle: every partition searched
+        try:
+            with store.reading(0):
+                assert store.get(b"F|s|1") is None
+                raise RuntimeError("an apply that failed")
+        except RuntimeError:
+            pass
+        assert store.get(b"F|s|1") == b"one"  # unbound however the block ended
+    finally:
+        for db in dbs:
+            db.close()
+
+
+def test_without_rocksdb_a_bundle_reads_the_table_as_before() -> None:
+    store = TableStore(Table({b"F|s|1": b"one"}, {}))
+    with store.reading(3):
+        assert store.get(b"F|s|1") == b"one"
+        assert store.get(b"F|s|2") is None
+    assert store.get(b"F|s|1") == b"one"
