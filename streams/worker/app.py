@@ -56,6 +56,10 @@ def advertised_host(web_host: str) -> str:
     return socket.gethostname() if web_host in ("0.0.0.0", "::", "") else web_host
 
 
+class IngestCancelled(Exception):
+    """The ingest stage ended on a CancelledError that was no stop of the worker's."""
+
+
 class SunesWorker:
     """One worker process: the Faust app, its stages and its metrics."""
 
@@ -184,13 +188,22 @@ class SunesWorker:
         try:
             await self.ingestor.run()
         except asyncio.CancelledError:
-            raise
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # the worker stops
+            # passed on by a client, not a stop of ours: the stage ended all the same
+            await self._ingest_failed(IngestCancelled("a CancelledError passed on by a client"))
         except Exception as exc:
-            # IngestProcessDied's message is ours (pid, status); another's may hold data
-            why = str(exc) if isinstance(exc, IngestProcessDied) else type(exc).__name__
-            self.ingest_failure = why
-            log.critical("the ingest stage failed, stopping the worker: %s", why)
-            await self.app.crash(exc)
+            await self._ingest_failed(exc)
+
+    async def _ingest_failed(self, exc: Exception) -> None:
+        # IngestProcessDied's message is ours (pid, status); another's may hold data
+        why = (
+            str(exc) if isinstance(exc, IngestProcessDied | IngestCancelled) else type(exc).__name__
+        )
+        self.ingest_failure = why
+        log.critical("the ingest stage failed, stopping the worker: %s", why)
+        await self.app.crash(exc)
 
     async def _on_partitions_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         """One receiver, in this order: the stage's bookkeeping (no await: the table's

@@ -12,7 +12,7 @@ from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from streams.kafka_clients import Security
-from streams.worker.expired import Expired, ExpiredRecordsCheck, expired_of
+from streams.worker.expired import Expired, ExpiredRecordsCheck, _stop_quietly, expired_of
 
 TP = TopicPartition("sunes.stays.v1", 2)
 
@@ -83,3 +83,52 @@ def test_a_hole_adopted_from_the_ingest_process_is_counted_once_and_not_logged_a
     assert check.lost == {"sunes.stays.v1/2": lost}
     assert check.before_first_read == {"sunes.dmp.v1/0": never}
     assert sorted(check.holes(), key=str) == sorted([lost, never], key=str)
+
+
+def test_a_cancelled_error_not_of_the_check_is_a_failure_to_check_not_a_stop(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CancelledError passed on by a client (aiokafka's consumer stop, see
+    `_stop_quietly`) must not end the caller: at an assignment it ended the ingest stage."""
+    check = ExpiredRecordsCheck("127.0.0.1:1", Security(), CollectorRegistry())
+
+    async def leaks(group: str, tps: list[TopicPartition]) -> None:
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(check, "_offsets", leaks)
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(check.check("app-ingest", [TP]))  # returns
+    assert "cannot check app-ingest's offsets" in caplog.text and "CancelledError" in caplog.text
+
+
+def test_a_cancelled_check_is_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    check = ExpiredRecordsCheck("127.0.0.1:1", Security(), CollectorRegistry())
+
+    async def hangs(group: str, tps: list[TopicPartition]) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(check, "_offsets", hangs)
+
+    async def cancel_it() -> None:
+        task = asyncio.ensure_future(check.check("app-ingest", [TP]))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_it())
+
+
+def test_stop_quietly_swallows_a_passed_on_cancel_but_not_its_own() -> None:
+    async def leaking_stop() -> None:
+        raise asyncio.CancelledError  # what aiokafka's stop passes on
+
+    async def outer() -> None:
+        await _stop_quietly(leaking_stop())  # not cancelled: returns
+        own = asyncio.ensure_future(_stop_quietly(asyncio.sleep(60)))
+        await asyncio.sleep(0.01)
+        own.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await own
+
+    asyncio.run(outer())

@@ -275,3 +275,21 @@ def test_short_retention_warned_at_start_and_expired_records_reported(
         if start > 0 and tp not in internal  # another app id's internal topic
     }
     assert orjson.dumps(health["expired_records"]) == b"{}"
+
+
+def test_aiokafka_passes_a_cancelled_error_out_of_a_consumer_stopped_at_once(
+    kafka_bootstrap_servers: str,
+) -> None:
+    """Why the expired-records check stops its clients through `_stop_quietly`: aiokafka
+    0.14's group-less consumer, stopped before its offset-reset task ever ran, raises that
+    task's CancelledError out of stop() (a broker back from a freeze made the check's admin
+    request fail at once after the consumer's start; the ingest stage ended with it). If
+    this fails, aiokafka no longer does it: `_stop_quietly` may go."""
+
+    async def start_then_stop() -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap_servers)
+        await consumer.start()
+        await consumer.stop()
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(start_then_stop())
