@@ -33,7 +33,7 @@ from streams.worker import faust_patch, faust_replay
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import deadletter_headers
 from streams.worker.establishments import EstablishmentStage
-from streams.worker.expired import ExpiredRecordsCheck
+from streams.worker.expired import ExpiredRecordsCheck, being_cancelled
 from streams.worker.ingest import Ingestor
 from streams.worker.ingest_process import IngestProcess, IngestProcessDied
 from streams.worker.pages.signin import signin
@@ -188,8 +188,7 @@ class SunesWorker:
         try:
             await self.ingestor.run()
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is None or task.cancelling():
+            if being_cancelled():
                 raise  # the worker stops
             # passed on by a client, not a stop of ours: the stage ended all the same
             await self._ingest_failed(IngestCancelled("a CancelledError passed on by a client"))

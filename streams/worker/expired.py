@@ -102,7 +102,7 @@ class ExpiredRecordsCheck:
                     self._offsets(group, tps), CHECK_TIMEOUT_SECONDS
                 )
         except asyncio.CancelledError as exc:
-            if _cancelled():
+            if being_cancelled():
                 raise
             failure = exc  # not ours (see `_stop_quietly`): it would end the assignment
         except Exception as exc:
@@ -182,7 +182,7 @@ class ExpiredRecordsCheck:
         }
 
 
-def _cancelled() -> bool:
+def being_cancelled() -> bool:
     """Whether the running task itself is being cancelled (not a CancelledError passed on)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
@@ -198,7 +198,7 @@ async def _stop_quietly(stopping: Awaitable[None]) -> None:
     try:
         await stopping
     except asyncio.CancelledError:
-        if _cancelled():
+        if being_cancelled():
             raise
     except Exception as exc:  # the check's result stands; the client is gone either way
         log.debug("closing a client of the expired-records check: %s", type(exc).__name__)
