@@ -4,6 +4,7 @@ exact, the log must not flood, and the lag must be 0 once caught up."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -49,32 +50,36 @@ def test_broker_frozen_then_restarted_and_a_worker_restart(
     half = len(messages) // 2
     app_id = f"faults-{uuid.uuid4().hex[:6]}"
     worker = WorkerProcess(brokers, app_id, tmp_path).start()
-    publish(brokers, messages[:half])
-    worker.wait_until(lambda: status(worker) == "ok", 60, "the worker to be ok")
+    try:
+        publish(brokers, messages[:half])
+        worker.wait_until(lambda: status(worker) == "ok", 60, "the worker to be ok")
 
-    assert own_kafka_broker.pid is not None
-    os.kill(own_kafka_broker.pid, signal.SIGSTOP)  # frozen: connections hang, nothing answers
-    worker.wait_until(lambda: status(worker) == "broker_unreachable", 30, "/health to say so")
-    time.sleep(20)
-    os.kill(own_kafka_broker.pid, signal.SIGCONT)
-    worker.wait_until(lambda: status(worker) == "ok", 90, "/health ok after the freeze")
+        assert own_kafka_broker.pid is not None
+        os.kill(own_kafka_broker.pid, signal.SIGSTOP)  # frozen: connections hang, nothing answers
+        worker.wait_until(lambda: status(worker) == "broker_unreachable", 30, "/health to say so")
+        time.sleep(20)
+        os.kill(own_kafka_broker.pid, signal.SIGCONT)
+        worker.wait_until(lambda: status(worker) == "ok", 90, "/health ok after the freeze")
 
-    own_kafka_broker.kill()  # stopped hard, then started again on its data dir
-    worker.wait_until(lambda: status(worker) == "broker_unreachable", 30, "/health to say so")
-    time.sleep(10)
-    own_kafka_broker.start()
-    worker.wait_until(lambda: status(worker) == "ok", 120, "/health ok after the restart")
-    publish(brokers, messages[half:])
-    wait_for_rows([worker], finess, expected, seconds=180)
+        own_kafka_broker.kill()  # stopped hard, then started again on its data dir
+        worker.wait_until(lambda: status(worker) == "broker_unreachable", 30, "/health to say so")
+        time.sleep(10)
+        own_kafka_broker.start()
+        worker.wait_until(lambda: status(worker) == "ok", 120, "/health ok after the restart")
+        publish(brokers, messages[half:])
+        wait_for_rows([worker], finess, expected, seconds=180)
 
-    errors = [
-        line
-        for line in worker.log_path.read_text(errors="replace").splitlines()
-        if "aiokafka" in line and ("ERROR" in line or "WARNING" in line)
-    ]
-    assert len(errors) < 200, f"{len(errors)} client error lines: the log floods"
-
-    worker.stop()  # a clean stop: the restart keeps its disk
+        errors = [
+            line
+            for line in worker.log_path.read_text(errors="replace").splitlines()
+            if "aiokafka" in line and ("ERROR" in line or "WARNING" in line)
+        ]
+        assert len(errors) < 200, f"{len(errors)} client error lines: the log floods"
+    finally:
+        if own_kafka_broker.pid is not None:  # a failure while frozen: thaw it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(own_kafka_broker.pid, signal.SIGCONT)
+        worker.stop()  # a clean stop (a no-op if it already ended): the restart keeps its disk
     restarted = WorkerProcess(brokers, app_id, tmp_path, data_dir=worker.data_dir).start()
     try:
         wait_for_rows([restarted], finess, expected)
