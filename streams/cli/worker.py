@@ -22,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Consume the input topics, keep every establishment's indicators, and "
         "serve GET /indicators, /metrics and /health. Settings come from SUNES_* environment "
         "variables (see README) and these flags.",
-        epilog=f"exit status: {Exit.USAGE} a bad setting; {Exit.KAFKA} Kafka could not be "
+        epilog=f"exit status: {Exit.USAGE} a bad setting, or workers of another release "
+        f"still run on the app id; {Exit.KAFKA} Kafka could not be "
         f"reached or the topics not created; {STOP_TIMEOUT_EXIT} it did not stop within "
         "--stop-grace-seconds (recovered at the next start); else the worker's when it stops",
     )
@@ -51,6 +52,7 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
     from streams.worker import gc_tuning, local_state
     from streams.worker.app import SunesWorker
     from streams.worker.log_limits import limit_kafka_client_logs
+    from streams.worker.release_guard import ReleaseMixError, wait_for_one_release
     from streams.worker.stop_bound import StopDeadline
     from topics.names import TopicSpec
 
@@ -68,7 +70,10 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
                                   (*config.topics.specs(), internal, changelog),
                                   replication_factor=config.replication_factor,
                                   horizon_ms=horizon_retention_ms(config.rules)))  # fmt: skip
-    except TopicSetupError:
+        # Before joining: workers of another release on this app id could not read ours.
+        groups = (config.app_id, config.ingest_group)
+        asyncio.run(wait_for_one_release(config.bootstrap_servers, config.security, groups))
+    except (TopicSetupError, ReleaseMixError):
         raise  # exit code and message: streams.cli.main
     except Exception as exc:  # the broker is the usual culprit: say so plainly
         raise CliError(

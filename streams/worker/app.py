@@ -40,6 +40,7 @@ from streams.worker.pages.signin import signin
 from streams.worker.pages.views import pages
 from streams.worker.recompute import Recomputation
 from streams.worker.registry import RegistryReader
+from streams.worker.release_guard import client_id
 from streams.worker.rocksdb_memory import RocksDBMemoryCollector, share_memory
 from streams.worker.table_store import ROCKSDB_OPTIONS, TableStore
 from streams.worker.views import WORKERS, blueprint
@@ -158,6 +159,8 @@ class SunesWorker:
             web_in_thread=False,
             # Group joins in seconds, not 30 s (6 s is Kafka's minimum session timeout).
             broker_session_timeout=6.0,
+            # which formats it writes: a worker of another release waits for it to leave
+            broker_client_id=client_id("agent"),  # streams/worker/release_guard.py
             broker_heartbeat_interval=1.0,
             consumer_auto_offset_reset="earliest",
             # Changelog writes come in bursts (one per entity per bundle): batch them into

@@ -129,6 +129,11 @@ class WorkerConfig:
         return f"{self.app_id}-events-by-finess"
 
     @property
+    def ingest_group(self) -> str:
+        """The ingest stage's consumer group (the establishment stage's is the app id)."""
+        return f"{self.app_id}-ingest"
+
+    @property
     def changelog_topic(self) -> str:
         """The facts table's changelog, as Faust names it (compacted)."""
         return f"{self.app_id}-facts-changelog"

@@ -58,6 +58,7 @@ from streams.worker.deadletter import (
     truncated_deadletter,
 )
 from streams.worker.expired import ExpiredRecordsCheck
+from streams.worker.release_guard import client_id
 from topics.errors import INTERNAL_ERROR, TOO_LARGE
 from topics.fast import fast_struct
 from topics.records import EstablishmentRecord, RegistryTombstone
@@ -249,7 +250,7 @@ class Ingestor:
         expired: ExpiredRecordsCheck | None = None,
     ) -> None:
         self.config = config
-        self.group = f"{config.app_id}-ingest"
+        self.group = config.ingest_group
         self.expired = expired
         self.rules = config.rules
         self.internal_topic = internal_topic
@@ -270,6 +271,7 @@ class Ingestor:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.config.bootstrap_servers,
             group_id=self.group,
+            client_id=client_id("ingest"),  # streams/worker/release_guard.py
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             # group joins in seconds, not 30 s (6 s is Kafka's minimum session timeout)
@@ -280,6 +282,7 @@ class Ingestor:
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=self.config.bootstrap_servers,
+            client_id=client_id("ingest"),
             linger_ms=5,
             # a broker's own client settings win (Tansu: one record per batch)
             **{"max_batch_size": PRODUCER_BATCH_BYTES, **security, **self.client_overrides},
