@@ -29,7 +29,7 @@ from monitoring.collector import IndicatorCollector
 from monitoring.pipeline import PipelineMetrics
 from processors.collection import Establishments
 from streams.access.authenticator import Authenticator
-from streams.worker import faust_patch, faust_replay, kafka_crc
+from streams.worker import faust_patch, faust_replay
 from streams.worker.config import WorkerConfig
 from streams.worker.deadletter import deadletter_headers
 from streams.worker.establishments import EstablishmentStage
@@ -66,7 +66,6 @@ class SunesWorker:
     def __init__(self, config: WorkerConfig) -> None:
         faust_patch.apply()  # before the Faust app: see streams/worker/faust_patch.py
         faust_replay.apply()  # fewer Tasks per changelog record: streams/worker/faust_replay.py
-        kafka_crc.apply()  # fetched CRCs in hardware, off the GIL's way: streams/worker/kafka_crc.py
         self.config = config
         self.access = Authenticator(config.access)  # who may see what (streams/access)
         self.metrics_registry = CollectorRegistry()

@@ -42,7 +42,6 @@ from aiokafka.errors import (
 from processors.retention import Bounds, time_bounds_error
 from processors.settings import Settings
 from streams.kafka_clients import aiokafka_security
-from streams.worker import kafka_crc
 from streams.worker.bundles import (
     MAX_EVENT_BYTES,
     encode_bundle,
@@ -267,7 +266,6 @@ class Ingestor:
         self.after_poll: Callable[[], None] | None = None
 
     async def run(self) -> None:
-        kafka_crc.apply()  # its process's fetches too (the ingest child's)
         security = aiokafka_security(self.config.security)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.config.bootstrap_servers,
