@@ -221,6 +221,23 @@ async def consume(
         await consumer.stop()
 
 
+async def read_partition(bootstrap_servers: str, tp: TopicPartition, count: int) -> list[Any]:
+    """The first `count` records of one partition (tombstones included), by a consumer with
+    no group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        records: list[Any] = []
+        while len(records) < count:
+            for messages in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                records.extend(messages)
+        return records
+    finally:
+        await consumer.stop()
+
+
 async def read_topics(
     bootstrap_servers: str, topics: Iterable[str], **client_options: Any
 ) -> list[tuple[str, bytes | None, bytes | None]]:

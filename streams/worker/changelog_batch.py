@@ -107,38 +107,42 @@ class ChangelogBatcher:
         timestamp_ms = int(time.time() * 1000)
         pending = accumulator._batches.get(tp)
         batch: Any = pending[-1] if pending else None
-        builder = None if batch is None else batch._builder
-        watched = None
+        builder: Any = None if batch is None else batch._builder
         # Each record goes where `BatchBuilder.append` puts it, without its two Python calls
         # (keyword arguments, `_serialize` with no serializer): to its record builder (aiokafka's
         # Cython DefaultRecordBatchBuilder), then its relative offset moved; a full batch is
         # closed, as BatchBuilder.append does. Not `MessageBatch.append` either: that one makes
         # a future per record, which the ack then resolves one by one; the batch's own future
-        # is enough here.
-        for key, value in records:
-            if (
-                builder is None
-                or builder._closed
-                or builder._builder.append(
-                    builder._relative_offset, timestamp_ms, key, value, _NO_HEADERS
-                )
-                is None
-            ):
+        # is enough here. The offset is kept in a local across a run of records that fit (one
+        # attribute write per batch, not per record).
+        taken = 0
+        count = len(records)
+        while taken < count:
+            fresh = builder is None or builder._closed
+            if fresh:
                 if builder is not None:
-                    builder.close()  # full (or closed already)
+                    builder.close()  # closed already: a no-op
                 # a new batch after it, as add_message would
                 batch = accumulator._append_batch(accumulator.create_builder(), tp)
                 builder = batch._builder
-                if builder._builder.append(0, timestamp_ms, key, value, _NO_HEADERS) is None:
-                    raise ValueError(  # pragma: no cover
-                        "a changelog record larger than producer_max_batch_size"
-                    )
-            builder._relative_offset += 1
-            if batch is not watched:
-                watched = batch
+            append = builder._builder.append
+            first = offset = builder._relative_offset
+            for key, value in records[taken:] if taken else records:
+                if append(offset, timestamp_ms, key, value, _NO_HEADERS) is None:
+                    break  # full
+                offset += 1
+            builder._relative_offset = offset
+            if offset > first:
+                taken += offset - first
                 if batch not in self._watched:
                     self._watched.add(batch)
                     batch.future.add_done_callback(self._done(batch))
+            elif fresh:
+                raise ValueError(  # pragma: no cover
+                    "a changelog record larger than producer_max_batch_size"
+                )
+            if taken < count:
+                builder.close()  # full: the next records go to a new batch
         return len(records)
 
     def unacked(self) -> list[asyncio.Future[Any]]:

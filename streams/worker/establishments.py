@@ -117,28 +117,41 @@ class EstablishmentStage:
             events: list[tuple[Event, Any]] = []
             stamps: list[float | None] = []
             finesses: set[str] = set()
-            horizon_of = self.establishments.purge_horizon
+            # each FINESS's purge horizon, asked once per bundle (a purge runs after it)
+            horizons: dict[str, datetime | None] = {}
             for item, timestamp in items:
-                try:
-                    record = bundle_record(item)  # validated by the ingest stage
-                    if not isinstance(record, Event):
-                        raise TypeError("a registry record among the events")
-                except Exception as exc:  # only a foreign writer on our internal topic
-                    reason = f"not a validated event: {type(exc).__name__}"
-                    await self.deadletter(
-                        _dumps(item),
-                        message.key,
-                        InvalidRecord(INVALID_FIELD, reason),
-                        message,
-                    )
-                    continue
-                refusal = refused_after_purge(record, horizon_of(record.finess))
-                if refusal is not None:
-                    await self.deadletter(_letter(item, record), message.key, refusal, message)
-                    continue
+                if isinstance(item, Event):  # version 3: decoded as the record
+                    record = item
+                else:
+                    try:
+                        built = bundle_record(item)  # validated by the ingest stage
+                        if not isinstance(built, Event):
+                            raise TypeError("a registry record among the events")
+                        record = built
+                    except Exception as exc:  # only a foreign writer on our internal topic
+                        reason = f"not a validated event: {type(exc).__name__}"
+                        await self.deadletter(
+                            _dumps(item),
+                            message.key,
+                            InvalidRecord(INVALID_FIELD, reason),
+                            message,
+                        )
+                        horizons.clear()  # after an await: asked again
+                        continue
+                finess = record.finess
+                if finess in horizons:
+                    horizon = horizons[finess]
+                else:
+                    horizon = horizons[finess] = self.establishments.purge_horizon(finess)
+                if horizon is not None:
+                    refusal = refused_after_purge(record, horizon)
+                    if refusal is not None:
+                        await self.deadletter(_letter(item, record), message.key, refusal, message)
+                        horizons.clear()
+                        continue
                 events.append((record, item))
                 stamps.append(timestamp)
-                finesses.add(record.finess)
+                finesses.add(finess)
             if self.reading is None:
                 failed = self._apply(events, finesses)
             else:

@@ -251,7 +251,10 @@ def _spawn(theirs: Connection) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     fd = theirs.fileno()
-    command = [sys.executable, "-m", __name__, str(fd), str(os.getpid())]
+    # -P: `-m` would put the working directory first on sys.path, before PYTHONPATH: a worker
+    # started from another checkout's directory (a bench comparing builds, an operator in a
+    # repository) had its ingest process run that checkout's code, not its own.
+    command = [sys.executable, "-P", "-m", __name__, str(fd), str(os.getpid())]
     return subprocess.Popen(command, pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL)
 
 

@@ -8,13 +8,13 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from streams.worker import changelog_batch
 from streams.worker.changelog_batch import ChangelogBatcher
-from tests.kafka_tools import create_topic
+from tests.kafka_tools import create_topic, read_partition
 
 
 @pytest.mark.kafka
@@ -43,22 +43,45 @@ async def test_the_records_are_in_the_accumulator_before_the_call_returns(
         assert failures == []
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
+    records = await read_partition(kafka_bootstrap_servers, TopicPartition(topic, 1), 5)
+    assert [(m.offset, m.key, m.value) for m in records] == [
+        (offset, key, value) for offset, (key, value) in enumerate(first + second)
+    ]
+    assert all(not m.headers for m in records)
+
+
+@pytest.mark.kafka
+async def test_a_flush_larger_than_a_batch_goes_on_in_new_batches_in_order(
+    kafka_bootstrap_servers: str, unique_kafka_name: Callable[[str], str]
+) -> None:
+    topic = unique_kafka_name("changelog")
+    await create_topic(kafka_bootstrap_servers, topic, 1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap_servers, linger_ms=10_000, max_batch_size=1024
+    )
+    await producer.start()
+    acked: list[tuple[TopicPartition, int]] = []
+    failures: list[BaseException] = []
+    tp = TopicPartition(topic, 0)
     try:
-        tp = TopicPartition(topic, 1)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        records = []
-        while len(records) < 5:
-            for messages in (await consumer.getmany(tp, timeout_ms=1000)).values():
-                records.extend(messages)
-        assert [(m.offset, m.key, m.value) for m in records] == [
-            (offset, key, value) for offset, (key, value) in enumerate(first + second)
-        ]
-        assert all(not m.headers for m in records)
+        batcher = ChangelogBatcher(producer, lambda tp, o: acked.append((tp, o)), failures.append)
+        first = [(b"F|s|%d" % i, b"x" * 100 if i % 5 else None) for i in range(30)]
+        second = [(b"F|d|%d" % i, b"y" * 150) for i in range(12)]
+        assert batcher.append(topic, 0, first) == 30
+        assert batcher.append(topic, 0, second) == 12
+        batches = list(producer._message_accumulator._batches[tp])
+        assert len(batches) > 3  # ~1 KiB each
+        assert sum(batch.record_count for batch in batches) == 42
+        await producer.flush()
+        assert acked[-1] == (tp, 41)
+        assert len(acked) == len(batches)  # each batch watched once
+        assert failures == []
     finally:
-        await consumer.stop()
+        await producer.stop()
+    records = await read_partition(kafka_bootstrap_servers, tp, 42)
+    assert [(m.offset, m.key, m.value) for m in records] == [
+        (offset, key, value) for offset, (key, value) in enumerate(first + second)
+    ]
 
 
 async def test_a_failed_batch_is_reported_once_and_stops_every_later_write() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import pathlib
 import pickle
 
 import pytest
@@ -123,3 +124,22 @@ def test_an_ingest_process_that_fails_is_said_with_its_status_and_its_error_type
     with pytest.raises(IngestProcessDied, match=r"ended with status 1 after KafkaConnectionError"):
         asyncio.run(process.run())
     assert process.pid is not None and process.failure == "KafkaConnectionError"
+
+
+def test_the_ingest_process_runs_the_workers_own_code_whatever_the_working_directory(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started from a directory holding another `streams` package (another checkout: a bench
+    comparing builds, an operator in a repository), the child still runs the worker's own
+    module, not that one (`python -m` puts the working directory first on sys.path)."""
+    other = tmp_path / "streams" / "worker"
+    other.mkdir(parents=True)
+    for package in (tmp_path / "streams", other):
+        (package / "__init__.py").write_text("")
+    (other / "ingest_process.py").write_text("raise SystemExit(7)\n")
+    monkeypatch.chdir(tmp_path)
+    registry = CollectorRegistry()
+    config = WorkerConfig(brokers=("127.0.0.1:1",), app_id="app")
+    process = IngestProcess(config, "t", PipelineMetrics(registry), _expired(registry))
+    with pytest.raises(IngestProcessDied, match=r"ended with status 1 after KafkaConnectionError"):
+        asyncio.run(process.run())
