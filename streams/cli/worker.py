@@ -106,7 +106,8 @@ def run_worker(config: WorkerConfig, loglevel: str = "warning") -> int:
         runner.spinner = None
         runner.execute_from_commandline()
     except SystemExit as stop:
-        if on_disk and stop.code in (0, None):
+        # clean only if every DB's memtables reached the disk (no WAL: local_state.py)
+        if on_disk and stop.code in (0, None) and worker.table_store.flushed:
             local_state.mark_clean(config.data_dir, config.app_id)
         raise
     return 0

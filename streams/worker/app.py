@@ -94,7 +94,8 @@ class SunesWorker:
             options=dict(ROCKSDB_OPTIONS) if config.store.startswith("rocksdb") else None,
         )
         rocksdb_options = share_memory(self.facts)  # one RocksDB budget for all partitions
-        table_store = TableStore(self.facts)
+        self.table_store = table_store = TableStore(self.facts)
+        table_store.flush_at_stop()  # before the clean mark: streams/worker/local_state.py
         self.establishments = Establishments(config.rules, table_store, config.cache_entries)
         self.ingestor: Ingestor | IngestProcess
         if config.ingest == "process":  # off the main thread: streams/worker/ingest_process.py

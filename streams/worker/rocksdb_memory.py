@@ -31,6 +31,8 @@ from faust.stores.rocksdb import RocksDBOptions
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.worker.local_state import without_wal
+
 # The worker's RocksDB budget, shared by every partition's DB.
 BLOCK_CACHE_BYTES = 64 * 1024 * 1024  # data, index and filter blocks
 MEMTABLE_BYTES = 32 * 1024 * 1024  # memtables of all DBs (flushed to disk beyond)
@@ -112,6 +114,7 @@ class SharedRocksDBOptions(RocksDBOptions):
             str(path), options=options, column_families={"default": options}, access_type=access
         )
         db.set_read_options(rocksdict.ReadOptions())
+        db.set_write_options(without_wal())  # every write, Faust's too: local_state.py
         return db
 
 

@@ -13,6 +13,10 @@ per-key path (`Table.__setitem__` → `on_key_set` → `send_changelog`, ~85 µs
 only for a store without rocksdict (memory://) outside a running producer. Faust's commit
 flushes the producer before it commits the input offset, so no offset is committed before
 the changelog records of its bundle are acked.
+
+Every write goes to RocksDB without its write-ahead log (the DBs' default write options,
+set at open), and a clean stop flushes every DB before the clean mark (`flush_at_stop`):
+why, and the hazards, in streams/worker/local_state.py.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from faust.types import TP
 from rocksdict import WriteBatch
 
 from processors.store import Change
+from streams.worker import local_state
 from streams.worker.changelog_batch import ChangelogBatcher
 
 # RocksDB per partition: Faust's defaults (2 GiB block cache, 3 × 64 MiB memtables) are sized
@@ -57,6 +62,23 @@ class TableStore:
         self._by_event = False
         # KeyValueStore.get: `_search`, or within `reading` the partition's own Rdict.get
         self.get: Callable[[bytes], bytes | None] = self._search
+        # At the store's stop: every open DB's memtables written to disk (None: not stopped)
+        self.flushed: bool | None = None
+
+    def flush_at_stop(self) -> None:
+        """Flush every partition's DB when Faust stops the table's RocksDB store, before it
+        drops them (its `stop` clears its DBs without closing them): what a clean stop's mark
+        vouches for (streams/worker/local_state.py). A store without rocksdict has none."""
+        data = self.table.data
+        if not getattr(data, "use_rocksdict", False):
+            return
+        stop = data.stop
+
+        async def flushing_stop() -> None:
+            self.flushed = local_state.flush(list(data._dbs.values()))
+            await stop()
+
+        data.stop = flushing_stop
 
     def _search(self, key: bytes) -> bytes | None:
         """`get` outside `reading`: the DB of the current event's partition, as Faust reads."""

@@ -4,7 +4,8 @@ No Docker engine runs here: the test starts `sunes worker` with the compose file
 environment, only the addresses and the data dir's root changed, and checks that the state
 is on disk, that a worker killed with SIGKILL and restarted serves the batch figures again
 (its tables rebuilt from the changelog: streams/worker/local_state.py), and that one stopped cleanly
-restarts on its disk.
+leaves every DB flushed and restarts on its disk. The DBs are written without RocksDB's WAL
+(the changelog is the durable copy: streams/worker/local_state.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from rocksdict import AccessType, Options, Rdict
 
 from streams.brokers._common import free_port
 from streams.testing import WorkerProcess, publish, rows_of
@@ -49,6 +51,7 @@ def test_compose_settings_keep_the_state_on_disk_and_restart_on_it(
     wait_for_rows([worker], finess, expected)
     databases = list(Path(env["SUNES_DATA_DIR"]).rglob("CURRENT"))
     assert databases, "RocksDB files under the compose data dir"
+    assert_no_wal(Path(env["SUNES_DATA_DIR"]))  # written, not yet flushed
     worker.kill()
 
     for how in ("after SIGKILL", "after a clean stop"):
@@ -59,7 +62,34 @@ def test_compose_settings_keep_the_state_on_disk_and_restart_on_it(
             wait_for_rows([restarted], finess, expected)
             print(f"restart {how} → exact figures in {time.monotonic() - began:.1f} s")
             assert rows_of(restarted.indicators(), finess) == expected
+            assert_no_wal(Path(env["SUNES_DATA_DIR"]))  # the recovery's writes neither
         finally:
             restarted.stop()
-        rebuilt = "not clean: its local tables are rebuilt" in restarted.log_tail(400)
+        log = restarted.log_tail(400)
+        rebuilt = "not clean: its local tables are rebuilt" in log
         assert rebuilt == (how == "after SIGKILL")
+        assert ("was clean: its local tables are kept" in log) == (how == "after a clean stop")
+        if how == "after SIGKILL":  # it stopped cleanly: every DB flushed
+            assert_in_table_files(Path(env["SUNES_DATA_DIR"]))
+
+
+def assert_no_wal(data_dir: Path) -> None:
+    """Every DB is written without RocksDB's write-ahead log: its log files stay empty."""
+    for path in (current.parent for current in data_dir.rglob("CURRENT")):
+        wal = {log.name: log.stat().st_size for log in path.glob("*.log")}
+        assert not any(wal.values()), f"{path.name}: written without a WAL ({wal})"
+
+
+def assert_in_table_files(data_dir: Path) -> None:
+    """After a clean stop the tables are in RocksDB's table files, with no WAL to replay."""
+    holding = 0
+    for path in (current.parent for current in data_dir.rglob("CURRENT")):
+        db = Rdict(str(path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            holds = any(True for _ in db.items())
+        finally:
+            db.close()
+        if holds:
+            holding += 1
+            assert list(path.glob("*.sst")), f"{path.name}: its memtables flushed at the stop"
+    assert holding, "the tables are on disk"

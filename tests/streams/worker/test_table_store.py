@@ -4,6 +4,8 @@ flush as one batch on the event's partition and hands its changelog records to t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +13,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
+from faust.stores.rocksdb import Store as FaustStore
 from faust.streams import _current_event
 from rocksdict import Options, Rdict
 
 from processors.store import MemoryStore
+from streams.worker.rocksdb_memory import SharedRocksDBOptions
 from streams.worker.table_store import TableStore
 
 ENTRIES = {
@@ -201,3 +205,107 @@ def test_without_rocksdb_a_bundle_reads_the_table_as_before() -> None:
         assert store.get(b"F|s|1") == b"one"
         assert store.get(b"F|s|2") is None
     assert store.get(b"F|s|1") == b"one"
+
+
+# A process that writes a flush through TableStore and a persisted offset as Faust puts it
+# (`set_persisted_offset`: a plain put), into DBs opened as the worker opens them, then
+# flushes them or not and ends at once, as a killed worker would (no close, no destructor).
+WRITER = """
+import asyncio, os, sys
+from aiokafka import AIOKafkaProducer
+from faust.stores.rocksdb import Store
+from streams.worker import local_state
+from streams.worker.rocksdb_memory import SharedRocksDBOptions
+from streams.worker.table_store import TableStore
+from tests.streams.worker.test_table_store import PartitionedRocks, WrittenTable
+
+async def main(root, flush):
+    options = SharedRocksDBOptions(use_rocksdict=True)
+    dbs = [options.open(os.path.join(root, f"p{p}")) for p in (0, 1)]
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1")  # never started
+    store = TableStore(WrittenTable(PartitionedRocks(dbs), producer))
+    store.write([(b"F|s|1", b"a"), (b"F|s|2", b"b")])
+    dbs[1].put(Store.offset_key, b"41")
+    if flush:
+        assert local_state.flush(dbs)
+    os._exit(0)
+
+asyncio.run(main(sys.argv[1], sys.argv[2] == "flush"))
+"""
+
+
+def written(root: Path, how: str) -> dict[bytes, bytes]:
+    root.mkdir()
+    repo = Path(__file__).resolve().parents[3]
+    subprocess.run([sys.executable, "-c", WRITER, str(root), how], cwd=repo, check=True)
+    db = Rdict(str(root / "p1"), options=Options(raw_mode=True))
+    try:
+        return dict(db.items())
+    finally:
+        db.close()
+
+
+def test_writes_skip_the_wal_so_only_a_flush_keeps_them_past_the_process(
+    tmp_path: Path,
+) -> None:
+    assert written(tmp_path / "killed", "no-flush") == {}, "no WAL: the memtable died with it"
+    assert written(tmp_path / "flushed", "flush") == {
+        b"F|s|1": b"a",
+        b"F|s|2": b"b",
+        FaustStore.offset_key: b"41",
+    }
+    wal = [f for f in (tmp_path / "flushed" / "p1").iterdir() if f.suffix == ".log"]
+    assert wal and all(f.stat().st_size == 0 for f in wal), "nothing written to a WAL"
+
+
+class StoppedRocks(PartitionedRocks):
+    """Faust's rocksdb Store at its stop: it drops its DBs without closing them."""
+
+    def __init__(self, dbs: list[Rdict]) -> None:
+        super().__init__(dbs)
+        self._dbs = dict(enumerate(dbs))
+        self.stops = 0
+
+    async def stop(self) -> None:
+        self.stops += 1
+        self._dbs.clear()
+
+
+async def test_the_store_s_stop_flushes_every_db_first(tmp_path: Path) -> None:
+    options = SharedRocksDBOptions(use_rocksdict=True)
+    dbs = [options.open(tmp_path / f"p{p}") for p in (0, 1)]
+    for number, db in enumerate(dbs):
+        db.put(b"F|s|%d" % number, b"x")
+    rocks = StoppedRocks(dbs)
+    store = TableStore(WrittenTable(rocks, producer=None))
+    store.flush_at_stop()
+    assert store.flushed is None
+    try:
+        assert all(db.property_int_value("rocksdb.num-entries-active-mem-table") for db in dbs)
+        await rocks.stop()
+        assert store.flushed is True and rocks.stops == 1
+        assert not any(db.property_int_value("rocksdb.num-entries-active-mem-table") for db in dbs)
+        assert all(db.live_files() for db in dbs), "in table files"
+    finally:
+        for db in dbs:
+            db.close()
+
+
+async def test_a_flush_that_fails_at_stop_vouches_for_nothing(tmp_path: Path) -> None:
+    options = SharedRocksDBOptions(use_rocksdict=True)
+    dbs = [options.open(tmp_path / f"p{p}") for p in (0, 1)]
+    dbs[1].close()  # its flush raises
+    rocks = StoppedRocks(dbs)
+    store = TableStore(WrittenTable(rocks, producer=None))
+    store.flush_at_stop()
+    try:
+        await rocks.stop()
+        assert store.flushed is False and rocks.stops == 1  # no clean mark; stopped still
+    finally:
+        dbs[0].close()
+
+
+def test_a_store_without_rocksdb_has_nothing_to_flush() -> None:
+    store = TableStore(Table({}, {}))
+    store.flush_at_stop()
+    assert store.flushed is None
