@@ -47,12 +47,14 @@ def test_compose_settings_keep_the_state_on_disk_and_restart_on_it(
     expected = reference(messages, finess)
     worker = WorkerProcess(kafka_bootstrap_servers, env["SUNES_APP_ID"], tmp_path)
     worker.start(env)
-    publish(kafka_bootstrap_servers, messages)
-    wait_for_rows([worker], finess, expected)
-    databases = list(Path(env["SUNES_DATA_DIR"]).rglob("CURRENT"))
-    assert databases, "RocksDB files under the compose data dir"
-    assert_no_wal(Path(env["SUNES_DATA_DIR"]))  # written, not yet flushed
-    worker.kill()
+    try:
+        publish(kafka_bootstrap_servers, messages)
+        wait_for_rows([worker], finess, expected)
+        databases = list(Path(env["SUNES_DATA_DIR"]).rglob("CURRENT"))
+        assert databases, "RocksDB files under the compose data dir"
+        assert_no_wal(Path(env["SUNES_DATA_DIR"]))  # written, not yet flushed
+    finally:
+        worker.kill()
 
     for how in ("after SIGKILL", "after a clean stop"):
         restarted = WorkerProcess(kafka_bootstrap_servers, env["SUNES_APP_ID"], tmp_path)
