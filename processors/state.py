@@ -122,10 +122,11 @@ class StateCache:
             entries = self.entries
             encoders = _ENCODERS
             changes: list[Change] = []
-            append = changes.append
             for key in self.dirty:  # ~2.6 an event: store_key and CODECS written out
                 value = entries[key]
-                append((_JOIN(key).encode(), None if value is None else encoders[key[1]](value)))
+                changes.append(  # not a bound method kept: compiled, a direct PyList_Append
+                    (_JOIN(key).encode(), None if value is None else encoders[key[1]](value))
+                )
             self.store.write(changes)  # one transaction: see KeyValueStore.write
             self.dirty.clear()
         capacity = self.capacity
