@@ -104,3 +104,24 @@ def test_a_contribution_is_written_as_orjson_writes_its_list(
     if twice:  # the keys' texts kept from the first call
         assert encode_contribution(contribution) == expected
     assert decode_contribution(expected) == contribution
+
+
+def test_a_contribution_read_again_is_the_same_and_the_callers_own() -> None:
+    """decode_contribution keeps the last contributions decoded by their bytes: a second read
+    gives an equal dict in the same order, which its caller may change without changing the
+    next read."""
+    contribution: Contribution = {
+        EventDay("2023-01-12"): 1,
+        RateKey("den", "DS1.1", "2023-01"): 1,
+        UnitKey("DS1.1", "2023-01", "no_document", "2023-02-11"): 1,
+    }
+    raw = encode_contribution(contribution)
+    first = decode_contribution(raw)
+    first[RateKey("num", "DS1.1", "2023-01")] = 1  # the caller's own dict
+    del first[EventDay("2023-01-12")]
+    again = decode_contribution(bytes(raw))  # equal bytes, another object
+    assert again == contribution
+    assert list(again) == list(contribution)
+    for n in range(5000):  # past the bound: emptied, decoded anew
+        decode_contribution(encode_contribution({EventDay(f"d{n}"): n}))
+    assert decode_contribution(raw) == contribution
