@@ -12,7 +12,7 @@ listed from the store by processors.worklist).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
@@ -86,11 +86,13 @@ class Establishment:
         docs = self._documents(kinds.DOCS_OF_PATIENT, patient_id)
         return [doc for doc in docs if doc.patient_id == patient_id]
 
-    def stays_of_patient(self, patient_id: str) -> Iterator[StayFacts]:
+    def stays_of_patient(self, patient_id: str) -> list[StayFacts]:
+        found = []
         for stay_id in self.state.ids(kinds.STAYS_OF_PATIENT, patient_id):
             stay = self.state.stay(stay_id)
             if stay is not None and stay.version and stay.version.patient_id == patient_id:
-                yield stay
+                found.append(stay)
+        return found
 
     def is_replaced(self, document_id: str) -> bool:
         return bool(self.replacements(document_id))

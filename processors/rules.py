@@ -227,6 +227,7 @@ def _in_scope(stay: StayFacts, settings: Settings) -> StayVersion | None:
 
 # A stay's indicators, in the order of stay_outcomes (and of its contribution's keys).
 STAY_INDICATORS: Final = (*STAY_DOCUMENT_INDICATORS, "DS1.4", "DS4.2")
+_STAY_RANKS: Final = {indicator: rank for rank, indicator in enumerate(STAY_INDICATORS)}
 
 
 def stay_outcomes(stay: StayFacts, facts: Facts) -> dict[str, Outcome]:
@@ -277,6 +278,17 @@ def _discharge_date(day: date) -> DischargeDay:
     if key is None:
         key = _DISCHARGE_DATES[day] = DischargeDay(day.isoformat())
     return key
+
+
+def _iso(day: date) -> str:
+    """A deadline's text, made once per day (isoformat costs ~3k instructions a call)."""
+    text = _ISO_DATES.get(day)
+    if text is None:
+        text = _ISO_DATES[day] = day.isoformat()
+    return text
+
+
+_ISO_DATES: Final[dict[date, str]] = {}
 
 
 def _month(day: date) -> str:
@@ -331,7 +343,7 @@ def stay_contribution(stay: StayFacts, facts: Facts) -> Contribution:
     if not outcomes:
         return contribution
     month = _month(version.discharge_day)
-    deadline = grace_end(version.discharge_day, facts.settings).isoformat()
+    deadline = _iso(grace_end(version.discharge_day, facts.settings))
     for indicator, outcome in outcomes.items():
         _rate_keys(contribution, indicator, month, outcome, deadline)
     for rpps, address in version.correspondents:
@@ -390,15 +402,18 @@ def stay_contribution_update(
     latest = _event_date(_latest_day(stay, version)) if messages else None
     # The keys in stay_contribution's order (its bytes are the same): the new indicators'
     # keys where theirs were, among the stored ones kept; the people keys last.
-    deadline = grace_end(version.discharge_day, settings).isoformat()
-    pending = sorted(outcomes, key=STAY_INDICATORS.index)
+    deadline = _iso(grace_end(version.discharge_day, settings))
+    pending = sorted(outcomes, key=_STAY_RANKS.__getitem__)
     contribution: Contribution = {}
     for key, value in stored.items():
-        if isinstance(key, RateKey | UnitKey):
-            if key.indicator in indicators:
+        # A tuple, not RateKey | UnitKey: that makes a union type per key, and checks it in
+        # Python (~700 instructions).
+        if isinstance(key, (RateKey, UnitKey)):
+            indicator = key.indicator
+            if indicator in indicators:
                 continue
-            rank = STAY_INDICATORS.index(key.indicator)
-            while pending and STAY_INDICATORS.index(pending[0]) < rank:
+            rank = _STAY_RANKS[indicator]
+            while pending and _STAY_RANKS[pending[0]] < rank:
                 indicator = pending.pop(0)
                 _rate_keys(contribution, indicator, month, outcomes[indicator], deadline)
         elif isinstance(key, PeopleKey):
@@ -500,12 +515,12 @@ def report_contribution(chain: list[DocumentFacts], facts: Facts) -> Contributio
             # Its deposit, if any, has its type: a single version is its own first.
             end = grace_end(day, facts.settings)
             outcome = _in_time(standing(doc, facts), end)
-            _rate_keys(contribution, indicator, _month(day), outcome, end.isoformat())
+            _rate_keys(contribution, indicator, _month(day), outcome, _iso(end))
         return contribution
     report = report_outcome(chain, facts)
     if report is not None:
         month = _month(report.produced_day)
-        deadline = report.deadline.isoformat()
+        deadline = _iso(report.deadline)
         _rate_keys(contribution, report.indicator, month, report.outcome, deadline)
     return contribution
 

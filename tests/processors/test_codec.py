@@ -79,3 +79,49 @@ def test_the_stored_bytes_are_orjsons_whatever_the_text(data: object) -> None:
     # _dumps copies orjson's result (see its comment): any text, non-ASCII included, must
     # come back as the very same bytes (hypothesis' text() has no lone surrogates).
     assert _dumps(data) == orjson.dumps(data)
+
+
+_TEXT = st.text(max_size=12)
+_KEYS = st.one_of(
+    st.builds(RateKey, _TEXT, _TEXT, _TEXT),
+    st.builds(PeopleKey, _TEXT, _TEXT, _TEXT),
+    st.builds(DischargeDay, _TEXT),
+    st.builds(EventDay, _TEXT, _TEXT),
+    st.builds(UnitKey, _TEXT, _TEXT, _TEXT, _TEXT),
+)
+
+
+@given(st.dictionaries(_KEYS, st.integers(-(2**63), 2**63 - 1), max_size=12), st.booleans())
+def test_a_contribution_is_written_as_orjson_writes_its_list(
+    contribution: Contribution, twice: bool
+) -> None:
+    """encode_contribution puts each key's text (made once, kept) and its count together: the
+    bytes orjson gives for the whole list, any text or count, read from the kept texts or not."""
+    listed = [[type(key).__name__, *key, value] for key, value in contribution.items()]
+    tags = {"RateKey": "r", "PeopleKey": "p", "DischargeDay": "d", "EventDay": "e", "UnitKey": "u"}
+    expected = orjson.dumps([[tags[item[0]], *item[1:]] for item in listed])
+    assert encode_contribution(contribution) == expected
+    if twice:  # the keys' texts kept from the first call
+        assert encode_contribution(contribution) == expected
+    assert decode_contribution(expected) == contribution
+
+
+def test_a_contribution_read_again_is_the_same_and_the_callers_own() -> None:
+    """decode_contribution keeps the last contributions decoded by their bytes: a second read
+    gives an equal dict in the same order, which its caller may change without changing the
+    next read."""
+    contribution: Contribution = {
+        EventDay("2023-01-12"): 1,
+        RateKey("den", "DS1.1", "2023-01"): 1,
+        UnitKey("DS1.1", "2023-01", "no_document", "2023-02-11"): 1,
+    }
+    raw = encode_contribution(contribution)
+    first = decode_contribution(raw)
+    first[RateKey("num", "DS1.1", "2023-01")] = 1  # the caller's own dict
+    del first[EventDay("2023-01-12")]
+    again = decode_contribution(bytes(raw))  # equal bytes, another object
+    assert again == contribution
+    assert list(again) == list(contribution)
+    for n in range(5000):  # past the bound: emptied, decoded anew
+        decode_contribution(encode_contribution({EventDay(f"d{n}"): n}))
+    assert decode_contribution(raw) == contribution
