@@ -218,6 +218,7 @@ class Checkpoint:
     units: int  # stored contributions (what recover reads)
     keys: int
     disk: int  # bytes of the RocksDB dir after flush + compaction
+    live_disk: int  # the same before them, as the run left it (WAL, memtables not flushed)
     counters: dict[str, int]  # RocksStore.counters() before the compaction, and CountingStore's
     settled: dict[str, int]  # RocksStore.counters() after it (the next segment starts there)
 
@@ -248,6 +249,7 @@ def _checkpoint(
             counters[f"reads {kind}"] = n
             counters[f"absent {kind}"] = store.absent[kind]
     counts = store_counts(store)
+    live_disk = dir_bytes(store.path)
     store.compact()
     settled = store.counters()
     done = previous.events if previous else 0
@@ -266,6 +268,7 @@ def _checkpoint(
         sum(counts[k] for k in UNIT_KINDS),
         sum(counts.values()),
         dir_bytes(store.path),
+        live_disk,
         counters,
         settled,
     )
@@ -465,6 +468,7 @@ def _print_checkpoint(p: Checkpoint, elapsed: float) -> None:
     print(
         f"   {p.events:>10,} events: {p.segment_rate:,.0f} ev/s since the last size, RSS "
         f"{p.rss / 2**20:,.0f} MiB, {p.stays:,} stays, disk {p.disk / 2**20:,.1f} MiB "
+        f"({p.live_disk / 2**20:,.1f} before the flush and compaction) "
         f"({elapsed:.0f} s in; load {os.getloadavg()[0]:.2f})",
         flush=True,
     )
