@@ -150,27 +150,38 @@ class CountingStore(RocksStore):
         super().__init__(path, statistics=statistics)
         self.reads: Counter[str] = Counter()
         self.absent: Counter[str] = Counter()
-        self.nanoseconds = Counter[str]()  # wall time in the store's gets and writes
+        # this thread's CPU in the store's gets and writes: it does not move with the
+        # machine's load as a get's wall time does (and a clock read, a system call, is a
+        # point where the thread may lose its core: wall times taken here mean nothing)
+        self.nanoseconds = Counter[str]()
         read = self.db.get
         split = bytes.split
-        clock = time.perf_counter_ns
+        cpu_clock = time.thread_time_ns
+        spent = self.nanoseconds
+        # a thread CPU clock read is a system call (~0.6 µs here): what two reads around
+        # nothing measure is taken off each get's CPU
+        self.clock_ns = int(
+            percentile([float(-cpu_clock() + cpu_clock()) for _ in range(999)], 0.5)
+        )
 
         def get(key: bytes) -> bytes | None:
             kind = split(key, b"|", 2)[1].decode()
             self.reads[kind] += 1
-            t0, g0 = clock(), gc_clock.total
+            c0, g0 = cpu_clock(), gc_clock.total
             value: bytes | None = read(key)  # its bytes may start a collection: not counted
-            self.nanoseconds["get"] += clock() - t0 - (gc_clock.total - g0)
+            cpu = cpu_clock() - c0 - (gc_clock.total - g0) - self.clock_ns
+            spent["get cpu"] += cpu
             if value is None:
                 self.absent[kind] += 1
+                spent["absent get cpu"] += cpu
             return value
 
         self.get = get
 
     def write(self, changes: Sequence[tuple[bytes, bytes | None]]) -> None:
-        t0 = time.perf_counter_ns()
+        c0 = time.thread_time_ns()
         super().write(changes)
-        self.nanoseconds["write"] += time.perf_counter_ns() - t0
+        self.nanoseconds["write cpu"] += time.thread_time_ns() - c0
 
 
 def _simulate(config: SimulationConfig, events: int, out: Connection) -> None:
@@ -207,7 +218,9 @@ class Checkpoint:
     units: int  # stored contributions (what recover reads)
     keys: int
     disk: int  # bytes of the RocksDB dir after flush + compaction
+    live_disk: int  # the same before them, as the run left it (WAL, memtables not flushed)
     counters: dict[str, int]  # RocksStore.counters() before the compaction, and CountingStore's
+    settled: dict[str, int]  # RocksStore.counters() after it (the next segment starts there)
 
 
 def _checkpoint(
@@ -217,24 +230,28 @@ def _checkpoint(
     seconds: float,
     cpu: float,
     main_cpu_ns: int,
+    parse_cpu_ns: int,
     gc_clock: GcClock | None,
     previous: Checkpoint | None,
 ) -> Checkpoint:
     rss, peak = rss_bytes(os.getpid()), peak_rss_bytes(os.getpid())  # before the key scan
     counters = store.counters()
     counters["main thread ns"] = main_cpu_ns
+    counters["parse ns"] = parse_cpu_ns
     if gc_clock is not None:
         counters.update(gc_clock.nanoseconds)
     if isinstance(store, CountingStore):
-        counters["get ns"] = store.nanoseconds["get"]
-        counters["write ns"] = store.nanoseconds["write"]
+        for name in ("get cpu", "absent get cpu", "write cpu"):
+            counters[f"{name} ns"] = store.nanoseconds[name]
         counters["reads"] = sum(store.reads.values())
         counters["absent"] = sum(store.absent.values())
         for kind, n in store.reads.items():
             counters[f"reads {kind}"] = n
             counters[f"absent {kind}"] = store.absent[kind]
     counts = store_counts(store)
+    live_disk = dir_bytes(store.path)
     store.compact()
+    settled = store.counters()
     done = previous.events if previous else 0
     span = seconds - (previous.seconds if previous else 0.0)
     return Checkpoint(
@@ -251,7 +268,9 @@ def _checkpoint(
         sum(counts[k] for k in UNIT_KINDS),
         sum(counts.values()),
         dir_bytes(store.path),
+        live_disk,
         counters,
+        settled,
     )
 
 
@@ -332,6 +351,7 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
     events = 0
     seconds = cpu = 0.0
     main_cpu = 0  # ns of this thread's CPU (the process's minus RocksDB's background threads)
+    parse_cpu = 0  # ns of it in parse_record
     pending = list(sizes)
     began = time.monotonic()
     try:
@@ -341,8 +361,12 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
                 break
             t0, c0 = time.perf_counter(), time.process_time()
             m0 = time.thread_time_ns()
-            for value in chunk:
-                record = parse_record(value)
+            # the chunk parsed first: parse_record's CPU does not depend on the history, so
+            # its growth from one segment to the next is the process's (a bigger heap, colder
+            # CPU caches), not the domain's work
+            records = [parse_record(value) for value in chunk]
+            parse_cpu += time.thread_time_ns() - m0
+            for record in records:
                 if isinstance(record, EstablishmentRecord):
                     registry.append(record)
                 domain.apply(record)
@@ -363,6 +387,7 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
                         seconds,
                         cpu,
                         main_cpu,
+                        parse_cpu,
                         gc_clock,
                         checkpoints[-1] if checkpoints else None,
                     )
@@ -443,6 +468,7 @@ def _print_checkpoint(p: Checkpoint, elapsed: float) -> None:
     print(
         f"   {p.events:>10,} events: {p.segment_rate:,.0f} ev/s since the last size, RSS "
         f"{p.rss / 2**20:,.0f} MiB, {p.stays:,} stays, disk {p.disk / 2**20:,.1f} MiB "
+        f"({p.live_disk / 2**20:,.1f} before the flush and compaction) "
         f"({elapsed:.0f} s in; load {os.getloadavg()[0]:.2f})",
         flush=True,
     )
@@ -466,15 +492,20 @@ _STATISTICS = (
     "block.cache.filter.miss",
     "number.keys.read",
     "flush.write.bytes",
+    "number.block.decompressed",
+    "bytes.decompressed.to",
+    "number.block.compressed",
     "compact.read.bytes",
     "compact.write.bytes",
+    "compaction.total.time.cpu_micros",
 )
 
 
 def _print_counters(p: Checkpoint, previous: Checkpoint | None) -> None:
     """Where the segment's reads went: the domain's cache misses (--stats), RocksDB's
     statistics over the segment, and the files per level before the checkpoint's compaction."""
-    now, before = p.counters, previous.counters if previous else {}
+    # the checkpoint's own flush + full compaction out: from the counters after it
+    now, before = p.counters, {**previous.counters, **previous.settled} if previous else {}
     events = p.events - (previous.events if previous else 0)
 
     def delta(name: str) -> int:
@@ -484,7 +515,8 @@ def _print_counters(p: Checkpoint, previous: Checkpoint | None) -> None:
     main = delta("main thread ns")
     print(
         f"      CPU µs per event in the segment: {cpu / events / 1000:.1f}, of which this thread "
-        f"{main / events / 1000:.1f}, RocksDB's background threads {(cpu - main) / events / 1000:.1f}"
+        f"{main / events / 1000:.1f} (parse_record {delta('parse ns') / events / 1000:.1f}), "
+        f"RocksDB's background threads {(cpu - main) / events / 1000:.1f}"
     )
     if "gc0 runs" in now or "gc2 runs" in now:
         print(
@@ -511,10 +543,14 @@ def _print_counters(p: Checkpoint, previous: Checkpoint | None) -> None:
         f"{kind} {delta(f'reads {kind}') / events:.2f} ({delta(f'absent {kind}') / events:.2f})"
         for kind in kinds
     )
+    absent, absent_cpu = delta("absent"), delta("absent get cpu ns")
+    present, present_cpu = reads - absent, delta("get cpu ns") - absent_cpu
     print(
-        f"      in the store (wall, the collector's pauses out): gets {delta('get ns') / events / 1000:.1f} µs per event, "
-        f"{delta('get ns') / max(reads, 1):,.0f} ns per get; writes "
-        f"{delta('write ns') / events / 1000:.1f} µs per event"
+        "      in the store, this thread's CPU (the collector's pauses out): gets "
+        f"{delta('get cpu ns') / events / 1000:.1f} µs per event ({present_cpu / events / 1000:.1f}"
+        f" for keys found, {absent_cpu / events / 1000:.1f} for absent keys), per get "
+        f"{present_cpu / max(present, 1):,.0f} ns found, {absent_cpu / max(absent, 1):,.0f} ns "
+        f"absent; writes {delta('write cpu ns') / events / 1000:.1f} µs per event"
     )
     print(
         f"      store reads per event {reads / events:.2f}, absent {delta('absent') / events:.2f}; "

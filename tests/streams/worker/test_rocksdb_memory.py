@@ -16,9 +16,12 @@ from prometheus_client import CollectorRegistry
 from streams.worker import rocksdb_memory
 from streams.worker.rocksdb_memory import (
     BLOCK_CACHE_BYTES,
+    DATA_BLOCK_HASH,
+    HYPER_CLOCK_CACHE,
     MEMTABLE_BLOOM_RATIO,
     MEMTABLE_BYTES,
     METADATA_BLOCK_BYTES,
+    UNIVERSAL_COMPACTION,
     RocksDBMemoryCollector,
     SharedRocksDBOptions,
     memory_of,
@@ -202,3 +205,63 @@ def test_a_reopened_store_gets_the_shared_cache_and_layout(tmp_path: Path) -> No
         assert shared.cache.get_usage() > 0  # its blocks are in the shared cache
         db.close()
         assert _table_options(path)["index_type"] == "kTwoLevelIndexSearch"
+
+
+def test_the_cache_is_a_hyper_clock_cache_data_blocks_hashed_compaction_universal(
+    tmp_path: Path,
+) -> None:
+    assert HYPER_CLOCK_CACHE and DATA_BLOCK_HASH and UNIVERSAL_COMPACTION
+    db = shared_options(_faust_options()).open(tmp_path / "db")
+    db[b"k"] = b"v"
+    db.flush()
+    assert db[b"k"] == b"v"
+    stats = db.property_value("rocksdb.block-cache-entry-stats") or ""
+    assert stats.startswith("Block cache AutoHyperClockCache@"), stats[:80]
+    db.close()
+    assert _table_options(tmp_path / "db")["data_block_index_type"] == "kDataBlockBinaryAndHash"
+    assert _recorded(tmp_path / "db", '[CFOptions "default"]')["compaction_style"] == (
+        "kCompactionStyleUniversal"
+    )
+
+
+def test_stores_of_either_layout_read_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker before (an LRU cache, data blocks searched by binary search alone, leveled
+    compaction) and this one read each other's stores whole (an upgrade, a rollback), files
+    of both formats and both compactions' placements in one DB, and a full compaction
+    rewrites them without losing a key."""
+    keys = _keys(30_000)
+    values = {key: f"{i}".encode() * (1 + i % 7) for i, key in enumerate(keys[:20_000])}
+
+    def layout(new: bool) -> None:
+        monkeypatch.setattr(rocksdb_memory, "HYPER_CLOCK_CACHE", new)
+        monkeypatch.setattr(rocksdb_memory, "DATA_BLOCK_HASH", new)
+        monkeypatch.setattr(rocksdb_memory, "UNIVERSAL_COMPACTION", new)
+
+    def check(db: Any) -> None:
+        assert all(db[key] == value for key, value in values.items() if key in written)
+        assert all(db.get(key) is None for key in keys if key not in written)
+
+    for first in (False, True):
+        path = tmp_path / f"first-{first}"
+        written: set[bytes] = set()
+        for new, part in ((first, keys[:10_000]), (not first, keys[10_000:20_000])):
+            layout(new)
+            db = shared_options(_faust_options()).open(path)
+            check(db)  # the other layout's files
+            for chunk in range(0, len(part), 1_000):  # 10 table files: compactions run
+                for key in part[chunk : chunk + 1_000]:
+                    db[key] = values[key]
+                    written.add(key)
+                db.flush()  # a table file of this layout beside the other's
+            check(db)
+            db.close()
+        for new in (first, not first):
+            layout(new)
+            db = shared_options(_faust_options()).open(path)
+            check(db)
+            db.compact_range(None, None)  # every file rewritten in this layout
+            check(db)
+            assert [k for k, _ in db.items()] == keys[:20_000]
+            db.close()
