@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, for_code
 
 from processors.codec import STATE_VERSION
@@ -76,8 +77,6 @@ async def wait_for_one_release(
     """Return once no member of another release is in these groups (a worker's: its app
     id, Faust's group, and `WorkerConfig.ingest_group`); raise ReleaseMixError if some stay
     `wait_seconds`, the last KafkaError if the groups could not be described as long."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id("guard"),
@@ -113,7 +112,7 @@ async def wait_for_one_release(
         await admin.close()
 
 
-async def _described(admin: Any, groups: Iterable[str]) -> list[dict[str, Any]]:
+async def _described(admin: AIOKafkaAdminClient, groups: Iterable[str]) -> list[dict[str, Any]]:
     # one group per request: the embedded Tansu broker mis-encodes a response of several
     described = [g for group in groups for r in await admin.describe_consumer_groups([group])
                  for g in r.to_object()["groups"]]  # fmt: skip
