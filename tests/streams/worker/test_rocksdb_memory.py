@@ -16,8 +16,10 @@ from prometheus_client import CollectorRegistry
 from streams.worker import rocksdb_memory
 from streams.worker.rocksdb_memory import (
     BLOCK_CACHE_BYTES,
+    DATA_BLOCK_BYTES,
     DATA_BLOCK_HASH,
     HYPER_CLOCK_CACHE,
+    MAX_SIZE_AMPLIFICATION_PERCENT,
     MEMTABLE_BLOOM_RATIO,
     MEMTABLE_BYTES,
     METADATA_BLOCK_BYTES,
@@ -219,9 +221,12 @@ def test_the_cache_is_a_hyper_clock_cache_data_blocks_hashed_compaction_universa
     assert stats.startswith("Block cache AutoHyperClockCache@"), stats[:80]
     db.close()
     assert _table_options(tmp_path / "db")["data_block_index_type"] == "kDataBlockBinaryAndHash"
-    assert _recorded(tmp_path / "db", '[CFOptions "default"]')["compaction_style"] == (
-        "kCompactionStyleUniversal"
-    )
+    assert _table_options(tmp_path / "db")["block_size"] == str(DATA_BLOCK_BYTES)
+    recorded = _recorded(tmp_path / "db", '[CFOptions "default"]')
+    assert recorded["compaction_style"] == "kCompactionStyleUniversal"
+    universal = recorded["compaction_options_universal"]
+    assert f"max_size_amplification_percent={MAX_SIZE_AMPLIFICATION_PERCENT};" in universal
+    assert "size_ratio=1;" in universal and "min_merge_width=2;" in universal  # defaults kept
 
 
 def test_stores_of_either_layout_read_each_other(
@@ -265,3 +270,34 @@ def test_stores_of_either_layout_read_each_other(
             check(db)
             assert [k for k, _ in db.items()] == keys[:20_000]
             db.close()
+
+
+def test_stores_of_either_block_size_and_size_amplification_read_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker before (4 KiB data blocks, universal compaction with RocksDB's default
+    200 % size amplification) and this one read each other's stores whole (an upgrade, a
+    rollback), and each one's compactions keep every key."""
+    keys = _keys(30_000)
+    path = tmp_path / "db"
+    written: list[bytes] = []
+    rounds = ((4096, 200), (DATA_BLOCK_BYTES, MAX_SIZE_AMPLIFICATION_PERCENT), (4096, 200))
+    for round_, (block, percent) in enumerate(rounds):
+        monkeypatch.setattr(rocksdb_memory, "DATA_BLOCK_BYTES", block)
+        monkeypatch.setattr(rocksdb_memory, "MAX_SIZE_AMPLIFICATION_PERCENT", percent)
+        db = shared_options(_faust_options()).open(path)
+        assert all(db[key] == key[-6:] for key in written)
+        for chunk in range(round_ * 10_000, (round_ + 1) * 10_000, 1_000):
+            for key in keys[chunk : chunk + 1_000]:  # a table file each: compactions run
+                db[key] = key[-6:]
+                written.append(key)
+            db.flush()
+        assert all(db[key] == key[-6:] for key in written)
+        assert db.get(b"750000001|d|absent") is None
+        db.close()
+        recorded = _recorded(path, '[CFOptions "default"]')["compaction_options_universal"]
+        assert f"max_size_amplification_percent={percent};" in recorded
+        assert _table_options(path)["block_size"] == str(block)
+    db = shared_options(_faust_options()).open(path)
+    assert [k for k, _ in db.items()] == keys
+    db.close()
