@@ -174,13 +174,11 @@ def encode_contribution(contribution: Contribution) -> bytes:
     parts = ["["]  # parts.append, not a bound method kept: compiled, a direct PyList_Append
     texts = _KEY_TEXTS
     for key, value in contribution.items():
-        kind = type(key)
-        if kind is PeopleKey:
+        if type(key) is PeopleKey:
             text = _people_text(key)
         else:
-            text = texts[kind].get(key)
-            if text is None:
-                text = _key_text(key)
+            known = texts[type(key)].get(key)
+            text = _key_text(key) if known is None else known
         if len(parts) > 1:
             parts.append(",")
         parts.append(text)
