@@ -174,9 +174,11 @@ def encode_contribution(contribution: Contribution) -> bytes:
     parts = ["["]  # parts.append, not a bound method kept: compiled, a direct PyList_Append
     texts = _KEY_TEXTS
     for key, value in contribution.items():
-        text = texts[type(key)].get(key)
-        if text is None:
-            text = _key_text(key)
+        if type(key) is PeopleKey:
+            text = _people_text(key)
+        else:
+            known = texts[type(key)].get(key)
+            text = _key_text(key) if known is None else known
         if len(parts) > 1:
             parts.append(",")
         parts.append(text)
@@ -188,9 +190,11 @@ def encode_contribution(contribution: Contribution) -> bytes:
 # Each key's JSON up to its count, `["r","den","DS1.1","2023-01",`, by kind of key (a RateKey
 # and a PeopleKey of equal fields stay apart): the same few months, days and indicators
 # are written in every contribution flushed, and orjson per item cost ~3× more. Bounded:
-# emptied when full.
+# emptied when full. Not the people keys: one per correspondent and month, their number
+# grows with the history (a full 50,000 held ~10 MiB, mostly of keys no unit held any more);
+# `_people_text` puts theirs together.
 _KEY_TEXTS: Final[dict[type, dict[AggregateKey, str]]] = {kind: {} for kind in _KEY_TAGS}
-_KEY_TEXTS_MAX: Final = 50_000
+_KEY_TEXTS_MAX: Final = 16_384
 
 
 def _key_text(key: AggregateKey) -> str:
@@ -202,11 +206,34 @@ def _key_text(key: AggregateKey) -> str:
     return text
 
 
+# A people key's text up to its RPPS, `["p","named","2023-01",`, by (role, month): a few
+# per month.
+_PEOPLE_PREFIXES: Final[dict[tuple[str, str], str]] = {}
+
+
+def _people_text(key: PeopleKey) -> str:
+    """`_key_text` of a people key, without keeping it: its (role, month) prefix, then the
+    RPPS as orjson writes it (quoted as it is when no character needs escaping, as with
+    digits: orjson escapes only `"`, `\\` and controls; other text goes through orjson)."""
+    role, month, rpps = key
+    prefix = _PEOPLE_PREFIXES.get((role, month))
+    if prefix is None:
+        if len(_PEOPLE_PREFIXES) >= _KEY_TEXTS_MAX:
+            _PEOPLE_PREFIXES.clear()
+        prefix = orjson.dumps(["p", role, month]).decode()[:-1] + ","
+        _PEOPLE_PREFIXES[(role, month)] = prefix
+    if rpps.isascii() and rpps.isprintable() and '"' not in rpps and "\\" not in rpps:
+        return f'{prefix}"{rpps}",'
+    return prefix + orjson.dumps(rpps).decode() + ","
+
+
 # Decoded keys by their fields: the same few months, days and indicators come back in every
-# contribution read (a NamedTuple costs ~7 tuples to make); the aggregates share them too.
-# Bounded: emptied when full.
+# contribution read; the aggregates share them too. Bounded: emptied when full. Small: the
+# distinct keys grow with the history (a correspondent per month, a deadline per day), and
+# a bound of 200,000 held ~80 MiB once full, mostly of keys read once (a miss costs a tuple).
 _KEYS: Final[dict[tuple[Any, ...], AggregateKey]] = {}
-_KEYS_MAX: Final = 200_000
+_KEYS_MAX: Final = 16_384
+_new_key: Final = tuple.__new__  # a NamedTuple's own constructor is interpreted Python
 
 
 # Contributions by their bytes, the last few thousand decoded: many units' bytes are the same
@@ -238,7 +265,7 @@ def _decode_contribution(raw: bytes) -> Contribution:
         if key is None:
             if len(keys) >= _KEYS_MAX:
                 keys.clear()
-            key = keys[fields] = _KEY_TYPES[fields[0]](*fields[1:])
+            key = keys[fields] = _new_key(_KEY_TYPES[fields[0]], fields[1:])
         contribution[key] = item[-1]
     return contribution
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -125,3 +126,13 @@ def test_a_contribution_read_again_is_the_same_and_the_callers_own() -> None:
     for n in range(5000):  # past the bound: emptied, decoded anew
         decode_contribution(encode_contribution({EventDay(f"d{n}"): n}))
     assert decode_contribution(raw) == contribution
+
+
+@pytest.mark.parametrize(
+    "rpps", ["10123456789", 'a"b', "a\\b", "a\x1fb", "a\x7fb", "é", "\u2028", "", " /<>"]
+)
+def test_a_people_keys_text_is_orjsons_whatever_its_rpps(rpps: str) -> None:
+    """People keys' texts are put together, not kept (codec._people_text): RPPS quoted as
+    they are when orjson would escape nothing, through orjson otherwise."""
+    contribution: Contribution = {PeopleKey("named", "2023-01", rpps): 1}
+    assert encode_contribution(contribution) == orjson.dumps([["p", "named", "2023-01", rpps, 1]])
