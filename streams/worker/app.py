@@ -108,7 +108,11 @@ class SunesWorker:
                 self.expired,
             )  # fmt: skip
         self.ingest_failure: str | None = None  # why the ingest stage ended (the worker stops)
-        self.ingest_launched = False  # its task began (then `starting` until it reads)
+        # Its ingest stage is due: set at the first assignment (before the table's recovery
+        # ends) and when its task begins; then `starting` until the stage reads. Not at the
+        # task's start alone: between the recovery's end and the task's first step /health
+        # said `ok` before anything read (a test polling /health caught it).
+        self.ingest_due = False
         self.recomputation = Recomputation(
             self.establishments, config.partitions, self.metrics_registry
         )
@@ -188,7 +192,7 @@ class SunesWorker:
     async def _run_ingest(self) -> None:
         """A worker whose ingest stage died would serve stale figures forever: stop it
         instead, so that its supervisor restarts it (and the pipeline alert says so)."""
-        self.ingest_launched = True
+        self.ingest_due = True
         try:
             await self.ingestor.run()
         except asyncio.CancelledError:
@@ -212,6 +216,7 @@ class SunesWorker:
         """One receiver, in this order: the stage's bookkeeping (no await: the table's
         recovery must not end before it marks the stage recovering), then the check of the
         internal topic's partitions for records expired unread (awaits Kafka)."""
+        self.ingest_due = True
         await self.stage.on_partitions_assigned(sender, *args, **kwargs)
         assigned = args[0] if args else kwargs.get("assigned", set())
         internal = self.by_finess.get_topic_name()
@@ -238,7 +243,7 @@ class SunesWorker:
             return "broker_unreachable"
         if self.stage.recovering:
             return "recovering"
-        if self.ingest_launched and not self.ingestor.started():
+        if self.ingest_due and not self.ingestor.started():
             return "starting"  # the ingest stage is not reading yet (its process starting)
         if self.stage.failing:
             return "failing"

@@ -64,3 +64,16 @@ def test_a_stopping_worker_cancels_its_ingest_stage_without_a_crash() -> None:
 
     asyncio.run(stop_it())
     assert crashes == [] and worker.ingest_failure is None
+
+
+def test_health_says_starting_between_the_first_recovery_and_the_ingest_stages_start() -> None:
+    """Faust starts the app's tasks (the ingest stage among them) after the table's first
+    recovery: /health said `ok` in between, before anything read (a worker's start-up wait
+    then passed too early; test_expired_kafka caught it)."""
+    worker = SunesWorker(WorkerConfig(store="memory://", app_id="app-test", ingest="inline"))
+    assert worker._status() == "recovering"  # until the first recovery ends
+
+    asyncio.run(worker._on_partitions_assigned(worker.app, set()))
+    assert worker._status() == "recovering"
+    worker.stage.recovering = False  # the recovery ended; the ingest task not begun
+    assert worker._status() == "starting"
