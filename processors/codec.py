@@ -168,9 +168,10 @@ _KEY_TYPES: Final[dict[str, Any]] = {tag: kind for kind, tag in _KEY_TAGS.items(
 def encode_contribution(contribution: Contribution) -> bytes:
     """[[tag, *key fields, count], ...]: the tag says which kind of key.
 
-    orjson's bytes of that list, put together from each key's text (`_key_text`) and its
-    count: every item is `[` + the key's fields + `,` + the count + `]`, as orjson writes it
-    (tests/processors/test_codec.py compares them)."""
+    orjson's bytes of that list, put together from each key's text (`_key_text`, or
+    `_people_text` for a people key) and its count: every item is `[` + the key's fields +
+    `,` + the count + `]`, as orjson writes it (tests/processors/test_codec.py compares
+    them)."""
     parts = ["["]  # parts.append, not a bound method kept: compiled, a direct PyList_Append
     texts = _KEY_TEXTS
     for key, value in contribution.items():
@@ -193,7 +194,9 @@ def encode_contribution(contribution: Contribution) -> bytes:
 # emptied when full. Not the people keys: one per correspondent and month, their number
 # grows with the history (a full 50,000 held ~10 MiB, mostly of keys no unit held any more);
 # `_people_text` puts theirs together.
-_KEY_TEXTS: Final[dict[type, dict[AggregateKey, str]]] = {kind: {} for kind in _KEY_TAGS}
+_KEY_TEXTS: Final[dict[type, dict[AggregateKey, str]]] = {
+    kind: {} for kind in _KEY_TAGS if kind is not PeopleKey
+}
 _KEY_TEXTS_MAX: Final = 16_384
 
 
