@@ -92,6 +92,12 @@ def _of_type(objects: list[Any], name: str) -> list[Any]:
 
 def census() -> dict[str, Any]:
     began = time.monotonic()
+    # The worker freezes its heap after each recovery (streams/worker/gc_tuning.py), and
+    # gc.get_objects() lists no frozen object: the cache and most of the state would be
+    # missed. Unfrozen for the census, then everything frozen again, as after_recovery does.
+    frozen = gc.get_freeze_count() > 0
+    if frozen:
+        gc.unfreeze()
     gc.collect()
     objects = gc.get_objects()
     counts: Counter[str] = Counter()
@@ -130,6 +136,8 @@ def census() -> dict[str, Any]:
         "seconds": 0.0,
     }
     del objects
+    if frozen:
+        gc.freeze()
     result["seconds"] = round(time.monotonic() - began, 2)
     return result
 
