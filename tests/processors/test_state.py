@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from processors.aggregates import EventDay, RateKey
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts
 from processors.fingerprint import StateMeta
@@ -117,11 +119,22 @@ class ReadCountingStore:
         return self.memory.items(prefix)
 
 
-def test_a_prefetch_reads_only_keys_not_cached_and_never_overwrites_a_dirty_entry() -> None:
+class ManyReadCountingStore(ReadCountingStore):
+    """The same, with `get_many` (RocksDB's MultiGet in the worker)."""
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        self.read.extend(keys)
+        return [self.memory.get(key) for key in keys]
+
+
+@pytest.mark.parametrize("store_type", [ReadCountingStore, ManyReadCountingStore])
+def test_a_prefetch_reads_only_keys_not_cached_and_never_overwrites_a_dirty_entry(
+    store_type: type[ReadCountingStore],
+) -> None:
     """StateCache.prefetch caches what the store holds (None for a key it lacks), as `load`
     does; a cached entry, dirty or not, is never read again (it may be newer than the
-    store's)."""
-    store = ReadCountingStore()
+    store's). One `get_many` call when the store has it, else a get per key."""
+    store = store_type()
     cache = StateCache(store)
     state = EstablishmentState("F1", cache)
     state.put(STAY, "S1", StayFacts("S1"))
