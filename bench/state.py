@@ -51,7 +51,7 @@ from streams.worker import gc_tuning
 from streams.worker.rocksdb_memory import shared_options
 from streams.worker.table_store import ROCKSDB_OPTIONS
 from topics import names
-from topics.records import EstablishmentRecord, Event, Record
+from topics.records import EstablishmentRecord, Event
 from topics.validation import parse_record
 
 DEFAULT_SIZES = "100000,500000,2000000"
@@ -73,9 +73,6 @@ class RocksStore:
         # KeyValueStore.get: the DB's own method, no Python frame (as the worker's, bound
         # to the bundle's partition)
         self.get: Callable[[bytes], bytes | None] = self.db.get
-        # KeyValueStore.get_many: the same method given a list, one MultiGet (as the
-        # worker's, bound to the bundle's partition)
-        self.get_many: Callable[[list[bytes]], list[bytes | None]] = self.db.get
 
     def set(self, key: bytes, value: bytes) -> None:
         self.db[key] = value
@@ -181,24 +178,6 @@ class CountingStore(RocksStore):
 
         self.get = get
 
-        def get_many(keys: list[bytes]) -> list[bytes | None]:
-            """Establishments.prefetch's MultiGet: counted in the totals, and apart."""
-            c0, g0 = cpu_clock(), gc_clock.total
-            values: list[bytes | None] = read(keys)  # type: ignore[arg-type]
-            cpu = cpu_clock() - c0 - (gc_clock.total - g0) - self.clock_ns
-            spent["get cpu"] += cpu
-            spent["prefetch get cpu"] += cpu
-            for key, value in zip(keys, values, strict=True):
-                kind = split(key, b"|", 2)[1].decode()
-                self.reads[kind] += 1
-                spent["prefetch gets"] += 1
-                if value is None:
-                    self.absent[kind] += 1
-                    spent["prefetch absent"] += 1
-            return values
-
-        self.get_many = get_many
-
     def write(self, changes: Sequence[tuple[bytes, bytes | None]]) -> None:
         c0 = time.thread_time_ns()
         super().write(changes)
@@ -252,7 +231,6 @@ def _checkpoint(
     cpu: float,
     main_cpu_ns: int,
     parse_cpu_ns: int,
-    prefetch_cpu_ns: int,
     gc_clock: GcClock | None,
     previous: Checkpoint | None,
 ) -> Checkpoint:
@@ -260,19 +238,11 @@ def _checkpoint(
     counters = store.counters()
     counters["main thread ns"] = main_cpu_ns
     counters["parse ns"] = parse_cpu_ns
-    counters["prefetch ns"] = prefetch_cpu_ns
     if gc_clock is not None:
         counters.update(gc_clock.nanoseconds)
     if isinstance(store, CountingStore):
-        for name in (
-            "get cpu",
-            "absent get cpu",
-            "write cpu",
-            "prefetch get cpu",
-        ):
+        for name in ("get cpu", "absent get cpu", "write cpu"):
             counters[f"{name} ns"] = store.nanoseconds[name]
-        counters["prefetch gets"] = store.nanoseconds["prefetch gets"]
-        counters["prefetch absent"] = store.nanoseconds["prefetch absent"]
         counters["reads"] = sum(store.reads.values())
         counters["absent"] = sum(store.absent.values())
         for kind, n in store.reads.items():
@@ -320,12 +290,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flush-every", type=int, default=1000, help="events per flush")
     parser.add_argument("--keep", action="store_true", help="keep the RocksDB dir")
     parser.add_argument(
-        "--no-prefetch",
-        dest="prefetch",
-        action="store_false",
-        help="apply each bundle without reading its first keys ahead (Establishments.prefetch)",
-    )
-    parser.add_argument(
         "--default-gc",
         action="store_true",
         help="Python's default garbage collector, not the worker's (streams/worker/gc_tuning.py)",
@@ -362,7 +326,7 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
         f"sunes-stream state: sizes {', '.join(f'{s:,}' for s in sizes)} events; "
         f"{args.establishments} establishments × {args.stays_per_day:g} stays/day, seed "
         f"{args.seed}; cache {args.cache_entries:,} entries, flush every {args.flush_every:,} "
-        f"events{'' if args.prefetch else ', no prefetch'}; one RocksDB in {work}; {os.cpu_count()} CPUs, load "
+        f"events; one RocksDB in {work}; {os.cpu_count()} CPUs, load "
         f"{os.getloadavg()[0]:.2f}; RSS before any event {baseline / 2**20:.0f} MiB",
         flush=True,
     )
@@ -388,72 +352,53 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
     seconds = cpu = 0.0
     main_cpu = 0  # ns of this thread's CPU (the process's minus RocksDB's background threads)
     parse_cpu = 0  # ns of it in parse_record
-    prefetch_cpu = 0  # ns of it in Establishments.prefetch
     pending = list(sizes)
-    # Parsed records not applied yet: applied a bundle at a time, each bundle's events up to
-    # the next flush (every --flush-every events, and at each size), prefetched first as the
-    # worker prefetches a bundle's (unless --no-prefetch).
-    buffer: list[Record] = []
-    buffered = 0  # events in buffer
-    ended = False
     began = time.monotonic()
     try:
-        while pending and not ended:
+        while pending:
             chunk = receive.recv()
+            if chunk is None:
+                break
             t0, c0 = time.perf_counter(), time.process_time()
             m0 = time.thread_time_ns()
-            if chunk is None:
-                ended = True
-            else:
-                # the chunk parsed first: parse_record's CPU does not depend on the history,
-                # so its growth from one segment to the next is the process's (a bigger heap,
-                # colder CPU caches), not the domain's work
-                parsed = [parse_record(value) for value in chunk]
-                parse_cpu += time.thread_time_ns() - m0
-                buffer.extend(parsed)
-                buffered += sum(isinstance(record, Event) for record in parsed)
-            while buffer and pending:
-                target = min((events // args.flush_every + 1) * args.flush_every, pending[0])
-                if buffered < target - events and not ended:
-                    break  # the bundle goes on in the next chunk
-                bundle = _take_events(buffer, target - events)
-                buffered -= sum(isinstance(record, Event) for record in bundle)
-                if args.prefetch:
-                    p0 = time.thread_time_ns()
-                    domain.prefetch(bundle)
-                    prefetch_cpu += time.thread_time_ns() - p0
-                for record in bundle:
-                    if isinstance(record, EstablishmentRecord):
-                        registry.append(record)
-                    domain.apply(record)
-                    if not isinstance(record, Event):
-                        continue
-                    events += 1
-                    at_size = events == pending[0]
-                    if at_size or events % args.flush_every == 0:
-                        domain.flush()
-                    if at_size:
-                        seconds += time.perf_counter() - t0
-                        cpu += time.process_time() - c0
-                        main_cpu += time.thread_time_ns() - m0
-                        point = _checkpoint(
-                            domain,
-                            store,
-                            events,
-                            seconds,
-                            cpu,
-                            main_cpu,
-                            parse_cpu,
-                            prefetch_cpu,
-                            gc_clock,
-                            checkpoints[-1] if checkpoints else None,
-                        )
-                        checkpoints.append(point)
-                        _print_checkpoint(point, time.monotonic() - began)
-                        _print_counters(point, checkpoints[-2] if len(checkpoints) > 1 else None)
-                        pending.pop(0)
-                        t0, c0 = time.perf_counter(), time.process_time()
-                        m0 = time.thread_time_ns()
+            # the chunk parsed first: parse_record's CPU does not depend on the history, so
+            # its growth from one segment to the next is the process's (a bigger heap, colder
+            # CPU caches), not the domain's work
+            records = [parse_record(value) for value in chunk]
+            parse_cpu += time.thread_time_ns() - m0
+            for record in records:
+                if isinstance(record, EstablishmentRecord):
+                    registry.append(record)
+                domain.apply(record)
+                if not isinstance(record, Event):
+                    continue
+                events += 1
+                at_size = events == pending[0]
+                if at_size or events % args.flush_every == 0:
+                    domain.flush()
+                if at_size:
+                    seconds += time.perf_counter() - t0
+                    cpu += time.process_time() - c0
+                    main_cpu += time.thread_time_ns() - m0
+                    point = _checkpoint(
+                        domain,
+                        store,
+                        events,
+                        seconds,
+                        cpu,
+                        main_cpu,
+                        parse_cpu,
+                        gc_clock,
+                        checkpoints[-1] if checkpoints else None,
+                    )
+                    checkpoints.append(point)
+                    _print_checkpoint(point, time.monotonic() - began)
+                    _print_counters(point, checkpoints[-2] if len(checkpoints) > 1 else None)
+                    pending.pop(0)
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    m0 = time.thread_time_ns()
+                    if not pending:
+                        break
             seconds += time.perf_counter() - t0
             cpu += time.process_time() - c0
             main_cpu += time.thread_time_ns() - m0
@@ -493,22 +438,6 @@ def _run(args: argparse.Namespace, sizes: list[int], work: Path) -> None:
         f"{'identical' if same else 'DIFFERENT'} ({len(rows):,} rows)"
     )
     print(worklists)
-
-
-def _take_events(buffer: list[Record], events: int) -> list[Record]:
-    """Take from the front of `buffer` the records up to its `events`-th event (all of them if
-    it holds fewer): one bundle."""
-    seen = 0
-    for index, record in enumerate(buffer):
-        if isinstance(record, Event):
-            seen += 1
-            if seen == events:
-                taken = buffer[: index + 1]
-                del buffer[: index + 1]
-                return taken
-    taken = buffer[:]
-    buffer.clear()
-    return taken
 
 
 def _time_worklists(domain: Establishments) -> str:
@@ -586,8 +515,7 @@ def _print_counters(p: Checkpoint, previous: Checkpoint | None) -> None:
     main = delta("main thread ns")
     print(
         f"      CPU µs per event in the segment: {cpu / events / 1000:.1f}, of which this thread "
-        f"{main / events / 1000:.1f} (parse_record {delta('parse ns') / events / 1000:.1f}, "
-        f"prefetch {delta('prefetch ns') / events / 1000:.1f}), "
+        f"{main / events / 1000:.1f} (parse_record {delta('parse ns') / events / 1000:.1f}), "
         f"RocksDB's background threads {(cpu - main) / events / 1000:.1f}"
     )
     if "gc0 runs" in now or "gc2 runs" in now:
@@ -615,30 +543,18 @@ def _print_counters(p: Checkpoint, previous: Checkpoint | None) -> None:
         f"{kind} {delta(f'reads {kind}') / events:.2f} ({delta(f'absent {kind}') / events:.2f})"
         for kind in kinds
     )
-    # the prefetch's keys in one MultiGet per bundle (its CPU per key, found or not); the
-    # apply's own gets one by one (found and absent keys apart)
-    prefetched, prefetch_cpu = delta("prefetch gets"), delta("prefetch get cpu ns")
-    absent = delta("absent") - delta("prefetch absent")
-    absent_cpu = delta("absent get cpu ns")
-    present = reads - prefetched - absent
-    present_cpu = delta("get cpu ns") - prefetch_cpu - absent_cpu
+    absent, absent_cpu = delta("absent"), delta("absent get cpu ns")
+    present, present_cpu = reads - absent, delta("get cpu ns") - absent_cpu
     print(
         "      in the store, this thread's CPU (the collector's pauses out): gets "
-        f"{delta('get cpu ns') / events / 1000:.1f} µs per event (the prefetch's "
-        f"{prefetch_cpu / events / 1000:.1f}, the apply's {present_cpu / events / 1000:.1f} for "
-        f"keys found + {absent_cpu / events / 1000:.1f} for absent keys); writes "
-        f"{delta('write cpu ns') / events / 1000:.1f} µs per event"
+        f"{delta('get cpu ns') / events / 1000:.1f} µs per event ({present_cpu / events / 1000:.1f}"
+        f" for keys found, {absent_cpu / events / 1000:.1f} for absent keys), per get "
+        f"{present_cpu / max(present, 1):,.0f} ns found, {absent_cpu / max(absent, 1):,.0f} ns "
+        f"absent; writes {delta('write cpu ns') / events / 1000:.1f} µs per event"
     )
     print(
         f"      store reads per event {reads / events:.2f}, absent {delta('absent') / events:.2f}; "
         f"by kind (absent): {by_kind}"
-    )
-    print(
-        f"      of them the prefetch's {prefetched / events:.2f} per event (absent "
-        f"{delta('prefetch absent') / events:.2f}) in one MultiGet per bundle, "
-        f"{prefetch_cpu / max(prefetched, 1):,.0f} ns per key; the apply's "
-        f"{(present + absent) / events:.2f} (absent {absent / events:.2f}), per get "
-        f"{present_cpu / max(present, 1):,.0f} ns found, {absent_cpu / max(absent, 1):,.0f} ns absent"
     )
     if "memtable.hit" in now:
         print(

@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Final
 
 from processors.codec import decode_contribution, decode_moment
-from processors.establishment import Establishment, exhaust, first_reads
+from processors.establishment import Establishment, exhaust
 from processors.figures import IndicatorRow, rows_of
 from processors.fingerprint import StateMeta
 from processors.purge import Purged, Purger, complete_journal, journal_parts
@@ -24,7 +24,6 @@ from processors.state import (
     PURGE_HORIZON,
     PURGE_JOURNAL,
     UNIT_KINDS,
-    CacheKey,
     EstablishmentState,
     StateCache,
     parse_store_key,
@@ -82,21 +81,6 @@ class Establishments:
             if record.finess not in self.outdated:
                 est.stamp()  # a new establishment: its entries are this worker's
         return est.apply(record)
-
-    def prefetch(self, records: Iterable[Record]) -> int:
-        """Read ahead, in one pass, the entries these events' apply will read first and the
-        cache lacks (processors.establishment.first_reads): before a bundle, after `settle`.
-        Changes no result: the cache is a view of the store, which nothing writes until
-        `flush`. The number of keys read."""
-        keys: list[CacheKey] = []
-        settings = self.settings
-        for record in records:
-            if isinstance(record, Event):
-                finess = record.finess
-                keys.extend(
-                    [(finess, kind, ident) for kind, ident in first_reads(record, settings)]
-                )
-        return self.cache.prefetch(keys)
 
     def set_registry(self, record: EstablishmentRecord) -> None:
         # The latest record of a FINESS is its registry entry (compacted topic).

@@ -21,18 +21,11 @@ from processors import state as kinds
 from processors.aggregates import Aggregates, Contribution
 from processors.breakdown import establishment_unit_counts
 from processors.calendar import FundingCalendar, Window, load_calendar
-from processors.catalogue import HISTORY_TYPE_CODES
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts, StayVersion
 from processors.figures import IndicatorRow, establishment_rows
 from processors.fingerprint import StateMeta
 from processors.periods import paris_midnight
-from processors.reach import (
-    STAY_DOCUMENT_TYPES,
-    DocumentReach,
-    document_reach,
-    reaches_later_stay,
-    stay_reach,
-)
+from processors.reach import DocumentReach, document_reach, reaches_later_stay, stay_reach
 from processors.rules import (
     qualifying_pro_message,
     recipient_contribution,
@@ -551,61 +544,6 @@ class Derived:
     now: date | None
     watermark: date | None
     unit_counts: list[UnitCount] | None = None
-
-
-def first_reads(event: Event, settings: Settings) -> list[tuple[str, str]]:
-    """The entries (kind, id) that `Establishment.apply` reads for this event whatever the
-    store holds, from the event's own fields: what `Establishments.prefetch` reads ahead.
-    Measured on bench.state's history: nearly all of them read, ~90 % of the apply's first
-    reads of the store (the rest come from what the store returns: a patient's other stays,
-    a stay's documents)."""
-    match event:
-        case DocumentProduced() | DocumentDeposited():
-            document_id, stay_id = event.document_id, event.stay_id
-            found = [
-                (kinds.DOCUMENT, document_id),
-                (kinds.REPLACED_BY, document_id),
-                (kinds.REPORT_UNIT, document_id),
-                (kinds.DOCS_OF_PATIENT, event.patient_id),
-            ]
-            if stay_id is not None:
-                found.append((kinds.DOCS_OF_STAY, stay_id))
-                if event.type_code in STAY_DOCUMENT_TYPES:  # its reach: the stay
-                    found.append((kinds.STAY, stay_id))
-            if isinstance(event, DocumentDeposited):
-                if event.type_code in HISTORY_TYPE_CODES:  # its reach: the patient's stays
-                    found.append((kinds.STAYS_OF_PATIENT, event.patient_id))
-                if event.replaces:
-                    found.append((kinds.DOCUMENT, event.replaces))
-                    found.append((kinds.REPLACED_BY, event.replaces))
-            return found
-        case StayDischarged():
-            stay_id = event.stay_id
-            found = [
-                (kinds.STAY, stay_id),
-                (kinds.STAYS_OF_PATIENT, event.patient_id),
-                (kinds.STAY_UNIT, stay_id),
-            ]
-            if event.stay_kind in settings.stay_scope:  # its documents are read
-                found.append((kinds.DOCS_OF_STAY, stay_id))
-            return found
-        case StayDischargeCancelled():
-            return [(kinds.STAY, event.stay_id), (kinds.STAY_UNIT, event.stay_id)]
-        case DocumentDeleted() | DocumentDepositFailed():
-            document_id = event.document_id
-            return [
-                (kinds.DOCUMENT, document_id),
-                (kinds.REPLACED_BY, document_id),
-                (kinds.REPORT_UNIT, document_id),
-            ]
-        case MssSent():
-            if event.channel == "citoyenne":
-                stay_id = event.stay_id
-                return (
-                    [] if stay_id is None else [(kinds.STAY, stay_id), (kinds.STAY_UNIT, stay_id)]
-                )
-            return [(kinds.RECIPIENT, event.recipient), (kinds.CORRESPONDENT_UNIT, event.recipient)]
-    return []
 
 
 def exhaust(steps: Generator[int, None, int]) -> int:

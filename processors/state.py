@@ -9,7 +9,7 @@ whole history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any, Final
 
@@ -109,31 +109,6 @@ class StateCache:
         value = None if raw is None else CODECS[key[1]][1](raw)
         self.entries[key] = value
         return value
-
-    def prefetch(self, keys: Iterable[CacheKey]) -> int:
-        """Read the keys that are not cached yet, all at once, sorted as the store sorts them,
-        and cache them as `load` does (None for a key the store lacks); the number read.
-
-        A bundle's first reads done in one pass: between two events' domain work, a get
-        finds RocksDB's filter and index blocks out of the CPU caches (bench/README.md, "The
-        store's gets"). A cached key is never read again: it may hold a newer, dirty value.
-        Nothing is evicted before `flush`, so what a bundle prefetched stays for it."""
-        entries = self.entries
-        wanted = {key for key in keys if key not in entries}
-        if not wanted:
-            return 0
-        missing = sorted([(_JOIN(key).encode(), key) for key in wanted])
-        # the gets first, then the decodes; in one call when the store can (RocksDB's
-        # MultiGet: no Python call per key, its filter and index lookups batched)
-        get_many = getattr(self.store, "get_many", None)
-        if get_many is not None:
-            found: list[bytes | None] = get_many([raw_key for raw_key, _ in missing])
-        else:
-            get = self.store.get
-            found = [get(raw_key) for raw_key, _ in missing]
-        for (_, key), raw in zip(missing, found, strict=True):
-            entries[key] = None if raw is None else CODECS[key[1]][1](raw)
-        return len(missing)
 
     def put(self, key: CacheKey, value: Any) -> None:
         """`value` None, or empty (a set, a contribution), deletes the key at the next flush."""

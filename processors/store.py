@@ -14,10 +14,6 @@ Change = tuple[bytes, bytes | None]
 
 
 class KeyValueStore(Protocol):
-    """A store may also have `get_many(keys: list[bytes]) -> list[bytes | None]`, the values
-    of many keys in one call (RocksDB's MultiGet): processors.state's prefetch uses it when
-    it is there."""
-
     def get(self, key: bytes) -> bytes | None: ...
     def set(self, key: bytes, value: bytes) -> None: ...
     def delete(self, key: bytes) -> None: ...
@@ -40,10 +36,6 @@ class MemoryStore:
 
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
-
-    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
-        data = self.data
-        return [data.get(key) for key in keys]
 
     def set(self, key: bytes, value: bytes) -> None:
         self.data[key] = value

@@ -221,11 +221,6 @@ class EstablishmentStage:
         failed = []
         for finess in finesses:
             self.establishments.settle(finess)  # a purge a crash interrupted, finished first
-        try:
-            # the entries the bundle reads first, in one pass (processors.collection)
-            self.establishments.prefetch([record for record, _ in events])
-        except Exception as exc:  # never expected: the apply reads what it needs itself
-            log.warning("prefetching a bundle's entries failed: %s", type(exc).__name__)
         for record, item in events:
             try:
                 self.establishments.apply(record)

@@ -60,11 +60,8 @@ class TableStore:
         self._data: Any = None  # the table's store, at the first read
         self._rocks = False
         self._by_event = False
-        # KeyValueStore.get: `_search`, or within `reading` the partition's own Rdict.get;
-        # get_many (processors.state's prefetch): `_search_many`, or that Rdict.get given a
-        # list (RocksDB's MultiGet)
+        # KeyValueStore.get: `_search`, or within `reading` the partition's own Rdict.get
         self.get: Callable[[bytes], bytes | None] = self._search
-        self.get_many: Callable[[list[bytes]], list[bytes | None]] = self._search_many
         # At the store's stop: every open DB's memtables written to disk (None: not stopped)
         self.flushed: bool | None = None
 
@@ -106,11 +103,6 @@ class TableStore:
         found = data.get(key)
         return found
 
-    def _search_many(self, keys: list[bytes]) -> list[bytes | None]:
-        """`get_many` outside `reading`: `_search` key by key."""
-        search = self._search
-        return [search(key) for key in keys]
-
     def _store(self) -> Any:
         data = self._data
         if data is None:  # the table's store, and how to read it: once (Faust makes it once)
@@ -126,19 +118,18 @@ class TableStore:
         """`get` bound to the DB of `partition` (the event's being applied) for the span of
         a synchronous block: the domain's reads that miss its cache then call rocksdict's
         `Rdict.get` directly, not a Python frame + current_event() + _db_for_partition each
-        (~2 % of the worker's main thread), and `get_many` is one MultiGet there. What
-        `_search` reads during that event, the same DB; no await may run inside (another
-        task's read, e.g. a worklist outside any event, would see that DB)."""
+        (~2 % of the worker's main thread). What `_search` reads during that event, the same
+        DB; no await may run inside (another task's read, e.g. a worklist outside any event,
+        would see that DB)."""
         data = self._store()
         if not self._by_event:
             yield
             return
-        self.get = self.get_many = data._db_for_partition(partition).get
+        self.get = data._db_for_partition(partition).get
         try:
             yield
         finally:
             self.get = self._search
-            self.get_many = self._search_many
 
     def write(self, changes: Sequence[Change]) -> None:
         """One transaction: see the module's docstring. Synchronous on purpose."""

@@ -218,35 +218,3 @@ def test_a_replay_repairs_facts_stored_without_their_contributions() -> None:
         recovered.apply(record)
     assert recovered.rows() == _run(events, MemoryStore(), None).rows()
     assert {(r.indicator, r.period): r.numerator for r in recovered.rows()}[("DS1.1", "F2")] == 1
-
-
-@SLOW
-@given(
-    events=event_sets,
-    sizes=st.lists(st.integers(1, 12), min_size=1, max_size=12),
-    cache=st.sampled_from([None, 0, 5]),
-)
-def test_a_prefetched_bundle_gives_the_same_state_and_rows(
-    events: list[dict[str, Any]], sizes: list[int], cache: int | None
-) -> None:
-    """Establishments.prefetch before each bundle (as the worker's stage does) changes no
-    stored byte and no figure, whatever the bundles and the cache's capacity."""
-    records = [parse(o) for o in events]
-    bundles, start = [], 0
-    for size in sizes * 40:
-        if start >= len(records):
-            break
-        bundles.append(records[start : start + size])
-        start += size
-    runs = []
-    for prefetch in (False, True):
-        store = MemoryStore()
-        collection = _run([], store, cache)
-        for bundle in bundles:
-            if prefetch:
-                collection.prefetch(bundle)
-            for record in bundle:
-                collection.apply(record)
-            collection.flush()
-        runs.append((collection.rows(), dict(store.data)))
-    assert runs[0] == runs[1]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
-
-import pytest
 
 from processors.aggregates import EventDay, RateKey
 from processors.facts import DocumentFacts, RecipientFacts, StayFacts
@@ -31,7 +28,7 @@ from processors.state import (
     StateCache,
     parse_store_key,
 )
-from processors.store import Change, MemoryStore
+from processors.store import MemoryStore
 
 _CONTRIBUTION = {RateKey("den", "DS1.1", "2023-01"): 1, EventDay("2023-01-12"): 2}
 _SAMPLES: dict[str, Any] = {
@@ -92,71 +89,3 @@ def test_entries_put_after_a_flush_are_never_forgotten_before_they_are_written()
     for round_ in range(20):
         for n in range(5):
             assert state.ids(DOCS_OF_STAY, f"S{round_}-{n}") == frozenset({"D"})
-
-
-class ReadCountingStore:
-    """A MemoryStore wrapped (compiled with mypyc, it takes no interpreted subclass) that
-    remembers the keys read."""
-
-    def __init__(self) -> None:
-        self.memory = MemoryStore()
-        self.read: list[bytes] = []
-
-    def get(self, key: bytes) -> bytes | None:
-        self.read.append(key)
-        return self.memory.get(key)
-
-    def set(self, key: bytes, value: bytes) -> None:
-        self.memory.set(key, value)
-
-    def delete(self, key: bytes) -> None:
-        self.memory.delete(key)
-
-    def write(self, changes: Sequence[Change]) -> None:
-        self.memory.write(changes)
-
-    def items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        return self.memory.items(prefix)
-
-
-class ManyReadCountingStore(ReadCountingStore):
-    """The same, with `get_many` (RocksDB's MultiGet in the worker)."""
-
-    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
-        self.read.extend(keys)
-        return [self.memory.get(key) for key in keys]
-
-
-@pytest.mark.parametrize("store_type", [ReadCountingStore, ManyReadCountingStore])
-def test_a_prefetch_reads_only_keys_not_cached_and_never_overwrites_a_dirty_entry(
-    store_type: type[ReadCountingStore],
-) -> None:
-    """StateCache.prefetch caches what the store holds (None for a key it lacks), as `load`
-    does; a cached entry, dirty or not, is never read again (it may be newer than the
-    store's). One `get_many` call when the store has it, else a get per key."""
-    store = store_type()
-    cache = StateCache(store)
-    state = EstablishmentState("F1", cache)
-    state.put(STAY, "S1", StayFacts("S1"))
-    state.put(DOCS_OF_STAY, "S1", frozenset({"D1"}))
-    state.put(
-        DOCUMENT, "D1", DocumentFacts("D1", deleted_at=datetime.fromisoformat("2023-01-12T11:00Z"))
-    )
-    cache.flush()
-    newer = StayFacts("S1", citizen_messages={"m1": datetime.fromisoformat("2023-01-12T10:00Z")})
-    state.put(STAY, "S1", newer)  # dirty, not yet written
-    clean = state.ids(DOCS_OF_STAY, "S1")  # cached, clean
-    del cache.entries[("F1", DOCUMENT, "D1")]  # as if forgotten: stored, not cached
-    keys = [("F1", STAY, "S1"), ("F1", DOCS_OF_STAY, "S1"), ("F1", DOCUMENT, "D2"),
-            ("F1", DOCUMENT, "D1"), ("F1", DOCUMENT, "D2")]  # fmt: skip
-    assert cache.prefetch(keys) == 2
-    assert store.read == [b"F1|d|D1", b"F1|d|D2"]  # each once, in the store's order
-    assert state.stay("S1") is newer
-    assert ("F1", STAY, "S1") in cache.dirty
-    assert state.ids(DOCS_OF_STAY, "S1") is clean
-    assert state.document("D1") == DocumentFacts(
-        "D1", deleted_at=datetime.fromisoformat("2023-01-12T11:00Z")
-    )
-    assert cache.entries[("F1", DOCUMENT, "D2")] is None  # absent: cached as such
-    assert cache.prefetch(keys) == 0
-    assert len(store.read) == 2  # the apply's reads then hit the cache

@@ -169,37 +169,3 @@ async def test_a_registry_record_on_the_internal_topic_is_dead_lettered(stage: S
     ((_, error),) = stage.deadletters
     assert error.code == INVALID_FIELD
     assert error.reason == "not a validated event: TypeError"
-
-
-async def test_a_bundle_is_prefetched_and_a_failed_prefetch_only_costs_the_reads(
-    stage: Stage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The stage reads a bundle's first entries ahead (Establishments.prefetch), its events
-    once, before applying them; a prefetch that fails (never expected) is logged and the
-    bundle applied all the same."""
-    establishments = stage.worker.establishments
-    prefetched: list[list[Any]] = []
-    failing = [False]
-
-    class Prefetching:
-        """The worker's Establishments, its prefetch recorded (compiled with mypyc, an
-        instance's method cannot be patched)."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(establishments, name)
-
-        def prefetch(self, records: Any) -> int:
-            prefetched.append(list(records))
-            if failing[0]:
-                raise RuntimeError("a bug")
-            return establishments.prefetch(prefetched[-1])
-
-    monkeypatch.setattr(stage.worker.stage, "establishments", Prefetching())
-    events = (builders.discharged("S1"), builders.deposited("D1", LETTER, stay_id="S1"))
-    await stage.put(*events)
-    assert prefetched == [[builders.parse(event) for event in events]]
-    failing[0] = True
-    await stage.put(builders.discharged("S2", patient="P2"))
-    assert len(prefetched) == 2
-    assert stage.figures()[("DS1.1", "2023-01")] == (1, 2)
-    assert stage.deadletters == []

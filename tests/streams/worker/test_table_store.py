@@ -186,10 +186,7 @@ def test_reads_bound_to_a_bundle_partition_read_what_faust_reads_in_its_event(
             assert store.get(b"F|s|1") == b"one"
             assert store.get(b"F|s|0") is None  # another partition's key: not this bundle's
             assert store.get(b"F|s|2") is None
-            # the prefetch's MultiGet, in the same DB
-            assert store.get_many([b"F|s|0", b"F|s|1", b"F|s|2"]) == [None, b"one", None]
         assert store.get(b"F|s|0") == b"zero"  # after the bundle: every partition searched
-        assert store.get_many([b"F|s|0", b"F|s|1", b"F|s|2"]) == [b"zero", b"one", None]
         try:
             with store.reading(0):
                 assert store.get(b"F|s|1") is None
@@ -197,7 +194,6 @@ def test_reads_bound_to_a_bundle_partition_read_what_faust_reads_in_its_event(
         except RuntimeError:
             pass
         assert store.get(b"F|s|1") == b"one"  # unbound however the block ended
-        assert store.get_many([b"F|s|1"]) == [b"one"]
     finally:
         for db in dbs:
             db.close()
@@ -208,7 +204,6 @@ def test_without_rocksdb_a_bundle_reads_the_table_as_before() -> None:
     with store.reading(3):
         assert store.get(b"F|s|1") == b"one"
         assert store.get(b"F|s|2") is None
-        assert store.get_many([b"F|s|2", b"F|s|1"]) == [None, b"one"]
     assert store.get(b"F|s|1") == b"one"
 
 
