@@ -14,7 +14,8 @@ PROBE = Path(__file__).parents[2] / "bench" / "memprobe" / "sitecustomize.py"
 
 
 def _probe() -> ModuleType:
-    # Loaded from its file: importing it as `sitecustomize` would start its thread's hook.
+    # Loaded from its file, under another name: bench/memprobe is not a package, and
+    # `sitecustomize` may already name the interpreter's own module.
     spec = importlib.util.spec_from_file_location("memprobe_under_test", PROBE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
