@@ -121,6 +121,9 @@ class RocksStore:
             self.db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0
         )
         found["block cache bytes"] = self.options.cache.get_usage()
+        found["table readers bytes"] = (
+            self.db.property_int_value("rocksdb.estimate-table-readers-mem") or 0
+        )
         return found
 
 
@@ -530,7 +533,8 @@ def _print_counters(p: Checkpoint, previous: Checkpoint | None) -> None:
     levels = " ".join(f"L{n}:{now[f'files L{n}']}" for n in range(7) if now[f"files L{n}"])
     print(
         f"      files {levels or 'none'}, memtables {now['memtables bytes'] / 2**20:.1f} MiB, "
-        f"block cache {now['block cache bytes'] / 2**20:.1f} MiB"
+        f"block cache {now['block cache bytes'] / 2**20:.1f} MiB, table readers "
+        f"{now['table readers bytes'] / 2**20:.1f} MiB"
     )
     if "reads" not in now:
         return

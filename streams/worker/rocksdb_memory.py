@@ -1,22 +1,15 @@
 """RocksDB's memory in the worker: one budget for every partition's DB, and its gauges.
 
-Faust opens one RocksDB per table partition, each with its own block cache and memtables,
-and keeps the index and filter blocks of every open table file outside any cache (table
-readers): RocksDB's memory then grows with the partitions and with the data on disk. Here
-every DB of the worker shares one block cache that also holds the index and filter blocks,
-and one write buffer manager caps the memtables of all DBs together: RocksDB's share of the
-RSS is bounded by BLOCK_CACHE_BYTES + MEMTABLE_BYTES whatever the history kept
+Faust opens one RocksDB per table partition, each with its own block cache and memtables:
+RocksDB's memory then grew with the partitions. Here every DB of the worker shares one block
+cache (data blocks) and one write buffer manager that caps the memtables of all DBs together
 (docs/monitoring.md, "Memory budget").
 
-The index and filter blocks are partitioned (RocksDB's two-level index and partitioned full
-filters, each partition a METADATA_BLOCK_BYTES block in the cache; only the small top level
-of each table file pinned). Why: with one index block and one filter block per table file in
-the cache, a get whose file's index or filter had been evicted by data blocks read and parsed
-that file's whole index and filter again: `bench.state` at 1M events (90 MiB on disk), 195 µs
-per state read that missed the domain's cache, against 17 µs partitioned and 12 µs with
-them outside the cache (load ~7, in-process). And full Bloom filters of FILTER_BITS_PER_KEY
-bits per key (~1 % false positives), not Faust's 3 bits (~24 %): most of those reads are of
-keys that do not exist yet (a new document's entries). Table files written before keep their
+Each table file's index and filter blocks are held by its table reader, outside the cache
+(`INDEX_AND_FILTERS_IN_CACHE`, below): whole Bloom filters of FILTER_BITS_PER_KEY bits per key
+(~1 % false positives), not Faust's 3 bits (~24 %), as most of the domain's gets are of keys
+that do not exist yet (a new document's entries). That part grows with the keys stored, ~2 B
+a key (`table_readers` in sunes_rocksdb_memory_bytes). Table files written before keep their
 own index and filter format; RocksDB reads each file by its own (test_rocksdb_memory.py).
 """
 
@@ -34,9 +27,10 @@ from prometheus_client.registry import Collector
 from streams.worker.local_state import without_wal
 
 # The worker's RocksDB budget, shared by every partition's DB.
-BLOCK_CACHE_BYTES = 64 * 1024 * 1024  # data, index and filter blocks
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024  # data blocks
 MEMTABLE_BYTES = 32 * 1024 * 1024  # memtables of all DBs (flushed to disk beyond)
-# the partitions of an index or filter, read into the cache one by one
+# the partitions of an index or filter, read into the cache one by one (the layout before:
+# INDEX_AND_FILTERS_IN_CACHE)
 METADATA_BLOCK_BYTES = 4096
 # full (not Faust's block-based) Bloom filters: ~1 % false positives at 10 bits per key
 FILTER_BITS_PER_KEY = 10
@@ -81,6 +75,24 @@ DATA_BLOCK_HASH = True
 # decompress per miss); 1 KiB (4 KiB): 1.00 read (0.46), disk 122 MiB (92).
 DATA_BLOCK_BYTES = 8192
 
+# Where each table file's index and filter blocks live. False: held by the file's table
+# reader, outside the block cache, whole (one binary-searched index, one full filter). True
+# (the worker before, sessions 8-12): charged to the block cache, partitioned in
+# METADATA_BLOCK_BYTES blocks read one at a time (a two-level index, partitioned filters), each
+# file's top level and L0's partitions pinned: RocksDB's memory bounded by the cache and the
+# memtables whatever the history kept. Why the change: a get of a key the memtables lack checks
+# one filter per sorted run (~3.6 per absent key at 2M events), and a found key reads an index;
+# in the cache, each is a search of the file's top level, a cache look-up and a partition's
+# block, in the reader one probe of memory. bench.state --stats, 500k-2M events, alternated with
+# the layout before (load ~1.2): the store's gets 17.1 → 9.8-10.6 µs per event (an absent key
+# 3,826 → 1,693-1,814 ns, a found one 11,598 → 8,052-8,756), the main thread 78.8 → 63.5-69.0
+# µs. The price: 6.8 MiB of table readers at 2M events (3.2M keys, ~2.2 B a key, ~23 B a stay),
+# beside the 64 MiB cache; files are kept open (Faust's max_open_files: 90 % of the process's
+# file limit), as a reader closed and opened again reads its index and filter whole.
+# (Session 8 had measured it at 1M events: 12 µs per read that missed the domain's cache with
+# them outside the cache, 17 partitioned in it, 195 whole in it; it chose the bound then.)
+INDEX_AND_FILTERS_IN_CACHE = False
+
 # RocksDB property → the `kind` label of sunes_rocksdb_memory_bytes
 PROPERTIES = {
     "rocksdb.cur-size-all-mem-tables": "memtables",
@@ -119,15 +131,17 @@ class SharedRocksDBOptions(RocksDBOptions):
         table.set_bloom_filter(FILTER_BITS_PER_KEY, False)
         table.set_block_size(DATA_BLOCK_BYTES)
         table.set_block_cache(self.cache)
-        # index and filter blocks in the (bounded) cache, not held per open file, in
-        # partitions read one at a time; each file's top level pinned, and L0's partitions,
-        # as they are read by every get
-        table.set_index_type(rocksdict.BlockBasedIndexType.two_level_index_search())
-        table.set_partition_filters(True)
-        table.set_metadata_block_size(METADATA_BLOCK_BYTES)
-        table.set_cache_index_and_filter_blocks(True)
-        table.set_pin_top_level_index_and_filter(True)
-        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        if INDEX_AND_FILTERS_IN_CACHE:
+            # in the (bounded) cache, in partitions read one at a time; each file's top
+            # level pinned, and L0's partitions, as they are read by every get
+            table.set_index_type(rocksdict.BlockBasedIndexType.two_level_index_search())
+            table.set_partition_filters(True)
+            table.set_metadata_block_size(METADATA_BLOCK_BYTES)
+            table.set_cache_index_and_filter_blocks(True)
+            table.set_pin_top_level_index_and_filter(True)
+            table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        else:
+            table.set_cache_index_and_filter_blocks(False)  # held by the table readers
         if DATA_BLOCK_HASH:
             table.set_data_block_index_type(rocksdict.DataBlockIndexType.binary_and_hash())
         options.set_block_based_table_factory(table)
@@ -204,7 +218,7 @@ class RocksDBMemoryCollector(Collector):
         gauge = GaugeMetricFamily(
             "sunes_rocksdb_memory_bytes",
             "RAM held by the worker's RocksDB by kind (memtables, table_readers, block_cache "
-            "incl. index and filter blocks, block_cache_pinned: the part of block_cache in use).",
+            "of data blocks, block_cache_pinned: the part of block_cache in use).",
             labels=["kind"],
         )
         for kind, value in memory_of(self._table, self._options).items():

@@ -1,6 +1,6 @@
-"""Every partition's RocksDB of the worker's table shares one block cache (index and filter
-blocks in it, partitioned) and one memtable cap: real Faust table, real rocksdict databases;
-a store written with the former layout still reads back whole."""
+"""Every partition's RocksDB of the worker's table shares one block cache and one memtable
+cap, each table file's index and full Bloom filter held by its reader: real Faust table, real
+rocksdict databases; a store written with a former layout still reads back whole."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from streams.worker.rocksdb_memory import (
     DATA_BLOCK_BYTES,
     DATA_BLOCK_HASH,
     HYPER_CLOCK_CACHE,
+    INDEX_AND_FILTERS_IN_CACHE,
     MAX_SIZE_AMPLIFICATION_PERCENT,
     MEMTABLE_BLOOM_RATIO,
     MEMTABLE_BYTES,
@@ -61,9 +62,8 @@ def test_every_partition_db_shares_one_cache_and_one_memtable_cap(tmp_path: Path
     assert shared.write_buffers.get_buffer_size() == MEMTABLE_BYTES
     memory = memory_of(table, shared)
     assert set(memory) == {"memtables", "table_readers", "block_cache", "block_cache_pinned"}
-    # index and filter blocks live in the cache (and L0's are pinned there), not in table
-    # readers outside it
-    assert memory["block_cache"] > 0 and memory["block_cache_pinned"] > 0
+    # data blocks in the shared cache; each file's index and filter held by its reader
+    assert memory["block_cache"] > 0 and memory["table_readers"] > 0
     assert memory["block_cache"] == sum(  # the same cache seen from every DB
         db.property_int_value("rocksdb.block-cache-usage") for db in dbs
     ) / len(dbs)
@@ -110,16 +110,20 @@ def _faust_options() -> RocksDBOptions:
     return RocksDBOptions(**table_options, use_rocksdict=True)
 
 
-def test_index_and_filters_are_partitioned_with_full_bloom_filters(tmp_path: Path) -> None:
+def test_index_and_full_bloom_filters_are_held_by_table_readers(tmp_path: Path) -> None:
+    assert not INDEX_AND_FILTERS_IN_CACHE
     db = shared_options(_faust_options()).open(tmp_path / "db")
-    db[b"k"] = b"v"
+    for i in range(5_000):
+        db[f"750000001|d|D{i:06d}".encode()] = b"x" * 50
+    db.flush()
+    assert db.get(b"750000001|d|absent") is None and db[b"750000001|d|D000007"] == b"x" * 50
+    # the file's index and filter in its reader's memory, outside the shared cache
+    assert (db.property_int_value("rocksdb.estimate-table-readers-mem") or 0) > 0
     db.close()
     options = _table_options(tmp_path / "db")
-    assert options["index_type"] == "kTwoLevelIndexSearch"
-    assert options["partition_filters"] == "true"
-    assert options["metadata_block_size"] == str(METADATA_BLOCK_BYTES)
-    assert options["cache_index_and_filter_blocks"] == "true"
-    assert options["pin_top_level_index_and_filter"] == "true"
+    assert options["cache_index_and_filter_blocks"] == "false"
+    assert options["index_type"] == "kBinarySearch"
+    assert options["partition_filters"] == "false"
     assert options["filter_policy"] == "bloomfilter"
 
 
@@ -186,7 +190,7 @@ def test_a_store_written_by_an_older_worker_reads_back_whole(tmp_path: Path) -> 
     assert [k for k, _ in new.items()] == keys
     assert new.get(b"750000001|d|absent") is None
     new.close()
-    assert _table_options(path)["index_type"] == "kTwoLevelIndexSearch"
+    assert _table_options(path)["index_type"] == "kBinarySearch"
 
 
 def test_a_reopened_store_gets_the_shared_cache_and_layout(tmp_path: Path) -> None:
@@ -206,7 +210,7 @@ def test_a_reopened_store_gets_the_shared_cache_and_layout(tmp_path: Path) -> No
         assert db[b"k2"] == b"v2"
         assert shared.cache.get_usage() > 0  # its blocks are in the shared cache
         db.close()
-        assert _table_options(path)["index_type"] == "kTwoLevelIndexSearch"
+        assert _table_options(path)["index_type"] == "kBinarySearch"
 
 
 def test_the_cache_is_a_hyper_clock_cache_data_blocks_hashed_compaction_universal(
@@ -301,3 +305,35 @@ def test_stores_of_either_block_size_and_size_amplification_read_each_other(
     db = shared_options(_faust_options()).open(path)
     assert [k for k, _ in db.items()] == keys
     db.close()
+
+
+def test_stores_of_either_metadata_layout_read_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker before (index and filters in the block cache, partitioned) and this one
+    (held by the table readers, whole) read each other's stores whole (an upgrade, a
+    rollback); files of both formats in one DB, and each one's compactions keep every key."""
+    keys = _keys(30_000)
+    path = tmp_path / "db"
+    written: list[bytes] = []
+    for round_, in_cache in enumerate((True, False, True)):
+        monkeypatch.setattr(rocksdb_memory, "INDEX_AND_FILTERS_IN_CACHE", in_cache)
+        db = shared_options(_faust_options()).open(path)
+        assert all(db[key] == key[-6:] for key in written)
+        assert all(db.get(key) is None for key in keys[len(written) :])
+        for chunk in range(round_ * 10_000, (round_ + 1) * 10_000, 1_000):
+            for key in keys[chunk : chunk + 1_000]:  # a table file each: compactions run
+                db[key] = key[-6:]
+                written.append(key)
+            db.flush()
+        assert all(db[key] == key[-6:] for key in written)
+        assert all(db.get(key) is None for key in keys[len(written) :])
+        db.compact_range(None, None)  # every file rewritten in this layout
+        assert [k for k, _ in db.items()] == written
+        db.close()
+        recorded = _table_options(path)
+        assert recorded["cache_index_and_filter_blocks"] == str(in_cache).lower()
+        assert recorded["index_type"] == ("kTwoLevelIndexSearch" if in_cache else "kBinarySearch")
+        assert recorded["partition_filters"] == str(in_cache).lower()
+        if in_cache:
+            assert recorded["metadata_block_size"] == str(METADATA_BLOCK_BYTES)
