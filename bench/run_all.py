@@ -427,8 +427,8 @@ def _memory_rows(run: Run, idle: int, loaded: Held, peak: int, stays: int, store
     run.row(
         "RSS growth per cached entry",
         f"{grown / loaded.cached_entries:,.0f} B" if loaded.cached_entries else "n/a",
-        f"/ {loaded.cached_entries:,} entries (/health cached_entries; "
-        f"--cache-entries {CACHE_ENTRIES:,})",
+        f"/ {loaded.cached_entries:,} entries (/health cached_entries; the worker's "
+        f"--cache-entries {os.environ.get('SUNES_CACHE_ENTRIES', 'default, 100000')})",
     )
     if store.startswith("rocksdb"):
         per_stay = f"; {loaded.disk_bytes / stays:,.0f} B per stored stay" if stays else ""
