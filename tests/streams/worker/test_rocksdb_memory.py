@@ -276,6 +276,15 @@ def test_stores_of_either_layout_read_each_other(
             db.close()
 
 
+def _write_in_files(db: Any, keys: list[bytes], written: list[bytes]) -> None:
+    """Each key's value its last 6 bytes, a table file per 1,000 keys (compactions run)."""
+    for chunk in range(0, len(keys), 1_000):
+        for key in keys[chunk : chunk + 1_000]:
+            db[key] = key[-6:]
+            written.append(key)
+        db.flush()
+
+
 def test_stores_of_either_block_size_and_size_amplification_read_each_other(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -291,11 +300,7 @@ def test_stores_of_either_block_size_and_size_amplification_read_each_other(
         monkeypatch.setattr(rocksdb_memory, "MAX_SIZE_AMPLIFICATION_PERCENT", percent)
         db = shared_options(_faust_options()).open(path)
         assert all(db[key] == key[-6:] for key in written)
-        for chunk in range(round_ * 10_000, (round_ + 1) * 10_000, 1_000):
-            for key in keys[chunk : chunk + 1_000]:  # a table file each: compactions run
-                db[key] = key[-6:]
-                written.append(key)
-            db.flush()
+        _write_in_files(db, keys[round_ * 10_000 : (round_ + 1) * 10_000], written)
         assert all(db[key] == key[-6:] for key in written)
         assert db.get(b"750000001|d|absent") is None
         db.close()
@@ -321,11 +326,7 @@ def test_stores_of_either_metadata_layout_read_each_other(
         db = shared_options(_faust_options()).open(path)
         assert all(db[key] == key[-6:] for key in written)
         assert all(db.get(key) is None for key in keys[len(written) :])
-        for chunk in range(round_ * 10_000, (round_ + 1) * 10_000, 1_000):
-            for key in keys[chunk : chunk + 1_000]:  # a table file each: compactions run
-                db[key] = key[-6:]
-                written.append(key)
-            db.flush()
+        _write_in_files(db, keys[round_ * 10_000 : (round_ + 1) * 10_000], written)
         assert all(db[key] == key[-6:] for key in written)
         assert all(db.get(key) is None for key in keys[len(written) :])
         db.compact_range(None, None)  # every file rewritten in this layout
